@@ -1,0 +1,276 @@
+//! The wire types of the Basalt `/v1` API: what the server answers and what it accepts.
+//!
+//! Request bodies reject unknown fields (`deny_unknown_fields`) so a typo in a field
+//! name is a 400, never silently ignored. Every type derives `ToSchema`, which is what
+//! the server's OpenAPI document is generated from.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// The body of every error answer: `{"error": {"code", "message", "details"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// A machine-readable code, a sentence for people, and structured details
+/// (for bad input: `field`; for a missing permission: `permission`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub details: serde_json::Value,
+}
+
+/// One page of a list. `next_cursor` is opaque; pass it back as `cursor`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Lifecycle state of a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantState {
+    Active,
+    Suspended,
+    Deleted,
+}
+
+impl TenantState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantState::Active => "active",
+            TenantState::Suspended => "suspended",
+            TenantState::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(TenantState::Active),
+            "suspended" => Some(TenantState::Suspended),
+            "deleted" => Some(TenantState::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// What suspending a tenant does to its running VMs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SuspendAction {
+    /// Running VMs are stopped (the default).
+    Stop,
+    /// Running VMs keep running; only changes are refused.
+    Keep,
+}
+
+impl SuspendAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuspendAction::Stop => "stop",
+            SuspendAction::Keep => "keep",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "stop" => Some(SuspendAction::Stop),
+            "keep" => Some(SuspendAction::Keep),
+            _ => None,
+        }
+    }
+}
+
+/// A customer of the provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub name: String,
+    pub display_name: String,
+    pub state: TenantState,
+    pub suspend_action: SuspendAction,
+    /// Increments on every change; send it back as `If-Match` to update safely.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    /// 1–63 characters: lower-case letters, digits and `-`, starting with a letter.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// `active` (default) or `suspended`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<TenantState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend_action: Option<SuspendAction>,
+}
+
+/// A partial update: absent fields are left as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenant {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// `active` or `suspended`; the same as calling `/resume` or `/suspend`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<TenantState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend_action: Option<SuspendAction>,
+}
+
+/// A person or pipeline identity. `tenant_id` is null for provider staff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    pub username: String,
+    pub email: Option<String>,
+    pub disabled: bool,
+    /// Whether a password is set (the hash itself is never returned).
+    pub has_password: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// Must match the caller's tenant context when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    /// 1–64 characters: letters, digits and `.`, `_`, `-`, `@`, starting with a letter or digit.
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// 12–1024 characters. Stored as an argon2id hash only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+    /// Tenant id or name; absent for provider staff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchTenantRequest {
+    /// Tenant id or name.
+    pub tenant: String,
+}
+
+/// A signed user token (JWT, EdDSA) and the tenant context it carries.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    /// Null when the token acts at system scope.
+    pub tenant_id: Option<Uuid>,
+}
+
+/// The scope a credential acts at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    System,
+    Tenant,
+}
+
+/// `GET /v1/me`: who the caller is and what it may do in its current context.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub user: User,
+    pub scope: Scope,
+    pub tenant_id: Option<Uuid>,
+    pub tenant_name: Option<String>,
+    /// Sorted `resource:action` strings.
+    pub permissions: Vec<String>,
+    /// Regions the caller's tenant is entitled to (empty until federation).
+    pub regions: Vec<String>,
+}
+
+/// A long-lived API token for pipelines. The secret is shown once, at creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    /// The tenant context the token acts in; null: system scope.
+    pub tenant_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiToken {
+    pub name: String,
+    /// Tenant id or name the token acts in. Provider staff may name any tenant or
+    /// leave it out for system scope; tenant users always get their own tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Lifetime in seconds (60 s to 2 years); absent: no expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedApiToken {
+    #[serde(flatten)]
+    pub token: ApiToken,
+    /// The bearer secret. Only this answer ever contains it.
+    pub secret: String,
+}
+
+/// One entry of the append-only audit trail.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub actor_name: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<Uuid>,
+    pub request_id: Option<String>,
+    pub outcome: String,
+    pub details: serde_json::Value,
+}
+
+/// One permission of the catalog.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Permission {
+    pub name: String,
+    pub description: String,
+    pub scopes: Vec<String>,
+}

@@ -1,0 +1,196 @@
+//! `/v1/auth/login`, `/v1/auth/switch-tenant` and `/v1/me`.
+//!
+//! Login checks a password and issues a user token in the user's own context
+//! (system scope for provider staff). Switching tenant is a deliberate token
+//! exchange: a new token carrying the target tenant, recorded in the audit trail of
+//! the tenant entered (and of the system, when provider staff leave it).
+
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::Json;
+use basalt_client::{LoginRequest, Me, Scope, SwitchTenantRequest, TokenResponse};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::extract::{ApiJson, Req};
+use crate::app::AppState;
+use crate::audit::{self, Event};
+use crate::auth::{password, Context, Principal};
+use crate::authz;
+use crate::db::DbScope;
+use crate::error::{ApiError, ApiResult};
+
+#[derive(sqlx::FromRow)]
+struct LoginRow {
+    id: Uuid,
+    username: String,
+    tenant_id: Option<Uuid>,
+    password_hash: Option<String>,
+    disabled: bool,
+}
+
+/// Exchange a username and password for a user token.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 401)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let denied = || ApiError::Unauthenticated("wrong username, password or tenant".into());
+    if body.username.is_empty()
+        || body.username.len() > 64
+        || body.password.len() > password::MAX_LEN * 4
+    {
+        return Err(denied());
+    }
+    let mut tx = state.db.begin(DbScope::Auth, None, false).await?;
+    let tenant = match &body.tenant {
+        Some(ident) => match super::tenants::resolve(&mut tx, ident).await? {
+            Some(t) => Some(t.id),
+            None => {
+                // Spend the same time as a real check: no tenant-name oracle.
+                let _ = password::verify(body.password.clone(), None).await;
+                return Err(denied());
+            }
+        },
+        None => None,
+    };
+    let row: Option<LoginRow> = sqlx::query_as(
+        "SELECT id, username, tenant_id, password_hash, disabled FROM users
+          WHERE tenant_id IS NOT DISTINCT FROM $1 AND username = $2",
+    )
+    .bind(tenant)
+    .bind(&body.username)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let stored = row.as_ref().and_then(|r| r.password_hash.clone());
+    let ok = password::verify(body.password, stored).await?;
+    let user = match row {
+        Some(u) if ok && !u.disabled => u,
+        _ => return Err(denied()),
+    };
+    let context = match user.tenant_id {
+        Some(t) => Context::Tenant(t),
+        None => Context::System,
+    };
+    let (token, expires_at) = state
+        .keys
+        .issue(user.id, &user.username, user.tenant_id, context)?;
+    tracing::info!(user = %user.id, "login");
+    Ok(Json(TokenResponse {
+        token,
+        expires_at,
+        tenant_id: context.tenant(),
+    }))
+}
+
+/// Exchange the caller's credential for a token acting inside another tenant.
+#[utoipa::path(post, path = "/v1/auth/switch-tenant", tag = "auth", request_body = SwitchTenantRequest,
+    responses((status = 200, body = TokenResponse), (status = 404)), security(("bearer" = [])))]
+pub async fn switch_tenant(
+    req: Req,
+    ApiJson(body): ApiJson<SwitchTenantRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let p = &req.principal;
+    // Which tenants may this caller enter? Provider staff: any live tenant.
+    // Tenant users: their own (membership in other tenants comes with role bindings).
+    let lookup_scope = match p.home_tenant {
+        None => DbScope::System,
+        Some(home) => DbScope::Tenant(home),
+    };
+    let mut tx = req
+        .state
+        .db
+        .begin(lookup_scope, Some(p.user_id), false)
+        .await?;
+    let target = super::tenants::resolve(&mut tx, &body.tenant).await?;
+    tx.commit().await?;
+    let target = target.ok_or(ApiError::NotFound { kind: "tenant" })?;
+
+    // Enter the target (a deleted tenant fails here) and record the switch there.
+    let mut tx = req
+        .state
+        .db
+        .begin(DbScope::Tenant(target.id), Some(p.user_id), false)
+        .await?;
+    let from = p.context.tenant();
+    let event = || {
+        Event::new("tenant.switch", "tenant", Some(target.id))
+            .details(json!({ "from_tenant": from, "to_tenant": target.id, "user_id": p.user_id }))
+    };
+    audit::record_in(&mut tx, Some(target.id), &req, event()).await?;
+    tx.commit().await?;
+    if p.is_provider_staff() {
+        let mut tx = req
+            .state
+            .db
+            .begin(DbScope::System, Some(p.user_id), false)
+            .await?;
+        audit::record_in(&mut tx, None, &req, event()).await?;
+        tx.commit().await?;
+    }
+    let context = Context::Tenant(target.id);
+    let (token, expires_at) =
+        req.state
+            .keys
+            .issue(p.user_id, &p.username, p.home_tenant, context)?;
+    Ok(Json(TokenResponse {
+        token,
+        expires_at,
+        tenant_id: Some(target.id),
+    }))
+}
+
+/// The caller, its context and its effective permissions.
+#[utoipa::path(get, path = "/v1/me", tag = "auth", responses((status = 200, body = Me), (status = 401)),
+    security(("bearer" = [])))]
+pub async fn me(State(state): State<AppState>, parts: Parts) -> ApiResult<Json<Me>> {
+    let p = parts
+        .extensions
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::Unauthenticated("an Authorization: Bearer token is required".into())
+        })?;
+    // The caller's own record, read in the auth scope: provider staff who switched
+    // into a tenant are not rows of that tenant.
+    let mut tx = state
+        .db
+        .begin(DbScope::Auth, Some(p.user_id), false)
+        .await?;
+    let user = super::users::fetch(&mut tx, p.user_id, false)
+        .await
+        .ok()
+        .filter(|u| !u.disabled);
+    tx.commit().await?;
+    let user = user.ok_or_else(|| ApiError::Unauthenticated("the user no longer exists".into()))?;
+    let tenant_name = match p.context {
+        Context::System => None,
+        Context::Tenant(t) => {
+            let mut tx = state
+                .db
+                .begin(DbScope::Tenant(t), Some(p.user_id), false)
+                .await?;
+            let found = super::tenants::resolve(&mut tx, &t.to_string()).await?;
+            tx.commit().await?;
+            found.map(|t| t.name)
+        }
+    };
+    let permissions = authz::effective_permissions(&p)
+        .into_iter()
+        .map(|x| x.name().to_string())
+        .collect();
+    Ok(Json(Me {
+        user,
+        scope: if p.context == Context::System {
+            Scope::System
+        } else {
+            Scope::Tenant
+        },
+        tenant_id: p.context.tenant(),
+        tenant_name,
+        permissions,
+        regions: Vec::new(),
+    }))
+}

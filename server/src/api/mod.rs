@@ -1,0 +1,245 @@
+//! The HTTP API. Every route is declared once in [`routes`], with the [`Access`]
+//! it requires; [`router`] builds axum's router from that table and puts the
+//! authorization check in front of every handler, so no route can be reached
+//! without its check, and tests can enumerate what each route requires.
+
+pub mod audit;
+pub mod auth;
+pub mod extract;
+pub mod health;
+pub mod openapi;
+pub mod permissions;
+pub mod tenants;
+pub mod tokens;
+pub mod users;
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::authz::{self, Access, Permission};
+use crate::error::ApiError;
+
+/// One route: method, path template, what it requires, and its handler.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    handler: MethodRouter<AppState>,
+}
+
+fn route<H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Route
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("standard method");
+    Route {
+        method,
+        path,
+        access,
+        handler: on(filter, handler),
+    }
+}
+
+/// Every route of the API.
+pub fn routes() -> Vec<Route> {
+    use Access::{Authenticated, Public};
+    use Method as M;
+    let p = Access::Permission;
+    vec![
+        route(M::GET, "/healthz", Public, health::healthz),
+        route(M::GET, "/readyz", Public, health::readyz),
+        route(M::GET, "/metrics", Public, health::metrics),
+        route(M::GET, "/v1/openapi.json", Public, openapi::document),
+        route(M::POST, "/v1/auth/login", Public, auth::login),
+        route(
+            M::POST,
+            "/v1/auth/switch-tenant",
+            p(Permission::TenantSwitch),
+            auth::switch_tenant,
+        ),
+        route(M::GET, "/v1/me", Authenticated, auth::me),
+        route(
+            M::GET,
+            "/v1/permissions",
+            p(Permission::PermissionList),
+            permissions::list,
+        ),
+        route(
+            M::GET,
+            "/v1/tenants",
+            p(Permission::TenantList),
+            tenants::list,
+        ),
+        route(
+            M::POST,
+            "/v1/tenants",
+            p(Permission::TenantCreate),
+            tenants::create,
+        ),
+        route(
+            M::GET,
+            "/v1/tenants/{id}",
+            p(Permission::TenantRead),
+            tenants::get,
+        ),
+        route(
+            M::PATCH,
+            "/v1/tenants/{id}",
+            p(Permission::TenantUpdate),
+            tenants::update,
+        ),
+        route(
+            M::DELETE,
+            "/v1/tenants/{id}",
+            p(Permission::TenantDelete),
+            tenants::delete,
+        ),
+        route(
+            M::POST,
+            "/v1/tenants/{id}/suspend",
+            p(Permission::TenantSuspend),
+            tenants::suspend,
+        ),
+        route(
+            M::POST,
+            "/v1/tenants/{id}/resume",
+            p(Permission::TenantResume),
+            tenants::resume,
+        ),
+        route(M::GET, "/v1/users", p(Permission::UserList), users::list),
+        route(
+            M::POST,
+            "/v1/users",
+            p(Permission::UserCreate),
+            users::create,
+        ),
+        route(
+            M::GET,
+            "/v1/users/{id}",
+            p(Permission::UserRead),
+            users::get,
+        ),
+        route(
+            M::PATCH,
+            "/v1/users/{id}",
+            p(Permission::UserUpdate),
+            users::update,
+        ),
+        route(
+            M::DELETE,
+            "/v1/users/{id}",
+            p(Permission::UserDelete),
+            users::delete,
+        ),
+        route(M::GET, "/v1/tokens", p(Permission::TokenList), tokens::list),
+        route(
+            M::POST,
+            "/v1/tokens",
+            p(Permission::TokenCreate),
+            tokens::create,
+        ),
+        route(
+            M::DELETE,
+            "/v1/tokens/{id}",
+            p(Permission::TokenRevoke),
+            tokens::revoke,
+        ),
+        route(
+            M::GET,
+            "/v1/audit-events",
+            p(Permission::AuditRead),
+            audit::list,
+        ),
+    ]
+}
+
+/// The whole service: routes behind their checks, then request ids, tracing,
+/// metrics, the body limit, and JSON answers for unknown paths and methods.
+pub fn router(state: AppState) -> Router {
+    let mut app: Router<AppState> = Router::new();
+    for r in routes() {
+        let access = r.access;
+        let guarded = r.handler.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            move |st: State<AppState>, req: Request, next: Next| authorize(access, st, req, next),
+        ));
+        app = app.route(r.path, guarded);
+    }
+    let request_id = HeaderName::from_static("x-request-id");
+    app.fallback(|| async { ApiError::NotFound { kind: "route" } })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// The choke point: authenticate, check the route's permission, then run it.
+async fn authorize(
+    access: Access,
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if access == Access::Public {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let principal =
+        match <Principal as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+            &mut parts, &state,
+        )
+        .await
+        {
+            Ok(p) => p,
+            Err(e) => return e.into_response(),
+        };
+    if let Access::Permission(permission) = access {
+        if let Err(e) = authz::require(&principal, permission) {
+            tracing::info!(user = %principal.user_id, permission = permission.name(), "permission denied");
+            return e.into_response();
+        }
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    state
+        .metrics
+        .requests
+        .with_label_values(&[&method, &route, &status])
+        .inc();
+    state
+        .metrics
+        .latency
+        .with_label_values(&[&method, &route])
+        .observe(start.elapsed().as_secs_f64());
+    resp
+}

@@ -1,0 +1,52 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the
+//! wire types. `docs/openapi.json` is the committed copy; a test fails when it is
+//! stale (regenerate with `basalt-server openapi > docs/openapi.json`).
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use basalt_client::*;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Basalt API", version = "1", description = "Multi-tenant VM control plane for managed service providers."),
+    paths(
+        super::health::healthz, super::health::readyz, super::health::metrics,
+        super::auth::login, super::auth::switch_tenant, super::auth::me,
+        super::permissions::list,
+        super::tenants::list, super::tenants::create, super::tenants::get, super::tenants::update,
+        super::tenants::delete, super::tenants::suspend, super::tenants::resume,
+        super::users::list, super::users::create, super::users::get, super::users::update, super::users::delete,
+        super::tokens::list, super::tokens::create, super::tokens::revoke,
+        super::audit::list, document,
+    ),
+    components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
+        User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
+        ApiToken, CreateApiToken, CreatedApiToken, AuditEvent, Permission)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as pretty JSON (what `docs/openapi.json` holds).
+pub fn document_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}
+
+/// Serve the OpenAPI document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,136 @@
+//! Server configuration: flags, then `BASALT_*` environment variables, then an
+//! optional TOML file (`--config`), then defaults, in that order of precedence.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Settings a TOML file may hold (every key optional; same names as the flags).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+    pub app_database_url: Option<String>,
+    pub app_database_password: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    pub jwt_key_file: Option<PathBuf>,
+    pub token_ttl_seconds: Option<i64>,
+    pub tenant_retention_days: Option<i64>,
+    pub purge_interval_seconds: Option<u64>,
+    pub max_body_bytes: Option<usize>,
+    pub db_max_connections: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("parsing {path}: {source}")]
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
+    #[error("{0}")]
+    Missing(&'static str),
+}
+
+impl FileConfig {
+    pub fn load(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
+        let Some(path) = path else {
+            return Ok(FileConfig::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+}
+
+/// The resolved configuration of a running server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// The administrative (owner) URL: used for migrations only.
+    pub database_url: String,
+    /// The app role's URL; every request is served over it.
+    pub app_database_url: String,
+    pub app_database_password: Option<String>,
+    pub state_dir: PathBuf,
+    pub jwt_key_file: PathBuf,
+    pub token_ttl_seconds: i64,
+    pub tenant_retention_days: i64,
+    pub purge_interval_seconds: u64,
+    pub max_body_bytes: usize,
+    pub db_max_connections: u32,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl Config {
+    /// Defaults for everything but the database URL.
+    pub fn with_database(database_url: String, state_dir: PathBuf) -> Result<Config, ConfigError> {
+        let app = crate::db::derive_app_url(&database_url, None).map_err(|_| {
+            ConfigError::Missing("database URL must look like postgres://user@host/db")
+        })?;
+        Ok(Config {
+            listen: DEFAULT_LISTEN.parse().expect("constant address"),
+            app_database_url: app,
+            database_url,
+            app_database_password: None,
+            jwt_key_file: state_dir.join("jwt-ed25519.pk8"),
+            state_dir,
+            token_ttl_seconds: 3600,
+            tenant_retention_days: 30,
+            purge_interval_seconds: 3600,
+            max_body_bytes: 1 << 20,
+            db_max_connections: 16,
+        })
+    }
+
+    /// Fills every field the flags left empty from the file, then from defaults.
+    pub fn resolve(flags: FileConfig, file: FileConfig) -> Result<Config, ConfigError> {
+        let database_url = flags
+            .database_url
+            .or(file.database_url)
+            .ok_or(ConfigError::Missing(
+                "a database URL is required (--database-url or BASALT_DATABASE_URL)",
+            ))?;
+        let state_dir = flags
+            .state_dir
+            .or(file.state_dir)
+            .unwrap_or_else(|| PathBuf::from("/var/lib/basalt"));
+        let mut c = Config::with_database(database_url, state_dir)?;
+        c.app_database_password = flags.app_database_password.or(file.app_database_password);
+        if let Some(url) = flags.app_database_url.or(file.app_database_url) {
+            c.app_database_url = url;
+        } else if let Some(pw) = &c.app_database_password {
+            c.app_database_url =
+                crate::db::derive_app_url(&c.database_url, Some(pw)).map_err(|_| {
+                    ConfigError::Missing("database URL must look like postgres://user@host/db")
+                })?;
+        }
+        macro_rules! take {
+            ($field:ident) => {
+                if let Some(v) = flags.$field.or(file.$field) {
+                    c.$field = v;
+                }
+            };
+        }
+        take!(listen);
+        take!(jwt_key_file);
+        take!(token_ttl_seconds);
+        take!(tenant_retention_days);
+        take!(purge_interval_seconds);
+        take!(max_body_bytes);
+        take!(db_max_connections);
+        Ok(c)
+    }
+}

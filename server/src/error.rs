@@ -1,0 +1,221 @@
+//! Typed API errors at the edge: every failure a handler can meet becomes one
+//! `ApiError`, answered as `{"error": {"code", "message", "details"}}` with the
+//! fitting HTTP status. Database errors are mapped here once, so a handler never
+//! decides what a unique violation or a suspended tenant looks like on the wire.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use basalt_client::{ErrorBody, ErrorDetail};
+use serde_json::{json, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed; `field` names the part at fault.
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    /// 401: no credential, or one that is not valid.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// 403: authenticated, but the named permission is not held.
+    #[error("permission {permission} is required")]
+    PermissionDenied { permission: String },
+    /// 403 for something that is not a catalog permission (self-escalation and such).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: missing, or belonging to another tenant: the two are indistinguishable.
+    #[error("{kind} not found")]
+    NotFound { kind: &'static str },
+    /// 405: the path exists, the method does not.
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
+    /// 409: a name is taken, or a unique key collides.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// 409: `If-Match` named a version that is no longer current.
+    #[error("version mismatch: expected {expected}, current is {current}")]
+    VersionMismatch { expected: i64, current: i64 },
+    /// 413: the body is larger than the limit.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 415: the body is not JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: well-formed, but not acceptable as a whole.
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
+    /// 423: the caller's tenant is suspended; reads work, changes do not.
+    #[error("tenant is suspended: reads are allowed, changes are refused")]
+    TenantSuspended,
+    /// 429.
+    #[error("too many requests")]
+    TooManyRequests,
+    /// 503: a dependency (Postgres) is unavailable; retrying later may succeed.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a bug. The detail is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code: "invalid_field",
+            message: message.into(),
+            field: Some(field.to_string()),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::PermissionDenied { .. } | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } | ApiError::VersionMismatch { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TenantSuspended => StatusCode::LOCKED,
+            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::PermissionDenied { .. } => "permission_denied",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::VersionMismatch { .. } => "version_mismatch",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Unprocessable { code, .. } => code,
+            ApiError::TenantSuspended => "tenant_suspended",
+            ApiError::TooManyRequests => "rate_limited",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn details(&self) -> Value {
+        match self {
+            ApiError::BadRequest { field: Some(f), .. } => json!({ "field": f }),
+            ApiError::PermissionDenied { permission } => json!({ "permission": permission }),
+            ApiError::NotFound { kind } => json!({ "kind": kind }),
+            ApiError::VersionMismatch { expected, current } => {
+                json!({ "expected": expected, "current": current })
+            }
+            ApiError::PayloadTooLarge { limit } => json!({ "limit_bytes": limit }),
+            ApiError::Unprocessable { details, .. } => details.clone(),
+            _ => json!({}),
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_string(),
+                message: self.to_string(),
+                details: self.details(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        let status = self.status();
+        let mut resp = (status, axum::Json(self.body())).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+/// Postgres error mapping. Unique violations become 409 naming the constraint's
+/// meaning; policy violations become 404 (the row "does not exist" for the caller);
+/// our own SQLSTATEs from `basalt_enter` become 423 and 404; connection trouble 503.
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                match code.as_ref() {
+                    "BS423" => ApiError::TenantSuspended,
+                    "BS404" => ApiError::Unauthenticated(
+                        "the tenant of this credential no longer exists".into(),
+                    ),
+                    "23505" => ApiError::Conflict {
+                        code: "already_exists",
+                        message: conflict_message(db.constraint()),
+                    },
+                    // Row-level security refused a write: the target is not the caller's.
+                    "42501" => ApiError::NotFound { kind: "object" },
+                    "23503" => ApiError::Unprocessable {
+                        code: "invalid_reference",
+                        message: "a referenced object does not exist".into(),
+                        details: json!({ "constraint": db.constraint() }),
+                    },
+                    "57014" => ApiError::Unavailable("the database cancelled the query".into()),
+                    c if c.starts_with("08") || c.starts_with("57P") || c == "53300" => {
+                        ApiError::Unavailable("the database is unavailable".into())
+                    }
+                    _ => ApiError::Internal(e.to_string()),
+                }
+            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => {
+                ApiError::Unavailable("the database is unavailable".into())
+            }
+            sqlx::Error::RowNotFound => ApiError::NotFound { kind: "object" },
+            _ => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+fn conflict_message(constraint: Option<&str>) -> String {
+    match constraint {
+        Some("tenants_live_name") => "a tenant with this name already exists".into(),
+        Some("users_tenant_username") => "a user with this username already exists".into(),
+        Some("api_tokens_tenant_name") => "you already have a token with this name".into(),
+        Some(c) => format!("the object conflicts with an existing one ({c})"),
+        None => "the object conflicts with an existing one".into(),
+    }
+}

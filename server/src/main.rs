@@ -1,0 +1,178 @@
+//! The `basalt-server` command: `serve`, `dev`, `migrate`, `create-admin`, `openapi`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use basalt_server::config::{Config, FileConfig};
+use basalt_server::{app, dev};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "basalt-server",
+    version,
+    about = "Basalt: a multi-tenant VM control plane for MSPs"
+)]
+struct Cli {
+    /// A TOML file with settings (flags and BASALT_* variables win over it).
+    #[arg(long, global = true, env = "BASALT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (migrates first).
+    Serve(ServeArgs),
+    /// Run a self-contained instance: private Postgres, admin token, API.
+    Dev(DevArgs),
+    /// Apply database migrations and exit.
+    Migrate(DbArgs),
+    /// Create (or re-key) a provider admin and print a new API token for it.
+    CreateAdmin {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Where to write `admin-token` and `admin-password`.
+        #[arg(long, env = "BASALT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Mode {
+    Standalone,
+    Global,
+    Region,
+}
+
+#[derive(Args)]
+struct DbArgs {
+    /// Administrative Postgres URL (owner of the schema; used for migrations).
+    #[arg(long, env = "BASALT_DATABASE_URL")]
+    database_url: Option<String>,
+    /// URL of the `basalt_app` login role (default: the admin URL with user basalt_app).
+    #[arg(long, env = "BASALT_APP_DATABASE_URL")]
+    app_database_url: Option<String>,
+    /// Password to set for (and log in as) `basalt_app`.
+    #[arg(long, env = "BASALT_APP_DATABASE_PASSWORD", hide_env_values = true)]
+    app_database_password: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// standalone (default); global and region arrive with federation.
+    #[arg(long, value_enum, default_value = "standalone", env = "BASALT_MODE")]
+    mode: Mode,
+    #[arg(long, env = "BASALT_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Where the JWT signing key is kept.
+    #[arg(long, env = "BASALT_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    #[arg(long, env = "BASALT_JWT_KEY_FILE")]
+    jwt_key_file: Option<PathBuf>,
+    /// Lifetime of user tokens, in seconds.
+    #[arg(long, env = "BASALT_TOKEN_TTL_SECONDS")]
+    token_ttl_seconds: Option<i64>,
+    /// Days a deleted tenant is kept before it is purged.
+    #[arg(long, env = "BASALT_TENANT_RETENTION_DAYS")]
+    tenant_retention_days: Option<i64>,
+    #[arg(long, env = "BASALT_PURGE_INTERVAL_SECONDS")]
+    purge_interval_seconds: Option<u64>,
+    #[arg(long, env = "BASALT_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    #[arg(long, env = "BASALT_DB_MAX_CONNECTIONS")]
+    db_max_connections: Option<u32>,
+}
+
+#[derive(Args)]
+struct DevArgs {
+    #[arg(long, default_value = ".basalt-dev", env = "BASALT_STATE_DIR")]
+    state_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080", env = "BASALT_LISTEN")]
+    listen: SocketAddr,
+    /// Use this Postgres instead of starting a private one.
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+impl DbArgs {
+    fn into_file_config(self) -> FileConfig {
+        FileConfig {
+            database_url: self.database_url,
+            app_database_url: self.app_database_url,
+            app_database_password: self.app_database_password,
+            ..FileConfig::default()
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BASALT_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let file = FileConfig::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve(a) => {
+            if a.mode != Mode::Standalone {
+                anyhow::bail!("only --mode standalone is available in this version; global and region modes come with federation");
+            }
+            let flags = FileConfig {
+                listen: a.listen,
+                state_dir: a.state_dir,
+                jwt_key_file: a.jwt_key_file,
+                token_ttl_seconds: a.token_ttl_seconds,
+                tenant_retention_days: a.tenant_retention_days,
+                purge_interval_seconds: a.purge_interval_seconds,
+                max_body_bytes: a.max_body_bytes,
+                db_max_connections: a.db_max_connections,
+                ..a.db.into_file_config()
+            };
+            let config = Config::resolve(flags, file)?;
+            let listener = app::bind(config.listen).await?;
+            let state = app::AppState::start(config).await?;
+            tracing::info!(addr = %listener.local_addr()?, "serving");
+            app::serve(state, listener, dev::shutdown_signal()).await?;
+        }
+        Command::Dev(a) => {
+            dev::run(dev::DevOptions {
+                state_dir: a.state_dir,
+                listen: a.listen,
+                database_url: a.database_url,
+            })
+            .await?;
+        }
+        Command::Migrate(db) => {
+            let config = Config::resolve(db.into_file_config(), file)?;
+            basalt_server::db::migrate::migrate(
+                &config.database_url,
+                config.app_database_password.as_deref(),
+            )
+            .await?;
+            println!("migrations applied");
+        }
+        Command::CreateAdmin { db, state_dir } => {
+            let flags = FileConfig {
+                state_dir,
+                ..db.into_file_config()
+            };
+            let config = Config::resolve(flags, file)?;
+            std::fs::create_dir_all(&config.state_dir)?;
+            let state = app::AppState::start(config.clone()).await?;
+            let token = dev::ensure_admin(&state.db, &config.state_dir).await?;
+            println!("{token}");
+        }
+        Command::Openapi => println!("{}", basalt_server::api::openapi::document_json()),
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Input rules shared by every resource: names, usernames, display text, emails.
+//! Names are ASCII on purpose: no look-alike Unicode can impersonate another tenant.
+
+use crate::error::ApiError;
+
+/// Resource names: 1–63 of `a-z 0-9 -`, starting with a letter, not ending with `-`.
+pub fn name(field: &str, value: &str) -> Result<(), ApiError> {
+    let ok = (1..=63).contains(&value.len())
+        && value.as_bytes()[0].is_ascii_lowercase()
+        && !value.ends_with('-')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_field(
+            field,
+            format!("{field} must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter and not ending with '-'"),
+        ))
+    }
+}
+
+/// Usernames: 1–64 of letters, digits and `. _ - @`, starting with a letter or digit.
+pub fn username(field: &str, value: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&value.len())
+        && value.as_bytes()[0].is_ascii_alphanumeric()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_field(
+            field,
+            format!("{field} must be 1 to 64 characters of letters, digits and '.', '_', '-', '@', starting with a letter or digit"),
+        ))
+    }
+}
+
+/// Free text shown to people (display names, descriptions): at most `max`
+/// characters, no control characters and no bidirectional overrides, which could
+/// make one text render as another.
+pub fn display_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.chars().count() > max {
+        return Err(ApiError::bad_field(
+            field,
+            format!("{field} must be at most {max} characters"),
+        ));
+    }
+    let bad = value.chars().any(|c| {
+        c.is_control()
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}'..='\u{200F}' | '\u{FEFF}')
+    });
+    if bad {
+        return Err(ApiError::bad_field(
+            field,
+            format!(
+                "{field} must not contain control, zero-width or bidirectional-override characters"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A plausible email address: `local@domain`, ASCII, at most 254 characters.
+pub fn email(field: &str, value: &str) -> Result<(), ApiError> {
+    let ok = value.len() <= 254
+        && value.is_ascii()
+        && !value
+            .chars()
+            .any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+        && matches!(value.split_once('@'), Some((l, d)) if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && !d.contains('@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_field(
+            field,
+            format!("{field} must be an email address like ops@example.com"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for good in ["a", "acme", "acme-2", "a0"] {
+            assert!(name("name", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Acme",
+            "-a",
+            "a-",
+            "1abc",
+            "acme corp",
+            "аcme",
+            "a_b",
+            &"a".repeat(64),
+            "x'; drop table tenants; --",
+        ] {
+            assert!(name("name", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn texts() {
+        assert!(display_text("d", "Acme Corp. — Zürich", 128).is_ok());
+        assert!(display_text("d", "evil\u{202E}gnp.exe", 128).is_err());
+        assert!(display_text("d", "a\nb", 128).is_err());
+        assert!(email("email", "ops@example.com").is_ok());
+        assert!(email("email", "ops@localhost").is_err());
+        assert!(email("email", "a b@example.com").is_err());
+    }
+}
