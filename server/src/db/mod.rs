@@ -60,7 +60,11 @@ pub struct Db {
 impl Db {
     /// Connects the application pool. `url` must log in as the app role.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, sqlx::Error> {
-        let opts = PgConnectOptions::from_str(url)?.application_name("basalt-server");
+        // `client_min_messages=error`: the leading ROLLBACK of `enter_statement`
+        // would otherwise send a "no transaction in progress" warning every time.
+        let opts = PgConnectOptions::from_str(url)?
+            .application_name("basalt-server")
+            .options([("client_min_messages", "error")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -100,15 +104,22 @@ impl Db {
     }
 }
 
-/// `BEGIN; SELECT basalt_enter(...)` as one simple-protocol message. Only typed
-/// values (UUIDs, a fixed scope name, a bool) are interpolated, never user text.
+/// `ROLLBACK; BEGIN; SELECT basalt_enter(...)` as one simple-protocol message.
+/// Only typed values (UUIDs, a fixed scope name, a bool) are interpolated, never
+/// user text.
+///
+/// Why the leading ROLLBACK: when a custom BEGIN statement fails (here: a
+/// suspended or deleted tenant), sqlx 0.8 returns the connection to the pool still
+/// inside the aborted transaction, and its next user would fail with 25P02. A
+/// ROLLBACK outside a transaction is a no-op (its warning is silenced by
+/// `client_min_messages`), so every request starts clean at no extra round trip.
 fn enter_statement(scope: DbScope, actor: Option<Uuid>, mutating: bool) -> String {
     let uuid_lit = |u: Option<Uuid>| match u {
         Some(u) => format!("'{}'::uuid", u.hyphenated()),
         None => "NULL::uuid".to_string(),
     };
     format!(
-        "BEGIN; SELECT basalt_enter('{}', {}, {}, {})",
+        "ROLLBACK; BEGIN; SELECT basalt_enter('{}', {}, {}, {})",
         scope.name(),
         uuid_lit(scope.tenant()),
         uuid_lit(actor),
@@ -187,7 +198,7 @@ mod tests {
         let s = enter_statement(DbScope::Tenant(t), None, true);
         assert_eq!(
             s,
-            "BEGIN; SELECT basalt_enter('tenant', '00000000-0000-0000-0000-000000000000'::uuid, NULL::uuid, true)"
+            "ROLLBACK; BEGIN; SELECT basalt_enter('tenant', '00000000-0000-0000-0000-000000000000'::uuid, NULL::uuid, true)"
         );
     }
 }
