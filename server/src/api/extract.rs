@@ -57,28 +57,54 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
-/// Decodes `bytes` as `T`, naming the offending field on error.
+/// Decodes `bytes` as the object `T`, naming the offending field on error.
+/// Strict on purpose: the body must be one JSON object (serde would otherwise
+/// accept an array as a struct, positionally) with nothing after it.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let starts_with_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !starts_with_object {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "the body must be a JSON object",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let message = match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!("the body is not valid JSON: {inner}")
+        match inner.classify() {
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => ApiError::bad_request(
+                "invalid_body",
+                format!("the body is not valid JSON: {inner}"),
+            ),
+            _ if path == "." || path.is_empty() => {
+                // serde reports a missing field at the parent; name the field itself.
+                let message = inner.to_string();
+                let missing = message
+                    .strip_prefix("missing field `")
+                    .and_then(|m| m.split('`').next());
+                match missing {
+                    Some(f) => ApiError::BadRequest {
+                        code: "invalid_field",
+                        field: Some(f.to_string()),
+                        message,
+                    },
+                    None => ApiError::bad_request("invalid_body", message),
+                }
             }
-            _ => inner.to_string(),
-        };
-        if path == "." || path.is_empty() {
-            ApiError::bad_request("invalid_body", message)
-        } else {
-            ApiError::BadRequest {
+            _ => ApiError::BadRequest {
                 code: "invalid_field",
-                message,
+                message: inner.to_string(),
                 field: Some(path),
-            }
+            },
         }
-    })
+    })?;
+    de.end().map_err(|e| {
+        ApiError::bad_request("invalid_body", format!("the body is not valid JSON: {e}"))
+    })?;
+    Ok(value)
 }
 
 /// `?limit=&cursor=` for every list. The cursor is opaque to clients: it encodes

@@ -3,7 +3,7 @@
 //! authorization check in front of every handler, so no route can be reached
 //! without its check, and tests can enumerate what each route requires.
 
-pub mod audit;
+mod audit_events;
 pub mod auth;
 pub mod extract;
 pub mod health;
@@ -25,6 +25,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
+use crate::audit::{self as audit, Event};
 use crate::auth::Principal;
 use crate::authz::{self, Access, Permission};
 use crate::error::ApiError;
@@ -51,116 +52,39 @@ where
     }
 }
 
-/// Every route of the API.
+/// Every route of the API, with what it requires. One line per route, so the
+/// table reads as the API's authorization policy.
+#[rustfmt::skip]
 pub fn routes() -> Vec<Route> {
     use Access::{Authenticated, Public};
     use Method as M;
+    use Permission as P;
     let p = Access::Permission;
     vec![
-        route(M::GET, "/healthz", Public, health::healthz),
-        route(M::GET, "/readyz", Public, health::readyz),
-        route(M::GET, "/metrics", Public, health::metrics),
-        route(M::GET, "/v1/openapi.json", Public, openapi::document),
-        route(M::POST, "/v1/auth/login", Public, auth::login),
-        route(
-            M::POST,
-            "/v1/auth/switch-tenant",
-            p(Permission::TenantSwitch),
-            auth::switch_tenant,
-        ),
-        route(M::GET, "/v1/me", Authenticated, auth::me),
-        route(
-            M::GET,
-            "/v1/permissions",
-            p(Permission::PermissionList),
-            permissions::list,
-        ),
-        route(
-            M::GET,
-            "/v1/tenants",
-            p(Permission::TenantList),
-            tenants::list,
-        ),
-        route(
-            M::POST,
-            "/v1/tenants",
-            p(Permission::TenantCreate),
-            tenants::create,
-        ),
-        route(
-            M::GET,
-            "/v1/tenants/{id}",
-            p(Permission::TenantRead),
-            tenants::get,
-        ),
-        route(
-            M::PATCH,
-            "/v1/tenants/{id}",
-            p(Permission::TenantUpdate),
-            tenants::update,
-        ),
-        route(
-            M::DELETE,
-            "/v1/tenants/{id}",
-            p(Permission::TenantDelete),
-            tenants::delete,
-        ),
-        route(
-            M::POST,
-            "/v1/tenants/{id}/suspend",
-            p(Permission::TenantSuspend),
-            tenants::suspend,
-        ),
-        route(
-            M::POST,
-            "/v1/tenants/{id}/resume",
-            p(Permission::TenantResume),
-            tenants::resume,
-        ),
-        route(M::GET, "/v1/users", p(Permission::UserList), users::list),
-        route(
-            M::POST,
-            "/v1/users",
-            p(Permission::UserCreate),
-            users::create,
-        ),
-        route(
-            M::GET,
-            "/v1/users/{id}",
-            p(Permission::UserRead),
-            users::get,
-        ),
-        route(
-            M::PATCH,
-            "/v1/users/{id}",
-            p(Permission::UserUpdate),
-            users::update,
-        ),
-        route(
-            M::DELETE,
-            "/v1/users/{id}",
-            p(Permission::UserDelete),
-            users::delete,
-        ),
-        route(M::GET, "/v1/tokens", p(Permission::TokenList), tokens::list),
-        route(
-            M::POST,
-            "/v1/tokens",
-            p(Permission::TokenCreate),
-            tokens::create,
-        ),
-        route(
-            M::DELETE,
-            "/v1/tokens/{id}",
-            p(Permission::TokenRevoke),
-            tokens::revoke,
-        ),
-        route(
-            M::GET,
-            "/v1/audit-events",
-            p(Permission::AuditRead),
-            audit::list,
-        ),
+        route(M::GET,    "/healthz",                   Public,                  health::healthz),
+        route(M::GET,    "/readyz",                    Public,                  health::readyz),
+        route(M::GET,    "/metrics",                   Public,                  health::metrics),
+        route(M::GET,    "/v1/openapi.json",           Public,                  openapi::document),
+        route(M::POST,   "/v1/auth/login",             Public,                  auth::login),
+        route(M::POST,   "/v1/auth/switch-tenant",     p(P::TenantSwitch),      auth::switch_tenant),
+        route(M::GET,    "/v1/me",                     Authenticated,           auth::me),
+        route(M::GET,    "/v1/permissions",            p(P::PermissionList),    permissions::list),
+        route(M::GET,    "/v1/tenants",                p(P::TenantList),        tenants::list),
+        route(M::POST,   "/v1/tenants",                p(P::TenantCreate),      tenants::create),
+        route(M::GET,    "/v1/tenants/{id}",           p(P::TenantRead),        tenants::get),
+        route(M::PATCH,  "/v1/tenants/{id}",           p(P::TenantUpdate),      tenants::update),
+        route(M::DELETE, "/v1/tenants/{id}",           p(P::TenantDelete),      tenants::delete),
+        route(M::POST,   "/v1/tenants/{id}/suspend",   p(P::TenantSuspend),     tenants::suspend),
+        route(M::POST,   "/v1/tenants/{id}/resume",    p(P::TenantResume),      tenants::resume),
+        route(M::GET,    "/v1/users",                  p(P::UserList),          users::list),
+        route(M::POST,   "/v1/users",                  p(P::UserCreate),        users::create),
+        route(M::GET,    "/v1/users/{id}",             p(P::UserRead),          users::get),
+        route(M::PATCH,  "/v1/users/{id}",             p(P::UserUpdate),        users::update),
+        route(M::DELETE, "/v1/users/{id}",             p(P::UserDelete),        users::delete),
+        route(M::GET,    "/v1/tokens",                 p(P::TokenList),         tokens::list),
+        route(M::POST,   "/v1/tokens",                 p(P::TokenCreate),       tokens::create),
+        route(M::DELETE, "/v1/tokens/{id}",            p(P::TokenRevoke),       tokens::revoke),
+        route(M::GET,    "/v1/audit-events",           p(P::AuditRead),         audit_events::list),
     ]
 }
 
@@ -215,6 +139,21 @@ async fn authorize(
     if let Access::Permission(permission) = access {
         if let Err(e) = authz::require(&principal, permission) {
             tracing::info!(user = %principal.user_id, permission = permission.name(), "permission denied");
+            let details = serde_json::json!({
+                "method": parts.method.as_str(),
+                "path": parts.uri.path(),
+                "permission": permission.name(),
+            });
+            let req = extract::Req {
+                request_id: extract::request_id(&parts),
+                principal,
+                state,
+            };
+            audit::record_denied(
+                &req,
+                Event::new("permission.denied", "route", None).details(details),
+            )
+            .await;
             return e.into_response();
         }
     }

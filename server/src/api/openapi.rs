@@ -19,7 +19,7 @@ use basalt_client::*;
         super::tenants::delete, super::tenants::suspend, super::tenants::resume,
         super::users::list, super::users::create, super::users::get, super::users::update, super::users::delete,
         super::tokens::list, super::tokens::create, super::tokens::revoke,
-        super::audit::list, document,
+        super::audit_events::list, document,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,

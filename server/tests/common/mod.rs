@@ -215,6 +215,22 @@ impl TestApp {
         }
     }
 
+    /// The provider admin with a user token (JWT) from a password login.
+    pub async fn admin_jwt(&self) -> String {
+        let password = std::fs::read_to_string(self._state_dir.0.join("admin-password"))
+            .expect("admin password");
+        let t = self
+            .anonymous()
+            .login(&LoginRequest {
+                username: "admin".into(),
+                password,
+                tenant: None,
+            })
+            .await
+            .expect("admin login");
+        t.token
+    }
+
     /// A client with no credential.
     pub fn anonymous(&self) -> Client {
         Client::new(&self.endpoint, None)
