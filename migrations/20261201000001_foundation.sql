@@ -33,18 +33,28 @@ CREATE FUNCTION basalt_owns(row_tenant uuid) RETURNS boolean
               OR (row_tenant IS NULL AND basalt_scope() = 'system') $$;
 
 -- Enters a request context. Called as `BEGIN; SELECT basalt_enter(...)` so that the
--- context costs no round trip of its own. Refuses a tenant context whose tenant is
--- gone (SQLSTATE BS404) and, for mutating requests, one that is suspended (BS423).
+-- context costs no round trip of its own. Refuses an actor that was deleted or
+-- disabled since its token was issued (SQLSTATE BS401), a tenant context whose
+-- tenant is gone (BS404) and, for mutating requests, one that is suspended (BS423).
 CREATE FUNCTION basalt_enter(p_scope text, p_tenant uuid, p_actor uuid, p_mutating boolean)
     RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     v_state text;
+    v_disabled boolean;
 BEGIN
     IF p_scope NOT IN ('system', 'tenant', 'auth') THEN
         RAISE EXCEPTION 'invalid scope %', p_scope USING ERRCODE = '22023';
     END IF;
     IF (p_scope = 'tenant') <> (p_tenant IS NOT NULL) THEN
         RAISE EXCEPTION 'tenant scope needs a tenant, and only it' USING ERRCODE = '22023';
+    END IF;
+    IF p_actor IS NOT NULL THEN
+        -- The actor's own row, read through the auth scope's read-only policy.
+        PERFORM set_config('basalt.scope', 'auth', true);
+        SELECT disabled INTO v_disabled FROM users WHERE id = p_actor;
+        IF v_disabled IS NULL OR v_disabled THEN
+            RAISE EXCEPTION 'user % does not exist or is disabled', p_actor USING ERRCODE = 'BS401';
+        END IF;
     END IF;
     PERFORM set_config('basalt.scope', p_scope, true);
     PERFORM set_config('basalt.tenant_id', coalesce(p_tenant::text, ''), true);

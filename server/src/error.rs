@@ -176,6 +176,9 @@ impl From<sqlx::Error> for ApiError {
                 let code = db.code().unwrap_or_default();
                 match code.as_ref() {
                     "BS423" => ApiError::TenantSuspended,
+                    "BS401" => ApiError::Unauthenticated(
+                        "the user of this credential no longer exists or is disabled".into(),
+                    ),
                     "BS404" => ApiError::Unauthenticated(
                         "the tenant of this credential no longer exists".into(),
                     ),

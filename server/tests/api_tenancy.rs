@@ -599,3 +599,48 @@ async fn health_readiness_metrics_and_the_openapi_document() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_disabled_or_deleted_users_token_stops_working_at_once() {
+    let app = TestApp::spawn().await;
+    let (_tenant, _u, t) = app.tenant_with_user("alpha").await;
+    let carol = t.create_user(&new_user("carol"), &opts()).await.unwrap();
+    let as_carol = app.login("carol", Some("alpha")).await;
+    assert!(as_carol.list_users("").await.is_ok());
+
+    t.update_user(
+        carol.id,
+        &UpdateUser {
+            disabled: Some(true),
+            ..Default::default()
+        },
+        &opts(),
+    )
+    .await
+    .unwrap();
+    let err = as_carol.list_users("").await.unwrap_err();
+    assert_eq!(
+        err.status(),
+        Some(401),
+        "a disabled user's token still works"
+    );
+    t.update_user(
+        carol.id,
+        &UpdateUser {
+            disabled: Some(false),
+            ..Default::default()
+        },
+        &opts(),
+    )
+    .await
+    .unwrap();
+    assert!(as_carol.list_users("").await.is_ok());
+
+    t.delete_user(carol.id).await.unwrap();
+    assert_eq!(
+        as_carol.list_users("").await.unwrap_err().status(),
+        Some(401),
+        "a deleted user's token still works"
+    );
+    app.stop().await;
+}

@@ -28,12 +28,18 @@ pub async fn migrate(admin_url: &str, app_password: Option<&str>) -> Result<(), 
     let opts = PgConnectOptions::from_str(admin_url)?;
     let mut conn = PgConnection::connect_with(&opts).await?;
     ensure_roles(&mut conn, app_password).await?;
-    sqlx::query(&format!(
-        "ALTER DATABASE \"{}\" OWNER TO {OWNER_ROLE}",
-        current_db(&mut conn).await?
-    ))
-    .execute(&mut conn)
+    let (owned,): (bool,) = sqlx::query_as(
+        "SELECT pg_get_userbyid(datdba) = $1 FROM pg_database WHERE datname = current_database()",
+    )
+    .bind(OWNER_ROLE)
+    .fetch_one(&mut conn)
     .await?;
+    if !owned {
+        let db = current_db(&mut conn).await?;
+        sqlx::query(&format!("ALTER DATABASE \"{db}\" OWNER TO {OWNER_ROLE}"))
+            .execute(&mut conn)
+            .await?;
+    }
     sqlx::query(&format!("SET ROLE {OWNER_ROLE}"))
         .execute(&mut conn)
         .await?;
@@ -50,29 +56,63 @@ async fn current_db(conn: &mut PgConnection) -> Result<String, sqlx::Error> {
     Ok(name.replace('"', "\"\""))
 }
 
-/// Roles are cluster-wide: two databases migrating at once may race to create
-/// them, so a duplicate is not an error.
+/// Roles are cluster-wide: several databases (or replicas) may migrate at once, so
+/// every step first looks whether it is needed, and a lost race is retried.
 async fn ensure_roles(
     conn: &mut PgConnection,
     app_password: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let stmts = [
-        format!("CREATE ROLE {OWNER_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS"),
-        format!("CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"),
-    ];
-    for stmt in stmts {
-        if let Err(e) = sqlx::query(&stmt).execute(&mut *conn).await {
-            let dup = matches!(&e, sqlx::Error::Database(d)
-                if matches!(d.code().as_deref(), Some("42710") | Some("23505") | Some("XX000")));
-            if !dup {
-                return Err(e);
+    let mut attempt = 0;
+    loop {
+        match try_ensure_roles(conn, app_password).await {
+            Err(sqlx::Error::Database(d)) if attempt < 5 && is_race(d.code().as_deref()) => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
             }
+            other => return other,
         }
     }
-    // An existing role keeps whatever it had: make sure it cannot bypass RLS.
-    sqlx::query(&format!("ALTER ROLE {APP_ROLE} NOSUPERUSER NOBYPASSRLS"))
-        .execute(&mut *conn)
-        .await?;
+}
+
+/// Duplicate role, or "tuple concurrently updated" from a concurrent ALTER.
+fn is_race(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("42710") | Some("23505") | Some("XX000") | Some("40001")
+    )
+}
+
+async fn try_ensure_roles(
+    conn: &mut PgConnection,
+    app_password: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    for (role, attrs) in [
+        (OWNER_ROLE, "NOLOGIN NOSUPERUSER NOBYPASSRLS"),
+        (
+            APP_ROLE,
+            "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE",
+        ),
+    ] {
+        let found: Option<(bool, bool)> =
+            sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1")
+                .bind(role)
+                .fetch_optional(&mut *conn)
+                .await?;
+        match found {
+            None => {
+                sqlx::query(&format!("CREATE ROLE {role} {attrs}"))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            // An existing role keeps whatever it had: make sure it cannot bypass RLS.
+            Some((superuser, bypass)) if superuser || bypass => {
+                sqlx::query(&format!("ALTER ROLE {role} NOSUPERUSER NOBYPASSRLS"))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Some(_) => {}
+        }
+    }
     if let Some(pw) = app_password {
         // Passwords cannot be bound parameters in ALTER ROLE; quote as a literal.
         let lit = pw.replace('\'', "''");
@@ -81,8 +121,14 @@ async fn ensure_roles(
             .await?;
     }
     // The administrator must be able to SET ROLE to the owner.
-    let _ = sqlx::query(&format!("GRANT {OWNER_ROLE} TO CURRENT_USER"))
-        .execute(&mut *conn)
-        .await;
+    let (member,): (bool,) = sqlx::query_as("SELECT pg_has_role(current_user, $1, 'MEMBER')")
+        .bind(OWNER_ROLE)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !member {
+        sqlx::query(&format!("GRANT {OWNER_ROLE} TO CURRENT_USER"))
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
