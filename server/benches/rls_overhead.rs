@@ -259,7 +259,7 @@ struct Measured {
 /// Warms up, then runs the three variants interleaved over the same tenant sequence.
 async fn measure(app: &Db, bypass: &PgPool, tenants: &[Uuid]) -> Result<Vec<Measured>> {
     let mut rng = XorShift64(PRNG_SEED);
-    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(ITERATIONS); 3];
+    let mut samples: [Vec<Duration>; 3] = std::array::from_fn(|_| Vec::with_capacity(ITERATIONS));
     for i in 0..WARMUP + ITERATIONS {
         let tenant = tenants[rng.below(tenants.len())];
         for (slot, variant) in Variant::ALL.into_iter().enumerate() {
