@@ -5,8 +5,17 @@
 -- SELECT, INSERT, UPDATE and DELETE. The application role `basalt_app` only gets DML.
 
 -- ---------------------------------------------------------------------------
--- Request context. Set transaction-locally by basalt_enter() in the first round trip
--- of every request transaction. A missing or empty setting means "no rows".
+-- Request context.
+--
+-- The login role basalt_app (NOINHERIT) holds no table privilege and matches no
+-- policy. basalt_enter() switches the transaction to one of three context roles
+-- (SET LOCAL ROLE, undone at COMMIT/ROLLBACK), and every policy is written for
+-- exactly one of them, so the policy in force is a single predicate that the
+-- planner can match to an index:
+--   basalt_ctx_tenant  inside one tenant:     tenant_id = basalt_tenant()
+--   basalt_ctx_system  provider staff:        tenant_id IS NULL (+ the tenant registry)
+--   basalt_ctx_auth    credential lookup:     only the row being authenticated
+-- No context means no privilege at all: a query outside basalt_enter() fails.
 -- ---------------------------------------------------------------------------
 
 -- The tenant the transaction acts in, or NULL.
@@ -14,28 +23,24 @@ CREATE FUNCTION basalt_tenant() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$ SELECT nullif(current_setting('basalt.tenant_id', true), '')::uuid $$;
 
--- 'system' (provider staff at system scope), 'tenant' (inside basalt_tenant()),
--- 'auth' (credential lookup before a principal is known), or NULL (nothing).
-CREATE FUNCTION basalt_scope() RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT nullif(current_setting('basalt.scope', true), '') $$;
-
 -- The acting user, for audit and ownership; informational, never a grant.
 CREATE FUNCTION basalt_actor() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$ SELECT nullif(current_setting('basalt.actor_id', true), '')::uuid $$;
 
--- True when a row with this tenant_id belongs to the caller's context: a tenant's
--- own rows in tenant scope, system rows (tenant_id IS NULL) at system scope.
-CREATE FUNCTION basalt_owns(row_tenant uuid) RETURNS boolean
+-- In the auth context: the one user and the one API token being authenticated.
+CREATE FUNCTION basalt_auth_user() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT row_tenant = basalt_tenant()
-              OR (row_tenant IS NULL AND basalt_scope() = 'system') $$;
+    AS $$ SELECT nullif(current_setting('basalt.auth_user', true), '')::uuid $$;
+CREATE FUNCTION basalt_auth_token() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ SELECT nullif(current_setting('basalt.auth_token', true), '')::uuid $$;
 
 -- Enters a request context. Called as `BEGIN; SELECT basalt_enter(...)` so that the
 -- context costs no round trip of its own. Refuses an actor that was deleted or
 -- disabled since its token was issued (SQLSTATE BS401), a tenant context whose
 -- tenant is gone (BS404) and, for mutating requests, one that is suspended (BS423).
+-- In the auth scope the actor (if any) stays visible to itself.
 CREATE FUNCTION basalt_enter(p_scope text, p_tenant uuid, p_actor uuid, p_mutating boolean)
     RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -49,16 +54,19 @@ BEGIN
         RAISE EXCEPTION 'tenant scope needs a tenant, and only it' USING ERRCODE = '22023';
     END IF;
     IF p_actor IS NOT NULL THEN
-        -- The actor's own row, read through the auth scope's read-only policy.
-        PERFORM set_config('basalt.scope', 'auth', true);
+        PERFORM set_config('basalt.auth_user', p_actor::text, true);
+        PERFORM set_config('role', 'basalt_ctx_auth', true);
         SELECT disabled INTO v_disabled FROM users WHERE id = p_actor;
         IF v_disabled IS NULL OR v_disabled THEN
             RAISE EXCEPTION 'user % does not exist or is disabled', p_actor USING ERRCODE = 'BS401';
         END IF;
+        IF p_scope <> 'auth' THEN
+            PERFORM set_config('basalt.auth_user', '', true);
+        END IF;
     END IF;
-    PERFORM set_config('basalt.scope', p_scope, true);
     PERFORM set_config('basalt.tenant_id', coalesce(p_tenant::text, ''), true);
     PERFORM set_config('basalt.actor_id', coalesce(p_actor::text, ''), true);
+    PERFORM set_config('role', 'basalt_ctx_' || p_scope, true);
     IF p_tenant IS NOT NULL THEN
         SELECT state INTO v_state FROM tenants WHERE id = p_tenant;
         IF v_state IS NULL OR v_state = 'deleted' THEN
@@ -67,6 +75,29 @@ BEGIN
             RAISE EXCEPTION 'tenant % is suspended', p_tenant USING ERRCODE = 'BS423';
         END IF;
     END IF;
+END $$;
+
+-- Authenticates an API token by id in the auth context: makes exactly that token
+-- and its user visible, and answers what the server needs to check the secret.
+CREATE FUNCTION basalt_lookup_api_token(p_id uuid)
+    RETURNS TABLE (secret_sha256 bytea, user_id uuid, username text, home_tenant uuid,
+                   context_tenant_id uuid, usable boolean)
+    LANGUAGE plpgsql AS $$
+DECLARE
+    v_user uuid;
+BEGIN
+    PERFORM set_config('basalt.auth_token', p_id::text, true);
+    SELECT t.user_id INTO v_user FROM api_tokens t WHERE t.id = p_id;
+    IF v_user IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM set_config('basalt.auth_user', v_user::text, true);
+    RETURN QUERY
+        SELECT t.secret_sha256, t.user_id, u.username, u.tenant_id, t.context_tenant_id,
+               (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
+                AND NOT u.disabled)
+          FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.id = p_id;
 END $$;
 
 -- ---------------------------------------------------------------------------
@@ -95,16 +126,11 @@ CREATE UNIQUE INDEX tenants_tenant_id ON tenants (tenant_id);
 
 ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
--- A tenant sees itself; system scope sees every tenant; the auth scope resolves a
--- tenant name at login.
-CREATE POLICY tenants_select ON tenants FOR SELECT
-    USING (id = basalt_tenant() OR basalt_scope() IN ('system', 'auth'));
-CREATE POLICY tenants_insert ON tenants FOR INSERT
-    WITH CHECK (basalt_scope() = 'system');
-CREATE POLICY tenants_update ON tenants FOR UPDATE
-    USING (basalt_scope() = 'system') WITH CHECK (basalt_scope() = 'system');
-CREATE POLICY tenants_delete ON tenants FOR DELETE
-    USING (basalt_scope() = 'system');
+-- A tenant sees itself; system scope manages every tenant; the auth scope resolves
+-- a tenant name at login (read only).
+CREATE POLICY tenants_tenant ON tenants FOR SELECT TO basalt_ctx_tenant USING (id = basalt_tenant());
+CREATE POLICY tenants_system ON tenants FOR ALL TO basalt_ctx_system USING (true) WITH CHECK (true);
+CREATE POLICY tenants_auth ON tenants FOR SELECT TO basalt_ctx_auth USING (true);
 
 -- ---------------------------------------------------------------------------
 -- Users: provider staff (tenant_id IS NULL, system scope) and tenant users.
@@ -126,12 +152,11 @@ CREATE TABLE users (
 
 ALTER TABLE users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE users FORCE ROW LEVEL SECURITY;
-CREATE POLICY users_select ON users FOR SELECT
-    USING (basalt_owns(tenant_id) OR basalt_scope() = 'auth');
-CREATE POLICY users_insert ON users FOR INSERT WITH CHECK (basalt_owns(tenant_id));
-CREATE POLICY users_update ON users FOR UPDATE
-    USING (basalt_owns(tenant_id)) WITH CHECK (basalt_owns(tenant_id));
-CREATE POLICY users_delete ON users FOR DELETE USING (basalt_owns(tenant_id));
+CREATE POLICY users_tenant ON users FOR ALL TO basalt_ctx_tenant
+    USING (tenant_id = basalt_tenant()) WITH CHECK (tenant_id = basalt_tenant());
+CREATE POLICY users_system ON users FOR ALL TO basalt_ctx_system
+    USING (tenant_id IS NULL) WITH CHECK (tenant_id IS NULL);
+CREATE POLICY users_auth ON users FOR SELECT TO basalt_ctx_auth USING (id = basalt_auth_user());
 
 -- ---------------------------------------------------------------------------
 -- API tokens for pipelines: only a SHA-256 of the secret is stored. The row belongs
@@ -159,15 +184,16 @@ CREATE INDEX api_tokens_tenant_user ON api_tokens (tenant_id, user_id);
 
 ALTER TABLE api_tokens ENABLE ROW LEVEL SECURITY;
 ALTER TABLE api_tokens FORCE ROW LEVEL SECURITY;
-CREATE POLICY api_tokens_select ON api_tokens FOR SELECT
-    USING (basalt_owns(tenant_id) OR basalt_scope() = 'auth');
-CREATE POLICY api_tokens_insert ON api_tokens FOR INSERT WITH CHECK (basalt_owns(tenant_id));
--- The auth scope may stamp last_used_at, nothing else can change through it
--- (the column grant below limits what UPDATE can touch).
-CREATE POLICY api_tokens_update ON api_tokens FOR UPDATE
-    USING (basalt_owns(tenant_id) OR basalt_scope() = 'auth')
-    WITH CHECK (basalt_owns(tenant_id) OR basalt_scope() = 'auth');
-CREATE POLICY api_tokens_delete ON api_tokens FOR DELETE USING (basalt_owns(tenant_id));
+CREATE POLICY api_tokens_tenant ON api_tokens FOR ALL TO basalt_ctx_tenant
+    USING (tenant_id = basalt_tenant()) WITH CHECK (tenant_id = basalt_tenant());
+CREATE POLICY api_tokens_system ON api_tokens FOR ALL TO basalt_ctx_system
+    USING (tenant_id IS NULL) WITH CHECK (tenant_id IS NULL);
+-- The auth scope sees the one token being authenticated, and may stamp its
+-- last_used_at (the column grant below is all it can update).
+CREATE POLICY api_tokens_auth_read ON api_tokens FOR SELECT TO basalt_ctx_auth
+    USING (id = basalt_auth_token());
+CREATE POLICY api_tokens_auth_stamp ON api_tokens FOR UPDATE TO basalt_ctx_auth
+    USING (id = basalt_auth_token()) WITH CHECK (id = basalt_auth_token());
 
 -- ---------------------------------------------------------------------------
 -- Audit events: append-only. The app role gets SELECT and INSERT only, and the
@@ -191,10 +217,16 @@ CREATE INDEX audit_events_tenant_id ON audit_events (tenant_id, id);
 
 ALTER TABLE audit_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE audit_events FORCE ROW LEVEL SECURITY;
-CREATE POLICY audit_events_select ON audit_events FOR SELECT USING (basalt_owns(tenant_id));
-CREATE POLICY audit_events_insert ON audit_events FOR INSERT WITH CHECK (basalt_owns(tenant_id));
-CREATE POLICY audit_events_update ON audit_events FOR UPDATE USING (false) WITH CHECK (false);
-CREATE POLICY audit_events_delete ON audit_events FOR DELETE USING (false);
+CREATE POLICY audit_events_tenant_read ON audit_events FOR SELECT TO basalt_ctx_tenant
+    USING (tenant_id = basalt_tenant());
+CREATE POLICY audit_events_tenant_write ON audit_events FOR INSERT TO basalt_ctx_tenant
+    WITH CHECK (tenant_id = basalt_tenant());
+CREATE POLICY audit_events_system_read ON audit_events FOR SELECT TO basalt_ctx_system
+    USING (tenant_id IS NULL);
+CREATE POLICY audit_events_system_write ON audit_events FOR INSERT TO basalt_ctx_system
+    WITH CHECK (tenant_id IS NULL);
+CREATE POLICY audit_events_no_update ON audit_events FOR UPDATE USING (false) WITH CHECK (false);
+CREATE POLICY audit_events_no_delete ON audit_events FOR DELETE USING (false);
 
 -- ---------------------------------------------------------------------------
 -- Idempotency keys: a create retried with the same key answers the stored result.
@@ -215,19 +247,28 @@ CREATE INDEX idempotency_keys_tenant_created ON idempotency_keys (tenant_id, cre
 
 ALTER TABLE idempotency_keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE idempotency_keys FORCE ROW LEVEL SECURITY;
-CREATE POLICY idempotency_keys_select ON idempotency_keys FOR SELECT USING (basalt_owns(tenant_id));
-CREATE POLICY idempotency_keys_insert ON idempotency_keys FOR INSERT WITH CHECK (basalt_owns(tenant_id));
-CREATE POLICY idempotency_keys_update ON idempotency_keys FOR UPDATE
-    USING (basalt_owns(tenant_id)) WITH CHECK (basalt_owns(tenant_id));
-CREATE POLICY idempotency_keys_delete ON idempotency_keys FOR DELETE USING (basalt_owns(tenant_id));
+CREATE POLICY idempotency_keys_tenant ON idempotency_keys FOR ALL TO basalt_ctx_tenant
+    USING (tenant_id = basalt_tenant()) WITH CHECK (tenant_id = basalt_tenant());
+CREATE POLICY idempotency_keys_system ON idempotency_keys FOR ALL TO basalt_ctx_system
+    USING (tenant_id IS NULL) WITH CHECK (tenant_id IS NULL);
 
 -- ---------------------------------------------------------------------------
--- Grants: the application role gets DML and nothing else.
+-- Grants: to the context roles only. basalt_app itself can do nothing but enter a
+-- context; each context role gets the DML its policies are written for.
 -- ---------------------------------------------------------------------------
-GRANT USAGE ON SCHEMA public TO basalt_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON tenants, users, idempotency_keys TO basalt_app;
-GRANT SELECT, INSERT, DELETE ON api_tokens TO basalt_app;
-GRANT UPDATE (last_used_at, revoked_at) ON api_tokens TO basalt_app;
-GRANT SELECT, INSERT ON audit_events TO basalt_app;
-GRANT EXECUTE ON FUNCTION basalt_tenant(), basalt_scope(), basalt_actor(), basalt_owns(uuid),
-    basalt_enter(text, uuid, uuid, boolean) TO basalt_app;
+GRANT USAGE ON SCHEMA public TO basalt_app, basalt_ctx_tenant, basalt_ctx_system, basalt_ctx_auth;
+REVOKE EXECUTE ON FUNCTION basalt_enter(text, uuid, uuid, boolean), basalt_lookup_api_token(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION basalt_enter(text, uuid, uuid, boolean) TO basalt_app;
+GRANT EXECUTE ON FUNCTION basalt_lookup_api_token(uuid) TO basalt_ctx_auth;
+
+GRANT SELECT ON tenants TO basalt_ctx_tenant, basalt_ctx_auth;
+GRANT SELECT, INSERT, UPDATE, DELETE ON tenants TO basalt_ctx_system;
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON users, idempotency_keys TO basalt_ctx_tenant, basalt_ctx_system;
+GRANT SELECT ON users TO basalt_ctx_auth;
+
+GRANT SELECT, INSERT, DELETE ON api_tokens TO basalt_ctx_tenant, basalt_ctx_system;
+GRANT UPDATE (revoked_at) ON api_tokens TO basalt_ctx_tenant, basalt_ctx_system;
+GRANT SELECT, UPDATE (last_used_at) ON api_tokens TO basalt_ctx_auth;
+
+GRANT SELECT, INSERT ON audit_events TO basalt_ctx_tenant, basalt_ctx_system;

@@ -22,9 +22,7 @@ impl ClientError {
     /// The HTTP status, when the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => {
-                Some(*status)
-            }
+            ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => Some(*status),
             ClientError::Transport(e) => e.status().map(|s| s.as_u16()),
         }
     }
@@ -55,20 +53,12 @@ pub struct Client {
 
 impl Client {
     pub fn new(endpoint: &str, token: Option<String>) -> Self {
-        Client {
-            http: reqwest::Client::new(),
-            base: endpoint.trim_end_matches('/').to_string(),
-            token,
-        }
+        Client { http: reqwest::Client::new(), base: endpoint.trim_end_matches('/').to_string(), token }
     }
 
     /// The same endpoint with another token (after login or a tenant switch).
     pub fn with_token(&self, token: impl Into<String>) -> Self {
-        Client {
-            http: self.http.clone(),
-            base: self.base.clone(),
-            token: Some(token.into()),
-        }
+        Client { http: self.http.clone(), base: self.base.clone(), token: Some(token.into()) }
     }
 
     pub fn endpoint(&self) -> &str {
@@ -105,23 +95,17 @@ impl Client {
         let bytes = resp.bytes().await?;
         if (200..300).contains(&status) {
             let slice: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-            return serde_json::from_slice(slice).map_err(|_| ClientError::Unexpected {
-                status,
-                text: String::from_utf8_lossy(&bytes).into_owned(),
-            });
+            return serde_json::from_slice(slice)
+                .map_err(|_| ClientError::Unexpected { status, text: String::from_utf8_lossy(&bytes).into_owned() });
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => Err(ClientError::Api { status, body }),
-            Err(_) => Err(ClientError::Unexpected {
-                status,
-                text: String::from_utf8_lossy(&bytes).into_owned(),
-            }),
+            Err(_) => Err(ClientError::Unexpected { status, text: String::from_utf8_lossy(&bytes).into_owned() }),
         }
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.send::<(), T>(reqwest::Method::GET, path, None, &RequestOptions::default())
-            .await
+        self.send::<(), T>(reqwest::Method::GET, path, None, &RequestOptions::default()).await
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
@@ -130,8 +114,7 @@ impl Client {
         body: &B,
         opts: &RequestOptions,
     ) -> Result<T, ClientError> {
-        self.send(reqwest::Method::POST, path, Some(body), opts)
-            .await
+        self.send(reqwest::Method::POST, path, Some(body), opts).await
     }
 
     async fn patch<B: Serialize, T: DeserializeOwned>(
@@ -140,34 +123,24 @@ impl Client {
         body: &B,
         opts: &RequestOptions,
     ) -> Result<T, ClientError> {
-        self.send(reqwest::Method::PATCH, path, Some(body), opts)
-            .await
+        self.send(reqwest::Method::PATCH, path, Some(body), opts).await
     }
 
     async fn delete(&self, path: &str) -> Result<(), ClientError> {
-        self.send::<(), serde_json::Value>(
-            reqwest::Method::DELETE,
-            path,
-            None,
-            &RequestOptions::default(),
-        )
-        .await
-        .map(|_| ())
+        self.send::<(), serde_json::Value>(reqwest::Method::DELETE, path, None, &RequestOptions::default())
+            .await
+            .map(|_| ())
     }
 
     // --- auth ---------------------------------------------------------------
 
     pub async fn login(&self, req: &LoginRequest) -> Result<TokenResponse, ClientError> {
-        self.post("/v1/auth/login", req, &RequestOptions::default())
-            .await
+        self.post("/v1/auth/login", req, &RequestOptions::default()).await
     }
 
     pub async fn switch_tenant(&self, tenant: &str) -> Result<TokenResponse, ClientError> {
-        let body = SwitchTenantRequest {
-            tenant: tenant.to_string(),
-        };
-        self.post("/v1/auth/switch-tenant", &body, &RequestOptions::default())
-            .await
+        let body = SwitchTenantRequest { tenant: tenant.to_string() };
+        self.post("/v1/auth/switch-tenant", &body, &RequestOptions::default()).await
     }
 
     pub async fn me(&self) -> Result<Me, ClientError> {
@@ -176,11 +149,7 @@ impl Client {
 
     // --- tenants ------------------------------------------------------------
 
-    pub async fn create_tenant(
-        &self,
-        req: &CreateTenant,
-        opts: &RequestOptions,
-    ) -> Result<Tenant, ClientError> {
+    pub async fn create_tenant(&self, req: &CreateTenant, opts: &RequestOptions) -> Result<Tenant, ClientError> {
         self.post("/v1/tenants", req, opts).await
     }
 
@@ -203,21 +172,11 @@ impl Client {
     }
 
     pub async fn suspend_tenant(&self, id: Uuid) -> Result<Tenant, ClientError> {
-        self.post(
-            &format!("/v1/tenants/{id}/suspend"),
-            &serde_json::json!({}),
-            &RequestOptions::default(),
-        )
-        .await
+        self.post(&format!("/v1/tenants/{id}/suspend"), &serde_json::json!({}), &RequestOptions::default()).await
     }
 
     pub async fn resume_tenant(&self, id: Uuid) -> Result<Tenant, ClientError> {
-        self.post(
-            &format!("/v1/tenants/{id}/resume"),
-            &serde_json::json!({}),
-            &RequestOptions::default(),
-        )
-        .await
+        self.post(&format!("/v1/tenants/{id}/resume"), &serde_json::json!({}), &RequestOptions::default()).await
     }
 
     pub async fn delete_tenant(&self, id: Uuid) -> Result<(), ClientError> {
@@ -226,11 +185,7 @@ impl Client {
 
     // --- users --------------------------------------------------------------
 
-    pub async fn create_user(
-        &self,
-        req: &CreateUser,
-        opts: &RequestOptions,
-    ) -> Result<User, ClientError> {
+    pub async fn create_user(&self, req: &CreateUser, opts: &RequestOptions) -> Result<User, ClientError> {
         self.post("/v1/users", req, opts).await
     }
 
@@ -242,12 +197,7 @@ impl Client {
         self.get(&format!("/v1/users?{query}")).await
     }
 
-    pub async fn update_user(
-        &self,
-        id: Uuid,
-        req: &UpdateUser,
-        opts: &RequestOptions,
-    ) -> Result<User, ClientError> {
+    pub async fn update_user(&self, id: Uuid, req: &UpdateUser, opts: &RequestOptions) -> Result<User, ClientError> {
         self.patch(&format!("/v1/users/{id}"), req, opts).await
     }
 
@@ -257,12 +207,8 @@ impl Client {
 
     // --- API tokens ---------------------------------------------------------
 
-    pub async fn create_api_token(
-        &self,
-        req: &CreateApiToken,
-    ) -> Result<CreatedApiToken, ClientError> {
-        self.post("/v1/tokens", req, &RequestOptions::default())
-            .await
+    pub async fn create_api_token(&self, req: &CreateApiToken) -> Result<CreatedApiToken, ClientError> {
+        self.post("/v1/tokens", req, &RequestOptions::default()).await
     }
 
     pub async fn list_api_tokens(&self) -> Result<Page<ApiToken>, ClientError> {

@@ -1,8 +1,9 @@
 //! What does row-level security cost a request?
 //!
 //! Every Basalt request runs as `basalt_app` (NOBYPASSRLS) inside a transaction whose
-//! first round trip is `BEGIN; SELECT basalt_enter(...)`, and the forced policies
-//! filter every row by `basalt_owns(tenant_id)`. This benchmark puts a number on that
+//! first round trip is `BEGIN; SELECT basalt_enter(...)`, which switches to the
+//! context role `basalt_ctx_tenant`, whose forced policy filters every row by
+//! `tenant_id = basalt_tenant()`. This benchmark puts a number on that
 //! design by timing the read behind `GET /v1/users` three ways, on a fresh database
 //! seeded with 1,000 tenants of 100 users each:
 //!
@@ -48,41 +49,22 @@ const SELECT_RLS: &str = "SELECT id, tenant_id, username, email, disabled, versi
 const SELECT_EXPLICIT: &str = "SELECT id, tenant_id, username, email, disabled, version, \
      created_at, updated_at FROM users WHERE tenant_id = $1 ORDER BY id LIMIT 50";
 const SET_CONTEXT: &str =
-    "SELECT set_config('basalt.scope', 'tenant', true), set_config('basalt.tenant_id', $1, true)";
+    "SELECT set_config('role', 'basalt_ctx_tenant', true), set_config('basalt.tenant_id', $1, true)";
 
 /// One row of `GET /v1/users`, decoded the way the API decodes it.
-type UserRow = (
-    Uuid,
-    Option<Uuid>,
-    String,
-    Option<String>,
-    bool,
-    i64,
-    DateTime<Utc>,
-    DateTime<Utc>,
-);
+type UserRow = (Uuid, Option<Uuid>, String, Option<String>, bool, i64, DateTime<Utc>, DateTime<Utc>);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    let admin_url =
-        std::env::var("BASALT_BENCH_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
-    let db_name = format!(
-        "basalt_bench_{}",
-        &Uuid::new_v4().simple().to_string()[..12]
-    );
-    let mut admin = PgConnection::connect(&admin_url)
-        .await
-        .context("connecting with BASALT_BENCH_DATABASE_URL")?;
-    sqlx::query(&format!("CREATE DATABASE \"{db_name}\""))
-        .execute(&mut admin)
-        .await?;
+    let admin_url = std::env::var("BASALT_BENCH_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
+    let db_name = format!("basalt_bench_{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let mut admin = PgConnection::connect(&admin_url).await.context("connecting with BASALT_BENCH_DATABASE_URL")?;
+    sqlx::query(&format!("CREATE DATABASE \"{db_name}\"")).execute(&mut admin).await?;
     eprintln!("created database {db_name}");
 
     let outcome = run(&with_database(&admin_url, &db_name)?).await;
 
-    let dropped = sqlx::query(&format!("DROP DATABASE \"{db_name}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .await;
+    let dropped = sqlx::query(&format!("DROP DATABASE \"{db_name}\" WITH (FORCE)")).execute(&mut admin).await;
     admin.close().await?;
     outcome?;
     dropped.context("dropping the benchmark database")?;
@@ -92,14 +74,10 @@ async fn main() -> Result<()> {
 
 /// Everything that needs the throw-away database; the caller drops it afterwards.
 async fn run(db_admin_url: &str) -> Result<()> {
-    db::migrate::migrate(db_admin_url, None)
-        .await
-        .context("migrating the benchmark database")?;
+    db::migrate::migrate(db_admin_url, None).await.context("migrating the benchmark database")?;
     let mut admin = PgConnection::connect(db_admin_url).await?;
     ensure_bypass_role(&mut admin).await?;
-    let server_version: (String,) = sqlx::query_as("SHOW server_version")
-        .fetch_one(&mut admin)
-        .await?;
+    let server_version: (String,) = sqlx::query_as("SHOW server_version").fetch_one(&mut admin).await?;
 
     let started = Instant::now();
     let tenants = seed(&mut admin).await?;
@@ -167,9 +145,7 @@ async fn ensure_bypass_role(admin: &mut PgConnection) -> Result<()> {
 /// spread over the whole primary key, not clustered at one end of it.
 async fn seed(admin: &mut PgConnection) -> Result<Vec<Uuid>> {
     let tenants = sorted_v7(TENANTS);
-    let names: Vec<String> = (0..TENANTS)
-        .map(|i| format!("bench-tenant-{i:04}"))
-        .collect();
+    let names: Vec<String> = (0..TENANTS).map(|i| format!("bench-tenant-{i:04}")).collect();
     sqlx::query("INSERT INTO tenants (id, name) SELECT * FROM UNNEST($1::uuid[], $2::text[])")
         .bind(&tenants)
         .bind(&names)
@@ -197,9 +173,7 @@ async fn seed(admin: &mut PgConnection) -> Result<Vec<Uuid>> {
         .execute(&mut *admin)
         .await?;
     }
-    sqlx::query("ANALYZE tenants, users")
-        .execute(&mut *admin)
-        .await?;
+    sqlx::query("ANALYZE tenants, users").execute(&mut *admin).await?;
     Ok(tenants)
 }
 
@@ -212,18 +186,12 @@ fn sorted_v7(n: usize) -> Vec<Uuid> {
 /// Prints the plans both variants get, so a reader can check which index is used.
 async fn print_plans(app: &Db, bypass: &PgPool, tenant: Uuid) -> Result<()> {
     let mut tx = app.begin(DbScope::Tenant(tenant), None, false).await?;
-    let rls: Vec<(String,)> = sqlx::query_as(&format!("EXPLAIN {SELECT_RLS}"))
-        .fetch_all(&mut *tx)
-        .await?;
+    let rls: Vec<(String,)> = sqlx::query_as(&format!("EXPLAIN {SELECT_RLS}")).fetch_all(&mut *tx).await?;
     tx.rollback().await?;
     let explicit_sql = SELECT_EXPLICIT.replace("$1", &format!("'{tenant}'::uuid"));
-    let explicit: Vec<(String,)> = sqlx::query_as(&format!("EXPLAIN {explicit_sql}"))
-        .fetch_all(bypass)
-        .await?;
-    for (title, plan) in [
-        ("RLS (basalt_app, tenant context)", rls),
-        ("explicit WHERE (basalt_bench_bypass)", explicit),
-    ] {
+    let explicit: Vec<(String,)> = sqlx::query_as(&format!("EXPLAIN {explicit_sql}")).fetch_all(bypass).await?;
+    for (title, plan) in [("RLS (basalt_app, tenant context)", rls), ("explicit WHERE (basalt_bench_bypass)", explicit)]
+    {
         println!("\nEXPLAIN, {title}:");
         for (line,) in plan {
             println!("    {line}");
@@ -269,14 +237,7 @@ async fn measure(app: &Db, bypass: &PgPool, tenants: &[Uuid]) -> Result<Vec<Meas
             }
         }
     }
-    Ok(Variant::ALL
-        .into_iter()
-        .zip(samples)
-        .map(|(variant, s)| Measured {
-            variant,
-            stats: Stats::of(s),
-        })
-        .collect())
+    Ok(Variant::ALL.into_iter().zip(samples).map(|(variant, s)| Measured { variant, stats: Stats::of(s) }).collect())
 }
 
 /// Times one request of `variant` and checks it returned one page of `tenant`'s users.
@@ -291,19 +252,13 @@ async fn request(variant: Variant, app: &Db, bypass: &PgPool, tenant: Uuid) -> R
         }
         Variant::Explicit => {
             let mut tx = bypass.begin().await?;
-            let rows = sqlx::query_as(SELECT_EXPLICIT)
-                .bind(tenant)
-                .fetch_all(&mut *tx)
-                .await?;
+            let rows = sqlx::query_as(SELECT_EXPLICIT).bind(tenant).fetch_all(&mut *tx).await?;
             tx.commit().await?;
             rows
         }
         Variant::RlsSeparateContext => {
             let mut tx = app.pool().begin().await?;
-            sqlx::query(SET_CONTEXT)
-                .bind(tenant.to_string())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(SET_CONTEXT).bind(tenant.to_string()).execute(&mut *tx).await?;
             let rows = sqlx::query_as(SELECT_RLS).fetch_all(&mut *tx).await?;
             tx.commit().await?;
             rows
@@ -311,11 +266,7 @@ async fn request(variant: Variant, app: &Db, bypass: &PgPool, tenant: Uuid) -> R
     };
     let elapsed = started.elapsed();
     if rows.len() != PAGE || rows.iter().any(|r| r.1 != Some(tenant)) {
-        bail!(
-            "{}: expected {PAGE} rows of tenant {tenant}, got {} rows",
-            variant.label(),
-            rows.len()
-        );
+        bail!("{}: expected {PAGE} rows of tenant {tenant}, got {} rows", variant.label(), rows.len());
     }
     Ok(elapsed)
 }
@@ -337,11 +288,7 @@ impl Stats {
             micros(samples[idx.clamp(1, samples.len()) - 1])
         };
         let total: Duration = samples.iter().sum();
-        Stats {
-            p50: rank(0.50),
-            p99: rank(0.99),
-            mean: micros(total) / samples.len() as f64,
-        }
+        Stats { p50: rank(0.50), p99: rank(0.99), mean: micros(total) / samples.len() as f64 }
     }
 }
 
@@ -357,25 +304,12 @@ fn print_results(results: &[Measured], server_version: &str) {
         "\n{ITERATIONS} requests per variant after {WARMUP} warm-up rounds, interleaved; \
          {TENANTS} tenants x {USERS_PER_TENANT} users; page of {PAGE}.\n"
     );
-    println!(
-        "{:<36} {:>10} {:>10} {:>10}",
-        "variant", "p50 µs", "p99 µs", "mean µs"
-    );
+    println!("{:<36} {:>10} {:>10} {:>10}", "variant", "p50 µs", "p99 µs", "mean µs");
     for m in results {
         let s = &m.stats;
-        println!(
-            "{:<36} {:>10.0} {:>10.0} {:>10.0}",
-            m.variant.label(),
-            s.p50,
-            s.p99,
-            s.mean
-        );
+        println!("{:<36} {:>10.0} {:>10.0} {:>10.0}", m.variant.label(), s.p50, s.p99, s.mean);
     }
-    println!(
-        "ratio RLS / explicit WHERE: p50 {:.2}, p99 {:.2}",
-        rls.p50 / explicit.p50,
-        rls.p99 / explicit.p99
-    );
+    println!("ratio RLS / explicit WHERE: p50 {:.2}, p99 {:.2}", rls.p50 / explicit.p50, rls.p99 / explicit.p99);
 
     println!("\nMarkdown for docs/performance.md:\n");
     println!("`cargo bench -p basalt-server --bench rls_overhead` — {date}, nproc {nproc}, PostgreSQL {server_version}, {TENANTS} tenants x {USERS_PER_TENANT} users, {ITERATIONS} requests per variant, `GET /v1/users` read (page of {PAGE}).\n");

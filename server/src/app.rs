@@ -25,31 +25,16 @@ pub enum StartError {
     #[error(transparent)]
     Keys(#[from] crate::auth::jwt::KeyError),
     #[error("listening on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
+    Listen { addr: String, source: std::io::Error },
 }
 
 impl AppState {
     /// Migrates the database, connects the app pool and loads the signing key.
     pub async fn start(config: Config) -> Result<AppState, StartError> {
-        crate::db::migrate::migrate(
-            &config.database_url,
-            config.app_database_password.as_deref(),
-        )
-        .await?;
+        crate::db::migrate::migrate(&config.database_url, config.app_database_password.as_deref()).await?;
         let db = Db::connect(&config.app_database_url, config.db_max_connections).await?;
-        let keys = Keys::load_or_generate(
-            &config.jwt_key_file,
-            chrono::Duration::seconds(config.token_ttl_seconds),
-        )?;
-        Ok(AppState {
-            db,
-            keys: Arc::new(keys),
-            config: Arc::new(config),
-            metrics: Arc::new(Metrics::new()),
-        })
+        let keys = Keys::load_or_generate(&config.jwt_key_file, chrono::Duration::seconds(config.token_ttl_seconds))?;
+        Ok(AppState { db, keys: Arc::new(keys), config: Arc::new(config), metrics: Arc::new(Metrics::new()) })
     }
 }
 
@@ -61,19 +46,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let jobs = tokio::spawn(crate::jobs::run(state.clone()));
     let router = crate::api::router(state);
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
     jobs.abort();
     result
 }
 
 /// Binds `addr`, with an error that names it.
 pub async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, StartError> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: addr.to_string(),
-            source,
-        })
+    tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr: addr.to_string(), source })
 }

@@ -21,12 +21,7 @@ pub struct Event<'a> {
 
 impl<'a> Event<'a> {
     pub fn new(action: &'a str, target_type: &'a str, target_id: Option<Uuid>) -> Self {
-        Event {
-            action,
-            target_type,
-            target_id,
-            details: Value::Object(Default::default()),
-        }
+        Event { action, target_type, target_id, details: Value::Object(Default::default()) }
     }
 
     pub fn details(mut self, details: Value) -> Self {
@@ -42,12 +37,7 @@ pub async fn record(tx: &mut Tx, req: &Req, event: Event<'_>) -> Result<(), ApiE
 
 /// Records an event in the log of `tenant` (None: the system log). The transaction
 /// must be in that context, or the policy refuses the row.
-pub async fn record_in(
-    tx: &mut Tx,
-    tenant: Option<Uuid>,
-    req: &Req,
-    event: Event<'_>,
-) -> Result<(), ApiError> {
+pub async fn record_in(tx: &mut Tx, tenant: Option<Uuid>, req: &Req, event: Event<'_>) -> Result<(), ApiError> {
     insert(tx, tenant, req, &event, "success").await
 }
 
@@ -55,14 +45,7 @@ pub async fn record_in(
 pub async fn record_denied(req: &Req, event: Event<'_>) {
     let result = async {
         let mut tx = req.begin(false).await?;
-        insert(
-            &mut tx,
-            req.principal.context.tenant(),
-            req,
-            &event,
-            "denied",
-        )
-        .await?;
+        insert(&mut tx, req.principal.context.tenant(), req, &event, "denied").await?;
         tx.commit().await.map_err(ApiError::from)
     }
     .await;

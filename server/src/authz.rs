@@ -104,11 +104,7 @@ pub fn effective_permissions(principal: &Principal) -> BTreeSet<Permission> {
         Context::System => return BTreeSet::new(),
         Context::Tenant(_) => ScopeKind::Tenant,
     };
-    Permission::ALL
-        .iter()
-        .copied()
-        .filter(|p| p.scopes().contains(&scope))
-        .collect()
+    Permission::ALL.iter().copied().filter(|p| p.scopes().contains(&scope)).collect()
 }
 
 /// The choke point: refuse unless `principal` holds `permission`.
@@ -116,9 +112,7 @@ pub fn require(principal: &Principal, permission: Permission) -> Result<(), ApiE
     if effective_permissions(principal).contains(&permission) {
         Ok(())
     } else {
-        Err(ApiError::PermissionDenied {
-            permission: permission.name().to_string(),
-        })
+        Err(ApiError::PermissionDenied { permission: permission.name().to_string() })
     }
 }
 

@@ -25,15 +25,9 @@ pub struct FileConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("parsing {path}: {source}")]
-    Parse {
-        path: String,
-        source: toml::de::Error,
-    },
+    Parse { path: String, source: toml::de::Error },
     #[error("{0}")]
     Missing(&'static str),
 }
@@ -43,14 +37,9 @@ impl FileConfig {
         let Some(path) = path else {
             return Ok(FileConfig::default());
         };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.display().to_string(),
-            source,
-        })
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.display().to_string(), source })
     }
 }
 
@@ -77,9 +66,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 impl Config {
     /// Defaults for everything but the database URL.
     pub fn with_database(database_url: String, state_dir: PathBuf) -> Result<Config, ConfigError> {
-        let app = crate::db::derive_app_url(&database_url, None).map_err(|_| {
-            ConfigError::Missing("database URL must look like postgres://user@host/db")
-        })?;
+        let app = crate::db::derive_app_url(&database_url, None)
+            .map_err(|_| ConfigError::Missing("database URL must look like postgres://user@host/db"))?;
         Ok(Config {
             listen: DEFAULT_LISTEN.parse().expect("constant address"),
             app_database_url: app,
@@ -100,22 +88,15 @@ impl Config {
         let database_url = flags
             .database_url
             .or(file.database_url)
-            .ok_or(ConfigError::Missing(
-                "a database URL is required (--database-url or BASALT_DATABASE_URL)",
-            ))?;
-        let state_dir = flags
-            .state_dir
-            .or(file.state_dir)
-            .unwrap_or_else(|| PathBuf::from("/var/lib/basalt"));
+            .ok_or(ConfigError::Missing("a database URL is required (--database-url or BASALT_DATABASE_URL)"))?;
+        let state_dir = flags.state_dir.or(file.state_dir).unwrap_or_else(|| PathBuf::from("/var/lib/basalt"));
         let mut c = Config::with_database(database_url, state_dir)?;
         c.app_database_password = flags.app_database_password.or(file.app_database_password);
         if let Some(url) = flags.app_database_url.or(file.app_database_url) {
             c.app_database_url = url;
         } else if let Some(pw) = &c.app_database_password {
-            c.app_database_url =
-                crate::db::derive_app_url(&c.database_url, Some(pw)).map_err(|_| {
-                    ConfigError::Missing("database URL must look like postgres://user@host/db")
-                })?;
+            c.app_database_url = crate::db::derive_app_url(&c.database_url, Some(pw))
+                .map_err(|_| ConfigError::Missing("database URL must look like postgres://user@host/db"))?;
         }
         macro_rules! take {
             ($field:ident) => {

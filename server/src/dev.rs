@@ -47,11 +47,7 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
     result
 }
 
-async fn serve_dev(
-    opts: &DevOptions,
-    state_dir: &Path,
-    pg: Option<&EmbeddedPostgres>,
-) -> anyhow::Result<()> {
+async fn serve_dev(opts: &DevOptions, state_dir: &Path, pg: Option<&EmbeddedPostgres>) -> anyhow::Result<()> {
     let admin_url = match (&opts.database_url, pg) {
         (Some(url), _) => url.clone(),
         (None, Some(pg)) => pg.admin_url(),
@@ -63,20 +59,15 @@ async fn serve_dev(
     let state = AppState::start(config).await?;
     let token = ensure_admin(&state.db, state_dir).await?;
     let endpoint = format!("http://{}", listener.local_addr()?);
-    let env = format!(
-        "BASALT_ENDPOINT={endpoint}\nBASALT_TOKEN={token}\nBASALT_DATABASE_URL={admin_url}\n"
-    );
+    let env = format!("BASALT_ENDPOINT={endpoint}\nBASALT_TOKEN={token}\nBASALT_DATABASE_URL={admin_url}\n");
     write_private(&state_dir.join("env"), env.as_bytes())?;
+    println!("Basalt is running (dev mode). State: {}", state_dir.display());
+    print!("{env}");
+    println!("Admin user `{ADMIN_USERNAME}`, password in {}", state_dir.join("admin-password").display());
     println!(
-        "Basalt is running (dev mode). State: {}",
+        "Try: curl -H \"Authorization: Bearer $BASALT_TOKEN\" {endpoint}/v1/me   (after: set -a; . {}/env)",
         state_dir.display()
     );
-    print!("{env}");
-    println!(
-        "Admin user `{ADMIN_USERNAME}`, password in {}",
-        state_dir.join("admin-password").display()
-    );
-    println!("Try: curl -H \"Authorization: Bearer $BASALT_TOKEN\" {endpoint}/v1/me   (after: set -a; . {}/env)", state_dir.display());
     println!("Ctrl-C stops it.");
     std::io::stdout().flush()?;
     app::serve(state, listener, shutdown_signal()).await?;
@@ -95,18 +86,15 @@ pub async fn ensure_admin(db: &Db, state_dir: &Path) -> anyhow::Result<String> {
     }
     let password_file = state_dir.join("admin-password");
     let mut tx = db.begin(DbScope::System, None, true).await?;
-    let found: Option<(Uuid,)> =
-        sqlx::query_as("SELECT id FROM users WHERE tenant_id IS NULL AND username = $1")
-            .bind(ADMIN_USERNAME)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let found: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM users WHERE tenant_id IS NULL AND username = $1")
+        .bind(ADMIN_USERNAME)
+        .fetch_optional(&mut *tx)
+        .await?;
     let user_id = match found {
         Some((id,)) => id,
         None => {
             let password = random_password();
-            let hash = crate::auth::password::hash(password.clone())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let hash = crate::auth::password::hash(password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let id = Uuid::now_v7();
             sqlx::query("INSERT INTO users (id, tenant_id, username, password_hash) VALUES ($1, NULL, $2, $3)")
                 .bind(id)
@@ -146,19 +134,12 @@ pub async fn ensure_admin(db: &Db, state_dir: &Path) -> anyhow::Result<String> {
 fn random_password() -> String {
     const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
-    (0..24)
-        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
-        .collect()
+    (0..24).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
 }
 
 /// Writes a file only its owner can read (it holds secrets).
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     f.write_all(bytes)
 }
 

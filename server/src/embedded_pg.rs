@@ -20,15 +20,14 @@ const PORT: u16 = 5432;
 pub enum EmbeddedPgError {
     #[error("no Postgres server binaries found (looked at `pg_config --bindir`, PATH and /usr/lib/postgresql/*/bin); install the `postgresql` package")]
     NoBinaries,
-    #[error("running as root, but there is no `postgres` system user to run Postgres as; install the `postgresql` package")]
+    #[error(
+        "running as root, but there is no `postgres` system user to run Postgres as; install the `postgresql` package"
+    )]
     NoPostgresUser,
     #[error("{what} failed: {detail}")]
     Command { what: String, detail: String },
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 }
 
 /// A running private cluster. Call [`EmbeddedPostgres::stop`] to shut it down.
@@ -45,22 +44,12 @@ impl EmbeddedPostgres {
     pub fn start(state_dir: &Path) -> Result<EmbeddedPostgres, EmbeddedPgError> {
         let bindir = find_bindir().ok_or(EmbeddedPgError::NoBinaries)?;
         let run_as = if nix::unistd::geteuid().is_root() {
-            Some(
-                nix::unistd::User::from_name("postgres")
-                    .ok()
-                    .flatten()
-                    .ok_or(EmbeddedPgError::NoPostgresUser)?,
-            )
+            Some(nix::unistd::User::from_name("postgres").ok().flatten().ok_or(EmbeddedPgError::NoPostgresUser)?)
         } else {
             None
         };
         let root = absolute(&state_dir.join("pg"))?;
-        let pg = EmbeddedPostgres {
-            bindir,
-            data: root.join("data"),
-            socket_dir: root.join("run"),
-            run_as,
-        };
+        let pg = EmbeddedPostgres { bindir, data: root.join("data"), socket_dir: root.join("run"), run_as };
         for dir in [&root, &pg.socket_dir] {
             std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
             pg.give_to_postgres(dir)?;
@@ -68,57 +57,24 @@ impl EmbeddedPostgres {
         if !pg.data.join("PG_VERSION").exists() {
             pg.run(
                 "initdb",
-                &[
-                    "-D",
-                    path_str(&pg.data),
-                    "-U",
-                    ADMIN_USER,
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--no-locale",
-                ],
+                &["-D", path_str(&pg.data), "-U", ADMIN_USER, "--auth=trust", "-E", "UTF8", "--no-locale"],
             )?;
         }
         let log = root.join("postgres.log");
-        let opts = format!(
-            "-c listen_addresses='' -k {} -p {PORT}",
-            path_str(&pg.socket_dir)
-        );
-        pg.run(
-            "pg_ctl",
-            &[
-                "-D",
-                path_str(&pg.data),
-                "-l",
-                path_str(&log),
-                "-o",
-                &opts,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        )?;
+        let opts = format!("-c listen_addresses='' -k {} -p {PORT}", path_str(&pg.socket_dir));
+        pg.run("pg_ctl", &["-D", path_str(&pg.data), "-l", path_str(&log), "-o", &opts, "-w", "-t", "60", "start"])?;
         pg.create_database()?;
         Ok(pg)
     }
 
     /// The superuser URL of the cluster's `basalt` database (for migrations and psql).
     pub fn admin_url(&self) -> String {
-        format!(
-            "postgres://{ADMIN_USER}@localhost/{DATABASE}?host={}&port={PORT}",
-            path_str(&self.socket_dir)
-        )
+        format!("postgres://{ADMIN_USER}@localhost/{DATABASE}?host={}&port={PORT}", path_str(&self.socket_dir))
     }
 
     /// Stops the cluster (fast shutdown: open sessions are ended, data is kept).
     pub fn stop(&self) -> Result<(), EmbeddedPgError> {
-        self.run(
-            "pg_ctl",
-            &["-D", path_str(&self.data), "-m", "fast", "-w", "stop"],
-        )
-        .map(|_| ())
+        self.run("pg_ctl", &["-D", path_str(&self.data), "-m", "fast", "-w", "stop"]).map(|_| ())
     }
 
     fn create_database(&self) -> Result<(), EmbeddedPgError> {
@@ -140,10 +96,7 @@ impl EmbeddedPostgres {
             ],
         )?;
         if exists.trim() != "1" {
-            self.run(
-                "createdb",
-                &["-h", sock, "-p", &port, "-U", ADMIN_USER, DATABASE],
-            )?;
+            self.run("createdb", &["-h", sock, "-p", &port, "-U", ADMIN_USER, DATABASE])?;
         }
         Ok(())
     }
@@ -152,24 +105,15 @@ impl EmbeddedPostgres {
     fn run(&self, program: &str, args: &[&str]) -> Result<String, EmbeddedPgError> {
         use std::os::unix::process::CommandExt;
         let exe = self.bindir.join(program);
-        let exe = if exe.exists() {
-            exe
-        } else {
-            PathBuf::from(program)
-        };
+        let exe = if exe.exists() { exe } else { PathBuf::from(program) };
         let mut cmd = Command::new(&exe);
-        cmd.args(args)
-            .current_dir(self.data.parent().unwrap_or(Path::new("/")));
+        cmd.args(args).current_dir(self.data.parent().unwrap_or(Path::new("/")));
         if let Some(user) = &self.run_as {
-            cmd.uid(user.uid.as_raw())
-                .gid(user.gid.as_raw())
-                .env("HOME", &user.dir)
-                .env("USER", &user.name);
+            cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw()).env("HOME", &user.dir).env("USER", &user.name);
         }
-        let out = cmd.output().map_err(|e| EmbeddedPgError::Command {
-            what: exe.display().to_string(),
-            detail: e.to_string(),
-        })?;
+        let out = cmd
+            .output()
+            .map_err(|e| EmbeddedPgError::Command { what: exe.display().to_string(), detail: e.to_string() })?;
         if !out.status.success() {
             return Err(EmbeddedPgError::Command {
                 what: format!("{program} {}", args.join(" ")),
@@ -181,8 +125,7 @@ impl EmbeddedPostgres {
 
     fn give_to_postgres(&self, dir: &Path) -> Result<(), EmbeddedPgError> {
         if let Some(user) = &self.run_as {
-            nix::unistd::chown(dir, Some(user.uid), Some(user.gid))
-                .map_err(|e| io(dir, std::io::Error::from(e)))?;
+            nix::unistd::chown(dir, Some(user.uid), Some(user.gid)).map_err(|e| io(dir, std::io::Error::from(e)))?;
         }
         Ok(())
     }
@@ -207,11 +150,7 @@ fn find_bindir() -> Option<PathBuf> {
         .filter(|d| has_server(d))
         .collect();
     versions.sort_by_key(|d| {
-        d.parent()
-            .and_then(|v| v.file_name())
-            .and_then(|v| v.to_str())
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0)
+        d.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0)
     });
     versions.pop()
 }
@@ -226,8 +165,5 @@ fn path_str(p: &Path) -> &str {
 }
 
 fn io(p: &Path, source: std::io::Error) -> EmbeddedPgError {
-    EmbeddedPgError::Io {
-        path: p.display().to_string(),
-        source,
-    }
+    EmbeddedPgError::Io { path: p.display().to_string(), source }
 }

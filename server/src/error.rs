@@ -12,11 +12,7 @@ use serde_json::{json, Value};
 pub enum ApiError {
     /// 400: the request is malformed; `field` names the part at fault.
     #[error("{message}")]
-    BadRequest {
-        code: &'static str,
-        message: String,
-        field: Option<String>,
-    },
+    BadRequest { code: &'static str, message: String, field: Option<String> },
     /// 401: no credential, or one that is not valid.
     #[error("{0}")]
     Unauthenticated(String),
@@ -46,11 +42,7 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     /// 422: well-formed, but not acceptable as a whole.
     #[error("{message}")]
-    Unprocessable {
-        code: &'static str,
-        message: String,
-        details: Value,
-    },
+    Unprocessable { code: &'static str, message: String, details: Value },
     /// 423: the caller's tenant is suspended; reads work, changes do not.
     #[error("tenant is suspended: reads are allowed, changes are refused")]
     TenantSuspended,
@@ -69,19 +61,11 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest {
-            code: "invalid_field",
-            message: message.into(),
-            field: Some(field.to_string()),
-        }
+        ApiError::BadRequest { code: "invalid_field", message: message.into(), field: Some(field.to_string()) }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest {
-            code,
-            message: message.into(),
-            field: None,
-        }
+        ApiError::BadRequest { code, message: message.into(), field: None }
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -142,11 +126,7 @@ impl ApiError {
 
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            error: ErrorDetail {
-                code: self.code().to_string(),
-                message: self.to_string(),
-                details: self.details(),
-            },
+            error: ErrorDetail { code: self.code().to_string(), message: self.to_string(), details: self.details() },
         }
     }
 }
@@ -159,8 +139,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut resp = (status, axum::Json(self.body())).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+            resp.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer"));
         }
         resp
     }
@@ -176,16 +155,13 @@ impl From<sqlx::Error> for ApiError {
                 let code = db.code().unwrap_or_default();
                 match code.as_ref() {
                     "BS423" => ApiError::TenantSuspended,
-                    "BS401" => ApiError::Unauthenticated(
-                        "the user of this credential no longer exists or is disabled".into(),
-                    ),
-                    "BS404" => ApiError::Unauthenticated(
-                        "the tenant of this credential no longer exists".into(),
-                    ),
-                    "23505" => ApiError::Conflict {
-                        code: "already_exists",
-                        message: conflict_message(db.constraint()),
-                    },
+                    "BS401" => {
+                        ApiError::Unauthenticated("the user of this credential no longer exists or is disabled".into())
+                    }
+                    "BS404" => ApiError::Unauthenticated("the tenant of this credential no longer exists".into()),
+                    "23505" => {
+                        ApiError::Conflict { code: "already_exists", message: conflict_message(db.constraint()) }
+                    }
                     // Row-level security refused a write: the target is not the caller's.
                     "42501" => ApiError::NotFound { kind: "object" },
                     "23503" => ApiError::Unprocessable {
@@ -204,9 +180,7 @@ impl From<sqlx::Error> for ApiError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => {
-                ApiError::Unavailable("the database is unavailable".into())
-            }
+            | sqlx::Error::WorkerCrashed => ApiError::Unavailable("the database is unavailable".into()),
             sqlx::Error::RowNotFound => ApiError::NotFound { kind: "object" },
             _ => ApiError::Internal(e.to_string()),
         }

@@ -24,12 +24,7 @@ pub enum Claim {
 
 /// Claims `key` for this request (`body` is the decoded request, hashed to detect
 /// a key reused with different content).
-pub async fn claim<B: Serialize>(
-    tx: &mut Tx,
-    req: &Req,
-    key: &IdempotencyKey,
-    body: &B,
-) -> Result<Claim, ApiError> {
+pub async fn claim<B: Serialize>(tx: &mut Tx, req: &Req, key: &IdempotencyKey, body: &B) -> Result<Claim, ApiError> {
     let Some(key) = &key.0 else {
         return Ok(Claim::Proceed(None));
     };
@@ -82,25 +77,19 @@ pub async fn finish<T: Serialize>(
         return Ok(());
     };
     let body = serde_json::to_value(answer).map_err(ApiError::internal)?;
-    sqlx::query(
-        "UPDATE idempotency_keys SET response_status = $2, response_body = $3 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(status.as_u16() as i32)
-    .bind(body)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("UPDATE idempotency_keys SET response_status = $2, response_body = $3 WHERE id = $1")
+        .bind(id)
+        .bind(status.as_u16() as i32)
+        .bind(body)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
 /// Route and body together: the same key on two different routes is a mismatch.
 fn request_digest<B: Serialize>(body: &B) -> Result<Vec<u8>, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
-    Ok(Sha256::new()
-        .chain_update(std::any::type_name::<B>().as_bytes())
-        .chain_update(&bytes)
-        .finalize()
-        .to_vec())
+    Ok(Sha256::new().chain_update(std::any::type_name::<B>().as_bytes()).chain_update(&bytes).finalize().to_vec())
 }
 
 /// The answer to a create: 201 with the object, after storing it under the key.

@@ -31,41 +31,32 @@ pub async fn run(state: AppState) {
 /// idempotency keys. Returns `None` when another replica holds the lock.
 pub async fn purge(db: &Db) -> Result<Option<u64>, sqlx::Error> {
     let mut tx = db.begin(DbScope::System, None, true).await?;
-    let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(PURGE_LOCK)
-        .fetch_one(&mut *tx)
-        .await?;
+    let (locked,): (bool,) =
+        sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)").bind(PURGE_LOCK).fetch_one(&mut *tx).await?;
     if !locked {
         return Ok(None);
     }
     // Tenant rows cascade into every tenant table (referential actions are not
     // subject to row security); the audit trail has no foreign key and stays.
-    let purged =
-        sqlx::query("DELETE FROM tenants WHERE state = 'deleted' AND purge_after <= now()")
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+    let purged = sqlx::query("DELETE FROM tenants WHERE state = 'deleted' AND purge_after <= now()")
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     let tenants: Vec<(uuid::Uuid,)> =
-        sqlx::query_as("SELECT id FROM tenants WHERE state <> 'deleted'")
-            .fetch_all(&mut *tx)
-            .await?;
-    sqlx::query(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
-    )
-    .bind(IDEMPOTENCY_KEEP_HOURS)
-    .execute(&mut *tx)
-    .await?;
+        sqlx::query_as("SELECT id FROM tenants WHERE state <> 'deleted'").fetch_all(&mut *tx).await?;
+    sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)")
+        .bind(IDEMPOTENCY_KEEP_HOURS)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     // Each tenant's keys are deleted in that tenant's own context: no path here
     // sees two tenants at once.
     for (tenant,) in tenants {
         let mut tx = db.begin(DbScope::Tenant(tenant), None, false).await?;
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
-        )
-        .bind(IDEMPOTENCY_KEEP_HOURS)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)")
+            .bind(IDEMPOTENCY_KEEP_HOURS)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
     }
     Ok(Some(purged))

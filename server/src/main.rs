@@ -8,11 +8,7 @@ use basalt_server::{app, dev};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(
-    name = "basalt-server",
-    version,
-    about = "Basalt: a multi-tenant VM control plane for MSPs"
-)]
+#[command(name = "basalt-server", version, about = "Basalt: a multi-tenant VM control plane for MSPs")]
 struct Cli {
     /// A TOML file with settings (flags and BASALT_* variables win over it).
     #[arg(long, global = true, env = "BASALT_CONFIG")]
@@ -125,7 +121,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => {
             if a.mode != Mode::Standalone {
-                anyhow::bail!("only --mode standalone is available in this version; global and region modes come with federation");
+                anyhow::bail!(
+                    "only --mode standalone is available in this version; global and region modes come with federation"
+                );
             }
             let flags = FileConfig {
                 listen: a.listen,
@@ -145,27 +143,16 @@ async fn main() -> anyhow::Result<()> {
             app::serve(state, listener, dev::shutdown_signal()).await?;
         }
         Command::Dev(a) => {
-            dev::run(dev::DevOptions {
-                state_dir: a.state_dir,
-                listen: a.listen,
-                database_url: a.database_url,
-            })
-            .await?;
+            dev::run(dev::DevOptions { state_dir: a.state_dir, listen: a.listen, database_url: a.database_url })
+                .await?;
         }
         Command::Migrate(db) => {
             let config = Config::resolve(db.into_file_config(), file)?;
-            basalt_server::db::migrate::migrate(
-                &config.database_url,
-                config.app_database_password.as_deref(),
-            )
-            .await?;
+            basalt_server::db::migrate::migrate(&config.database_url, config.app_database_password.as_deref()).await?;
             println!("migrations applied");
         }
         Command::CreateAdmin { db, state_dir } => {
-            let flags = FileConfig {
-                state_dir,
-                ..db.into_file_config()
-            };
+            let flags = FileConfig { state_dir, ..db.into_file_config() };
             let config = Config::resolve(flags, file)?;
             std::fs::create_dir_all(&config.state_dir)?;
             let state = app::AppState::start(config.clone()).await?;

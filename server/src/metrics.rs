@@ -1,9 +1,7 @@
 //! Prometheus metrics, served at `/metrics`: request counts and latencies by route
 //! template (never by raw path, so ids do not explode the label set).
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
@@ -15,32 +13,18 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new_custom(Some("basalt".into()), None).expect("static prefix");
         let requests = IntCounterVec::new(
-            Opts::new(
-                "http_requests_total",
-                "HTTP requests by route template and status",
-            ),
+            Opts::new("http_requests_total", "HTTP requests by route template and status"),
             &["method", "route", "status"],
         )
         .expect("static metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "http_request_duration_seconds",
-                "HTTP request latency by route template",
-            ),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route template"),
             &["method", "route"],
         )
         .expect("static metric");
-        registry
-            .register(Box::new(requests.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(latency.clone()))
-            .expect("registered once");
-        Metrics {
-            registry,
-            requests,
-            latency,
-        }
+        registry.register(Box::new(requests.clone())).expect("registered once");
+        registry.register(Box::new(latency.clone())).expect("registered once");
+        Metrics { registry, requests, latency }
     }
 
     /// The text exposition format.

@@ -8,9 +8,7 @@ pub fn name(field: &str, value: &str) -> Result<(), ApiError> {
     let ok = (1..=63).contains(&value.len())
         && value.as_bytes()[0].is_ascii_lowercase()
         && !value.ends_with('-')
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if ok {
         Ok(())
     } else {
@@ -25,9 +23,7 @@ pub fn name(field: &str, value: &str) -> Result<(), ApiError> {
 pub fn username(field: &str, value: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&value.len())
         && value.as_bytes()[0].is_ascii_alphanumeric()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -43,10 +39,7 @@ pub fn username(field: &str, value: &str) -> Result<(), ApiError> {
 /// make one text render as another.
 pub fn display_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.chars().count() > max {
-        return Err(ApiError::bad_field(
-            field,
-            format!("{field} must be at most {max} characters"),
-        ));
+        return Err(ApiError::bad_field(field, format!("{field} must be at most {max} characters")));
     }
     let bad = value.chars().any(|c| {
         c.is_control()
@@ -55,9 +48,7 @@ pub fn display_text(field: &str, value: &str, max: usize) -> Result<(), ApiError
     if bad {
         return Err(ApiError::bad_field(
             field,
-            format!(
-                "{field} must not contain control, zero-width or bidirectional-override characters"
-            ),
+            format!("{field} must not contain control, zero-width or bidirectional-override characters"),
         ));
     }
     Ok(())
@@ -67,17 +58,12 @@ pub fn display_text(field: &str, value: &str, max: usize) -> Result<(), ApiError
 pub fn email(field: &str, value: &str) -> Result<(), ApiError> {
     let ok = value.len() <= 254
         && value.is_ascii()
-        && !value
-            .chars()
-            .any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+        && !value.chars().any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
         && matches!(value.split_once('@'), Some((l, d)) if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && !d.contains('@'));
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_field(
-            field,
-            format!("{field} must be an email address like ops@example.com"),
-        ))
+        Err(ApiError::bad_field(field, format!("{field} must be an email address like ops@example.com")))
     }
 }
 
@@ -90,18 +76,9 @@ mod tests {
         for good in ["a", "acme", "acme-2", "a0"] {
             assert!(name("name", good).is_ok(), "{good}");
         }
-        for bad in [
-            "",
-            "Acme",
-            "-a",
-            "a-",
-            "1abc",
-            "acme corp",
-            "аcme",
-            "a_b",
-            &"a".repeat(64),
-            "x'; drop table tenants; --",
-        ] {
+        for bad in
+            ["", "Acme", "-a", "a-", "1abc", "acme corp", "аcme", "a_b", &"a".repeat(64), "x'; drop table tenants; --"]
+        {
             assert!(name("name", bad).is_err(), "{bad}");
         }
     }

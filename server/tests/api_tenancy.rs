@@ -14,11 +14,7 @@ fn opts() -> RequestOptions {
 }
 
 fn new_user(name: &str) -> CreateUser {
-    CreateUser {
-        username: name.into(),
-        password: Some(PASSWORD.into()),
-        ..Default::default()
-    }
+    CreateUser { username: name.into(), password: Some(PASSWORD.into()), ..Default::default() }
 }
 
 #[tokio::test]
@@ -32,28 +28,12 @@ async fn another_tenants_objects_answer_exactly_like_missing_ones() {
         let foreign = a.get_user(target).await.unwrap_err();
         let missing = a.get_user(Uuid::now_v7()).await.unwrap_err();
         assert_eq!(foreign.status(), Some(404));
-        assert_eq!(
-            format!("{foreign}"),
-            format!("{missing}"),
-            "a foreign id must look missing"
-        );
-        let patch = UpdateUser {
-            email: Some("x@example.com".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            a.update_user(target, &patch, &opts())
-                .await
-                .unwrap_err()
-                .status(),
-            Some(404)
-        );
+        assert_eq!(format!("{foreign}"), format!("{missing}"), "a foreign id must look missing");
+        let patch = UpdateUser { email: Some("x@example.com".into()), ..Default::default() };
+        assert_eq!(a.update_user(target, &patch, &opts()).await.unwrap_err().status(), Some(404));
         assert_eq!(a.delete_user(target).await.unwrap_err().status(), Some(404));
     }
-    assert_eq!(
-        a.get_tenant(b_tenant.id).await.unwrap_err().status(),
-        Some(404)
-    );
+    assert_eq!(a.get_tenant(b_tenant.id).await.unwrap_err().status(), Some(404));
     let users = a.list_users("limit=500").await.unwrap();
     assert!(users.items.iter().all(|u| u.tenant_id != Some(b_tenant.id)));
     assert_eq!(users.items.len(), 1, "alpha sees only its own admin");
@@ -76,26 +56,9 @@ async fn tenant_users_cannot_reach_system_routes() {
     if let ClientError::Api { body, .. } = err {
         assert_eq!(body.error.details["permission"], "tenant:list");
     }
-    let err = a
-        .create_tenant(
-            &CreateTenant {
-                name: "evil".into(),
-                ..Default::default()
-            },
-            &opts(),
-        )
-        .await
-        .unwrap_err();
+    let err = a.create_tenant(&CreateTenant { name: "evil".into(), ..Default::default() }, &opts()).await.unwrap_err();
     assert_eq!(err.status(), Some(403));
-    assert_eq!(
-        app.admin
-            .list_tenants("name=evil")
-            .await
-            .unwrap()
-            .items
-            .len(),
-        0
-    );
+    assert_eq!(app.admin.list_tenants("name=evil").await.unwrap().items.len(), 0);
     app.stop().await;
 }
 
@@ -106,39 +69,16 @@ async fn suspend_blocks_changes_but_not_reads_and_resume_restores() {
     let suspended = app.admin.suspend_tenant(tenant.id).await.unwrap();
     assert_eq!(suspended.state, TenantState::Suspended);
 
-    assert_eq!(
-        t.get_user(user.id).await.unwrap().id,
-        user.id,
-        "reads work while suspended"
-    );
+    assert_eq!(t.get_user(user.id).await.unwrap().id, user.id, "reads work while suspended");
     assert_eq!(t.list_users("").await.unwrap().items.len(), 1);
+    let err = t.create_user(&new_user("carol"), &opts()).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(423), Some("tenant_suspended")));
     let err = t
-        .create_user(&new_user("carol"), &opts())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (err.status(), err.code()),
-        (Some(423), Some("tenant_suspended"))
-    );
-    let err = t
-        .update_user(
-            user.id,
-            &UpdateUser {
-                email: Some("a@example.com".into()),
-                ..Default::default()
-            },
-            &opts(),
-        )
+        .update_user(user.id, &UpdateUser { email: Some("a@example.com".into()), ..Default::default() }, &opts())
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(423));
-    let err = t
-        .create_api_token(&CreateApiToken {
-            name: "ci".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let err = t.create_api_token(&CreateApiToken { name: "ci".into(), ..Default::default() }).await.unwrap_err();
     assert_eq!(err.status(), Some(423));
     // Login still works (to read).
     let again = app.login("admin", Some("alpha")).await;
@@ -149,16 +89,9 @@ async fn suspend_blocks_changes_but_not_reads_and_resume_restores() {
     t.create_user(&new_user("carol"), &opts()).await.unwrap();
 
     // Transitions are audited in the system log.
-    let events = app
-        .admin
-        .list_audit_events(&format!("target_id={}", tenant.id))
-        .await
-        .unwrap();
+    let events = app.admin.list_audit_events(&format!("target_id={}", tenant.id)).await.unwrap();
     let actions: Vec<&str> = events.items.iter().map(|e| e.action.as_str()).collect();
-    assert!(
-        actions.contains(&"tenant.suspend") && actions.contains(&"tenant.resume"),
-        "{actions:?}"
-    );
+    assert!(actions.contains(&"tenant.suspend") && actions.contains(&"tenant.resume"), "{actions:?}");
     app.stop().await;
 }
 
@@ -166,50 +99,20 @@ async fn suspend_blocks_changes_but_not_reads_and_resume_restores() {
 async fn a_deleted_tenant_is_gone_and_its_credentials_stop_working() {
     let app = TestApp::spawn_with(|c| c.tenant_retention_days = 0).await;
     let (tenant, _user, t) = app.tenant_with_user("alpha").await;
-    let token = t
-        .create_api_token(&CreateApiToken {
-            name: "ci".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let token = t.create_api_token(&CreateApiToken { name: "ci".into(), ..Default::default() }).await.unwrap();
     app.admin.delete_tenant(tenant.id).await.unwrap();
 
-    assert_eq!(
-        app.admin.get_tenant(tenant.id).await.unwrap_err().status(),
-        Some(404)
-    );
-    assert!(app
-        .admin
-        .list_tenants("")
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .all(|x| x.id != tenant.id));
-    assert_eq!(
-        t.me().await.map(|_| ()).unwrap_err().status(),
-        Some(401),
-        "user token of a deleted tenant"
-    );
+    assert_eq!(app.admin.get_tenant(tenant.id).await.unwrap_err().status(), Some(404));
+    assert!(app.admin.list_tenants("").await.unwrap().items.iter().all(|x| x.id != tenant.id));
+    assert_eq!(t.me().await.map(|_| ()).unwrap_err().status(), Some(401), "user token of a deleted tenant");
     let pipeline = app.anonymous().with_token(token.secret);
-    assert_eq!(
-        pipeline.list_users("").await.unwrap_err().status(),
-        Some(401)
-    );
+    assert_eq!(pipeline.list_users("").await.unwrap_err().status(), Some(401));
     let login = app
         .anonymous()
-        .login(&LoginRequest {
-            username: "admin".into(),
-            password: PASSWORD.into(),
-            tenant: Some("alpha".into()),
-        })
+        .login(&LoginRequest { username: "admin".into(), password: PASSWORD.into(), tenant: Some("alpha".into()) })
         .await;
     assert_eq!(login.unwrap_err().status(), Some(401));
-    assert_eq!(
-        app.admin.switch_tenant("alpha").await.unwrap_err().status(),
-        Some(404)
-    );
+    assert_eq!(app.admin.switch_tenant("alpha").await.unwrap_err().status(), Some(404));
     // The name is free again at once.
     let again = app.create_tenant("alpha").await;
     assert_ne!(again.id, tenant.id);
@@ -232,10 +135,7 @@ async fn login_switch_and_me() {
     let app = TestApp::spawn().await;
     let (tenant, user, t) = app.tenant_with_user("alpha").await;
     let me = t.me().await.unwrap();
-    assert_eq!(
-        (me.user.id, me.scope, me.tenant_id),
-        (user.id, Scope::Tenant, Some(tenant.id))
-    );
+    assert_eq!((me.user.id, me.scope, me.tenant_id), (user.id, Scope::Tenant, Some(tenant.id)));
     assert_eq!(me.tenant_name.as_deref(), Some("alpha"));
     assert!(me.permissions.contains(&"user:create".to_string()));
     assert!(!me.permissions.contains(&"tenant:create".to_string()));
@@ -248,68 +148,31 @@ async fn login_switch_and_me() {
     ] {
         let err = app
             .anonymous()
-            .login(&LoginRequest {
-                username: u.into(),
-                password: p.into(),
-                tenant: ten.map(String::from),
-            })
+            .login(&LoginRequest { username: u.into(), password: p.into(), tenant: ten.map(String::from) })
             .await
             .unwrap_err();
-        assert_eq!(
-            (err.status(), err.code()),
-            (Some(401), Some("unauthenticated"))
-        );
-        assert_eq!(
-            format!("{err}"),
-            "401 unauthenticated: wrong username, password or tenant"
-        );
+        assert_eq!((err.status(), err.code()), (Some(401), Some("unauthenticated")));
+        assert_eq!(format!("{err}"), "401 unauthenticated: wrong username, password or tenant");
     }
 
     // Provider staff switch deliberately, by name or id; the switch is audited in both logs.
     let by_name = app.admin.switch_tenant("alpha").await.unwrap();
-    let by_id = app
-        .admin
-        .switch_tenant(&tenant.id.to_string())
-        .await
-        .unwrap();
+    let by_id = app.admin.switch_tenant(&tenant.id.to_string()).await.unwrap();
     assert_eq!(by_name.tenant_id, Some(tenant.id));
     assert_eq!(by_id.tenant_id, Some(tenant.id));
     let inside = app.admin.with_token(by_name.token);
     let me = inside.me().await.unwrap();
-    assert_eq!(
-        (me.scope, me.tenant_id, me.user.tenant_id),
-        (Scope::Tenant, Some(tenant.id), None)
-    );
-    assert!(inside
-        .list_users("")
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .any(|u| u.id == user.id));
+    assert_eq!((me.scope, me.tenant_id, me.user.tenant_id), (Scope::Tenant, Some(tenant.id), None));
+    assert!(inside.list_users("").await.unwrap().items.iter().any(|u| u.id == user.id));
     let tenant_log = t.list_audit_events("action=tenant.switch").await.unwrap();
-    assert_eq!(
-        tenant_log.items.len(),
-        3,
-        "two switches by staff plus the harness's"
-    );
-    assert!(tenant_log
-        .items
-        .iter()
-        .all(|e| e.actor_name == "admin" && e.tenant_id == Some(tenant.id)));
-    let system_log = app
-        .admin
-        .list_audit_events("action=tenant.switch")
-        .await
-        .unwrap();
+    assert_eq!(tenant_log.items.len(), 3, "two switches by staff plus the harness's");
+    assert!(tenant_log.items.iter().all(|e| e.actor_name == "admin" && e.tenant_id == Some(tenant.id)));
+    let system_log = app.admin.list_audit_events("action=tenant.switch").await.unwrap();
     assert_eq!(system_log.items.len(), 3);
 
     // A tenant user cannot switch into another tenant: it does not exist for them.
     app.create_tenant("bravo").await;
-    assert_eq!(
-        t.switch_tenant("bravo").await.unwrap_err().status(),
-        Some(404)
-    );
+    assert_eq!(t.switch_tenant("bravo").await.unwrap_err().status(), Some(404));
     app.stop().await;
 }
 
@@ -317,13 +180,7 @@ async fn login_switch_and_me() {
 async fn api_tokens_work_until_revoked_and_store_only_a_hash() {
     let app = TestApp::spawn().await;
     let (tenant, _u, t) = app.tenant_with_user("alpha").await;
-    let created = t
-        .create_api_token(&CreateApiToken {
-            name: "ci".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let created = t.create_api_token(&CreateApiToken { name: "ci".into(), ..Default::default() }).await.unwrap();
     assert_eq!(created.token.tenant_id, Some(tenant.id));
     let pipeline = app.anonymous().with_token(created.secret.clone());
     assert_eq!(pipeline.me().await.unwrap().tenant_id, Some(tenant.id));
@@ -335,34 +192,17 @@ async fn api_tokens_work_until_revoked_and_store_only_a_hash() {
     // The database holds no secret.
     let mut admin = app.db.admin().await;
     let dump = common::db_fingerprint(&mut admin).await;
-    let (stored,): (String,) = sqlx::query_as("SELECT string_agg(t::text, '') FROM api_tokens t")
-        .fetch_one(&mut admin)
-        .await
-        .unwrap();
+    let (stored,): (String,) =
+        sqlx::query_as("SELECT string_agg(t::text, '') FROM api_tokens t").fetch_one(&mut admin).await.unwrap();
     let secret_part = created.secret.rsplit('_').next().unwrap();
-    assert!(
-        !stored.contains(secret_part),
-        "the token secret is stored in clear"
-    );
+    assert!(!stored.contains(secret_part), "the token secret is stored in clear");
     assert!(!dump.is_empty());
 
     // A tampered secret is refused; a revoked token is refused.
     let mut tampered = created.secret.clone();
     tampered.pop();
-    tampered.push(if created.secret.ends_with('0') {
-        '1'
-    } else {
-        '0'
-    });
-    assert_eq!(
-        app.anonymous()
-            .with_token(tampered)
-            .me()
-            .await
-            .unwrap_err()
-            .status(),
-        Some(401)
-    );
+    tampered.push(if created.secret.ends_with('0') { '1' } else { '0' });
+    assert_eq!(app.anonymous().with_token(tampered).me().await.unwrap_err().status(), Some(401));
     t.revoke_api_token(created.token.id).await.unwrap();
     let err = pipeline.me().await.unwrap_err();
     assert_eq!(err.status(), Some(401));
@@ -381,10 +221,7 @@ async fn api_tokens_work_until_revoked_and_store_only_a_hash() {
     let bound_client = app.anonymous().with_token(bound.secret);
     let me = bound_client.me().await.unwrap();
     assert_eq!((me.scope, me.tenant_id), (Scope::Tenant, Some(tenant.id)));
-    assert_eq!(
-        bound_client.list_tenants("").await.unwrap_err().status(),
-        Some(403)
-    );
+    assert_eq!(bound_client.list_tenants("").await.unwrap_err().status(), Some(403));
     app.stop().await;
 }
 
@@ -394,103 +231,45 @@ async fn every_mutation_is_audited_in_its_tenant() {
     let (tenant, _u, t) = app.tenant_with_user("alpha").await;
     let (_b, _bu, b) = app.tenant_with_user("bravo").await;
     let carol = t.create_user(&new_user("carol"), &opts()).await.unwrap();
-    t.update_user(
-        carol.id,
-        &UpdateUser {
-            disabled: Some(true),
-            ..Default::default()
-        },
-        &opts(),
-    )
-    .await
-    .unwrap();
+    t.update_user(carol.id, &UpdateUser { disabled: Some(true), ..Default::default() }, &opts()).await.unwrap();
     t.delete_user(carol.id).await.unwrap();
-    let events = t
-        .list_audit_events(&format!("target_id={}", carol.id))
-        .await
-        .unwrap();
+    let events = t.list_audit_events(&format!("target_id={}", carol.id)).await.unwrap();
     let actions: Vec<&str> = events.items.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(
-        actions,
-        ["user.delete", "user.update", "user.create"],
-        "newest first"
-    );
+    assert_eq!(actions, ["user.delete", "user.update", "user.create"], "newest first");
     assert!(events.items.iter().all(|e| e.tenant_id == Some(tenant.id)
         && e.outcome == "success"
         && !e.request_id.as_deref().unwrap_or("").is_empty()));
     // Bravo's log has none of it.
     let theirs = b.list_audit_events("limit=500").await.unwrap();
-    assert!(theirs
-        .items
-        .iter()
-        .all(|e| e.target_id != Some(carol.id) && e.tenant_id != Some(tenant.id)));
+    assert!(theirs.items.iter().all(|e| e.target_id != Some(carol.id) && e.tenant_id != Some(tenant.id)));
     app.stop().await;
 }
 
 #[tokio::test]
 async fn idempotency_keys_make_retries_safe() {
     let app = TestApp::spawn().await;
-    let key = RequestOptions {
-        idempotency_key: Some("create-acme-1".into()),
-        ..Default::default()
-    };
-    let req = CreateTenant {
-        name: "acme".into(),
-        display_name: Some("Acme".into()),
-        ..Default::default()
-    };
+    let key = RequestOptions { idempotency_key: Some("create-acme-1".into()), ..Default::default() };
+    let req = CreateTenant { name: "acme".into(), display_name: Some("Acme".into()), ..Default::default() };
     let first = app.admin.create_tenant(&req, &key).await.unwrap();
     let second = app.admin.create_tenant(&req, &key).await.unwrap();
     assert_eq!(first, second, "a retry answers the same object");
-    assert_eq!(
-        app.admin
-            .list_tenants("name=acme")
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
+    assert_eq!(app.admin.list_tenants("name=acme").await.unwrap().items.len(), 1);
     // Same key, different body: refused.
-    let other = CreateTenant {
-        name: "acme-2".into(),
-        ..Default::default()
-    };
+    let other = CreateTenant { name: "acme-2".into(), ..Default::default() };
     let err = app.admin.create_tenant(&other, &key).await.unwrap_err();
-    assert_eq!(
-        (err.status(), err.code()),
-        (Some(422), Some("idempotency_key_reused"))
-    );
+    assert_eq!((err.status(), err.code()), (Some(422), Some("idempotency_key_reused")));
     // Concurrent retries still create one object.
-    let key = RequestOptions {
-        idempotency_key: Some("race".into()),
-        ..Default::default()
-    };
-    let req = CreateTenant {
-        name: "racer".into(),
-        ..Default::default()
-    };
-    let (x, y) = tokio::join!(
-        app.admin.create_tenant(&req, &key),
-        app.admin.create_tenant(&req, &key)
-    );
+    let key = RequestOptions { idempotency_key: Some("race".into()), ..Default::default() };
+    let req = CreateTenant { name: "racer".into(), ..Default::default() };
+    let (x, y) = tokio::join!(app.admin.create_tenant(&req, &key), app.admin.create_tenant(&req, &key));
     assert_eq!(x.unwrap().id, y.unwrap().id);
     // Without a key, a second create is a conflict.
     let err = app
         .admin
-        .create_tenant(
-            &CreateTenant {
-                name: "acme".into(),
-                ..Default::default()
-            },
-            &opts(),
-        )
+        .create_tenant(&CreateTenant { name: "acme".into(), ..Default::default() }, &opts())
         .await
         .unwrap_err();
-    assert_eq!(
-        (err.status(), err.code()),
-        (Some(409), Some("already_exists"))
-    );
+    assert_eq!((err.status(), err.code()), (Some(409), Some("already_exists")));
     app.stop().await;
 }
 
@@ -498,43 +277,20 @@ async fn idempotency_keys_make_retries_safe() {
 async fn stale_if_match_is_a_conflict() {
     let app = TestApp::spawn().await;
     let t = app.create_tenant("acme").await;
-    let v1 = RequestOptions {
-        if_match: Some(t.version),
-        ..Default::default()
-    };
+    let v1 = RequestOptions { if_match: Some(t.version), ..Default::default() };
     let updated = app
         .admin
-        .update_tenant(
-            t.id,
-            &UpdateTenant {
-                display_name: Some("Acme Corp".into()),
-                ..Default::default()
-            },
-            &v1,
-        )
+        .update_tenant(t.id, &UpdateTenant { display_name: Some("Acme Corp".into()), ..Default::default() }, &v1)
         .await
         .unwrap();
     assert_eq!(updated.version, t.version + 1);
     let err = app
         .admin
-        .update_tenant(
-            t.id,
-            &UpdateTenant {
-                display_name: Some("Lost update".into()),
-                ..Default::default()
-            },
-            &v1,
-        )
+        .update_tenant(t.id, &UpdateTenant { display_name: Some("Lost update".into()), ..Default::default() }, &v1)
         .await
         .unwrap_err();
-    assert_eq!(
-        (err.status(), err.code()),
-        (Some(409), Some("version_mismatch"))
-    );
-    assert_eq!(
-        app.admin.get_tenant(t.id).await.unwrap().display_name,
-        "Acme Corp"
-    );
+    assert_eq!((err.status(), err.code()), (Some(409), Some("version_mismatch")));
+    assert_eq!(app.admin.get_tenant(t.id).await.unwrap().display_name, "Acme Corp");
     app.stop().await;
 }
 
@@ -567,14 +323,10 @@ async fn health_readiness_metrics_and_the_openapi_document() {
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
     let resp = get("/v1/me").await.unwrap();
-    assert!(
-        resp.headers().get("x-request-id").is_some(),
-        "every answer carries a request id"
-    );
+    assert!(resp.headers().get("x-request-id").is_some(), "every answer carries a request id");
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
     assert!(
-        metrics
-            .contains("basalt_http_requests_total{method=\"GET\",route=\"/v1/me\",status=\"401\"}"),
+        metrics.contains("basalt_http_requests_total{method=\"GET\",route=\"/v1/me\",status=\"401\"}"),
         "{metrics}"
     );
     let served: serde_json::Value = get("/v1/openapi.json").await.unwrap().json().await.unwrap();
@@ -583,10 +335,7 @@ async fn health_readiness_metrics_and_the_openapi_document() {
             .expect("docs/openapi.json"),
     )
     .unwrap();
-    assert_eq!(
-        served, committed,
-        "docs/openapi.json is stale: run `basalt-server openapi > docs/openapi.json`"
-    );
+    assert_eq!(served, committed, "docs/openapi.json is stale: run `basalt-server openapi > docs/openapi.json`");
     // Every route of the table is documented.
     for r in basalt_server::api::routes() {
         let path = &served["paths"][r.path];
@@ -608,39 +357,13 @@ async fn a_disabled_or_deleted_users_token_stops_working_at_once() {
     let as_carol = app.login("carol", Some("alpha")).await;
     assert!(as_carol.list_users("").await.is_ok());
 
-    t.update_user(
-        carol.id,
-        &UpdateUser {
-            disabled: Some(true),
-            ..Default::default()
-        },
-        &opts(),
-    )
-    .await
-    .unwrap();
+    t.update_user(carol.id, &UpdateUser { disabled: Some(true), ..Default::default() }, &opts()).await.unwrap();
     let err = as_carol.list_users("").await.unwrap_err();
-    assert_eq!(
-        err.status(),
-        Some(401),
-        "a disabled user's token still works"
-    );
-    t.update_user(
-        carol.id,
-        &UpdateUser {
-            disabled: Some(false),
-            ..Default::default()
-        },
-        &opts(),
-    )
-    .await
-    .unwrap();
+    assert_eq!(err.status(), Some(401), "a disabled user's token still works");
+    t.update_user(carol.id, &UpdateUser { disabled: Some(false), ..Default::default() }, &opts()).await.unwrap();
     assert!(as_carol.list_users("").await.is_ok());
 
     t.delete_user(carol.id).await.unwrap();
-    assert_eq!(
-        as_carol.list_users("").await.unwrap_err().status(),
-        Some(401),
-        "a deleted user's token still works"
-    );
+    assert_eq!(as_carol.list_users("").await.unwrap_err().status(), Some(401), "a deleted user's token still works");
     app.stop().await;
 }

@@ -32,15 +32,7 @@ struct Case {
     field: Option<&'static str>,
 }
 
-fn case(
-    name: &'static str,
-    method: Method,
-    path: &str,
-    who: As,
-    body: &str,
-    status: u16,
-    code: &'static str,
-) -> Case {
+fn case(name: &'static str, method: Method, path: &str, who: As, body: &str, status: u16, code: &'static str) -> Case {
     Case {
         name,
         method,
@@ -75,12 +67,7 @@ fn forged_tokens() -> (String, String) {
     let claims = b64(
         r#"{"iss":"basalt","sub":"00000000-0000-0000-0000-000000000000","name":"x","home":null,"tid":null,"iat":1,"exp":9999999999,"jti":"00000000-0000-0000-0000-000000000000"}"#,
     );
-    let hs = format!(
-        "{}.{}.{}",
-        b64(r#"{"alg":"HS256","typ":"JWT"}"#),
-        claims,
-        b64("signature")
-    );
+    let hs = format!("{}.{}.{}", b64(r#"{"alg":"HS256","typ":"JWT"}"#), claims, b64("signature"));
     let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), claims);
     (hs, none)
 }
@@ -96,51 +83,11 @@ fn corpus(user_id: &str, tenant_id: &str) -> Vec<Case> {
     let tenant = format!("/v1/tenants/{tenant_id}");
     vec![
         // Malformed bodies.
-        case(
-            "malformed json",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            r#"{"name": "a""#,
-            400,
-            "invalid_body",
-        ),
-        case(
-            "not an object",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            r#"["a"]"#,
-            400,
-            "invalid_body",
-        ),
-        case(
-            "empty body",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            "",
-            400,
-            "invalid_body",
-        ),
-        case(
-            "trailing garbage",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            r#"{"name":"a"} x"#,
-            400,
-            "invalid_body",
-        ),
-        case(
-            "deeply nested",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            &deep,
-            400,
-            "invalid_body",
-        ),
+        case("malformed json", M::POST, "/v1/tenants", As::Admin, r#"{"name": "a""#, 400, "invalid_body"),
+        case("not an object", M::POST, "/v1/tenants", As::Admin, r#"["a"]"#, 400, "invalid_body"),
+        case("empty body", M::POST, "/v1/tenants", As::Admin, "", 400, "invalid_body"),
+        case("trailing garbage", M::POST, "/v1/tenants", As::Admin, r#"{"name":"a"} x"#, 400, "invalid_body"),
+        case("deeply nested", M::POST, "/v1/tenants", As::Admin, &deep, 400, "invalid_body"),
         case(
             "unknown field",
             M::POST,
@@ -151,46 +98,13 @@ fn corpus(user_id: &str, tenant_id: &str) -> Vec<Case> {
             "invalid_field",
         )
         .field("colour"),
-        case(
-            "wrong type",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            r#"{"name":42}"#,
-            400,
-            "invalid_field",
-        )
-        .field("name"),
-        case(
-            "null required",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            r#"{"name":null}"#,
-            400,
-            "invalid_field",
-        )
-        .field("name"),
-        case(
-            "missing required",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            r#"{"display_name":"x"}"#,
-            400,
-            "invalid_field",
-        )
-        .field("name"),
-        case(
-            "bad enum",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            r#"{"name":"a","state":"paused"}"#,
-            400,
-            "invalid_field",
-        )
-        .field("state"),
+        case("wrong type", M::POST, "/v1/tenants", As::Admin, r#"{"name":42}"#, 400, "invalid_field").field("name"),
+        case("null required", M::POST, "/v1/tenants", As::Admin, r#"{"name":null}"#, 400, "invalid_field")
+            .field("name"),
+        case("missing required", M::POST, "/v1/tenants", As::Admin, r#"{"display_name":"x"}"#, 400, "invalid_field")
+            .field("name"),
+        case("bad enum", M::POST, "/v1/tenants", As::Admin, r#"{"name":"a","state":"paused"}"#, 400, "invalid_field")
+            .field("state"),
         case(
             "deleted on create",
             M::POST,
@@ -201,56 +115,15 @@ fn corpus(user_id: &str, tenant_id: &str) -> Vec<Case> {
             "invalid_field",
         )
         .field("state"),
-        case(
-            "oversized body",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            &big,
-            413,
-            "payload_too_large",
-        ),
-        case(
-            "not json",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            "name=a",
-            415,
-            "unsupported_media_type",
-        )
-        .content_type(Some("application/x-www-form-urlencoded")),
-        case(
-            "no content type",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            r#"{"name":"a"}"#,
-            415,
-            "unsupported_media_type",
-        )
-        .content_type(None),
-        case(
-            "invalid utf-8",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            "",
-            400,
-            "invalid_body",
-        )
-        .raw_body(b"{\"name\":\"\xff\xfe\"}".to_vec()),
+        case("oversized body", M::POST, "/v1/tenants", As::Admin, &big, 413, "payload_too_large"),
+        case("not json", M::POST, "/v1/tenants", As::Admin, "name=a", 415, "unsupported_media_type")
+            .content_type(Some("application/x-www-form-urlencoded")),
+        case("no content type", M::POST, "/v1/tenants", As::Admin, r#"{"name":"a"}"#, 415, "unsupported_media_type")
+            .content_type(None),
+        case("invalid utf-8", M::POST, "/v1/tenants", As::Admin, "", 400, "invalid_body")
+            .raw_body(b"{\"name\":\"\xff\xfe\"}".to_vec()),
         // Names.
-        case(
-            "empty name",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            r#"{"name":""}"#,
-            400,
-            "invalid_field",
-        )
-        .field("name"),
+        case("empty name", M::POST, "/v1/tenants", As::Admin, r#"{"name":""}"#, 400, "invalid_field").field("name"),
         case(
             "over-long name",
             M::POST,
@@ -261,26 +134,10 @@ fn corpus(user_id: &str, tenant_id: &str) -> Vec<Case> {
             "invalid_field",
         )
         .field("name"),
-        case(
-            "upper-case name",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            r#"{"name":"Acme"}"#,
-            400,
-            "invalid_field",
-        )
-        .field("name"),
-        case(
-            "cyrillic look-alike",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            r#"{"name":"\u0430cme"}"#,
-            400,
-            "invalid_field",
-        )
-        .field("name"),
+        case("upper-case name", M::POST, "/v1/tenants", As::Admin, r#"{"name":"Acme"}"#, 400, "invalid_field")
+            .field("name"),
+        case("cyrillic look-alike", M::POST, "/v1/tenants", As::Admin, r#"{"name":"\u0430cme"}"#, 400, "invalid_field")
+            .field("name"),
         case(
             "sql in name",
             M::POST,
@@ -291,16 +148,8 @@ fn corpus(user_id: &str, tenant_id: &str) -> Vec<Case> {
             "invalid_field",
         )
         .field("name"),
-        case(
-            "nul in name",
-            M::POST,
-            "/v1/tenants",
-            As::Admin,
-            r#"{"name":"a\u0000b"}"#,
-            400,
-            "invalid_field",
-        )
-        .field("name"),
+        case("nul in name", M::POST, "/v1/tenants", As::Admin, r#"{"name":"a\u0000b"}"#, 400, "invalid_field")
+            .field("name"),
         case(
             "bidi override",
             M::POST,
@@ -331,16 +180,8 @@ fn corpus(user_id: &str, tenant_id: &str) -> Vec<Case> {
             "invalid_field",
         )
         .field("display_name"),
-        case(
-            "bad username",
-            M::POST,
-            "/v1/users",
-            As::Tenant,
-            r#"{"username":"a b"}"#,
-            400,
-            "invalid_field",
-        )
-        .field("username"),
+        case("bad username", M::POST, "/v1/users", As::Tenant, r#"{"username":"a b"}"#, 400, "invalid_field")
+            .field("username"),
         case(
             "short password",
             M::POST,
@@ -366,10 +207,7 @@ fn corpus(user_id: &str, tenant_id: &str) -> Vec<Case> {
             M::POST,
             "/v1/users",
             As::Tenant,
-            &format!(
-                r#"{{"username":"ok","tenant_id":"{}"}}"#,
-                uuid::Uuid::now_v7()
-            ),
+            &format!(r#"{{"username":"ok","tenant_id":"{}"}}"#, uuid::Uuid::now_v7()),
             422,
             "tenant_mismatch",
         ),
@@ -413,84 +251,15 @@ fn corpus(user_id: &str, tenant_id: &str) -> Vec<Case> {
             "invalid_body",
         ),
         // Paths, queries and headers.
-        case(
-            "bad uuid in path",
-            M::GET,
-            "/v1/users/not-a-uuid",
-            As::Tenant,
-            "",
-            400,
-            "invalid_field",
-        )
-        .field("id"),
-        case(
-            "sql in path",
-            M::GET,
-            "/v1/users/1%27%20OR%201=1",
-            As::Tenant,
-            "",
-            400,
-            "invalid_field",
-        )
-        .field("id"),
-        case(
-            "limit zero",
-            M::GET,
-            "/v1/users?limit=0",
-            As::Tenant,
-            "",
-            400,
-            "invalid_field",
-        )
-        .field("limit"),
-        case(
-            "limit too big",
-            M::GET,
-            "/v1/users?limit=100000",
-            As::Tenant,
-            "",
-            400,
-            "invalid_field",
-        )
-        .field("limit"),
-        case(
-            "limit not a number",
-            M::GET,
-            "/v1/users?limit=ten",
-            As::Tenant,
-            "",
-            400,
-            "invalid_query",
-        ),
-        case(
-            "forged cursor",
-            M::GET,
-            "/v1/users?cursor=AAAA",
-            As::Tenant,
-            "",
-            400,
-            "invalid_field",
-        )
-        .field("cursor"),
-        case(
-            "unknown query parameter",
-            M::GET,
-            "/v1/users?tenant_id=x",
-            As::Tenant,
-            "",
-            400,
-            "invalid_query",
-        ),
-        case(
-            "bad scope filter",
-            M::GET,
-            "/v1/permissions?scope=galaxy",
-            As::Tenant,
-            "",
-            400,
-            "invalid_field",
-        )
-        .field("scope"),
+        case("bad uuid in path", M::GET, "/v1/users/not-a-uuid", As::Tenant, "", 400, "invalid_field").field("id"),
+        case("sql in path", M::GET, "/v1/users/1%27%20OR%201=1", As::Tenant, "", 400, "invalid_field").field("id"),
+        case("limit zero", M::GET, "/v1/users?limit=0", As::Tenant, "", 400, "invalid_field").field("limit"),
+        case("limit too big", M::GET, "/v1/users?limit=100000", As::Tenant, "", 400, "invalid_field").field("limit"),
+        case("limit not a number", M::GET, "/v1/users?limit=ten", As::Tenant, "", 400, "invalid_query"),
+        case("forged cursor", M::GET, "/v1/users?cursor=AAAA", As::Tenant, "", 400, "invalid_field").field("cursor"),
+        case("unknown query parameter", M::GET, "/v1/users?tenant_id=x", As::Tenant, "", 400, "invalid_query"),
+        case("bad scope filter", M::GET, "/v1/permissions?scope=galaxy", As::Tenant, "", 400, "invalid_field")
+            .field("scope"),
         case(
             "stale if-match on missing",
             M::PATCH,
@@ -500,80 +269,16 @@ fn corpus(user_id: &str, tenant_id: &str) -> Vec<Case> {
             409,
             "version_mismatch",
         ),
-        case(
-            "unknown route",
-            M::GET,
-            "/v1/nothing-here",
-            As::Admin,
-            "",
-            404,
-            "not_found",
-        ),
-        case(
-            "wrong method",
-            M::PUT,
-            "/v1/tenants",
-            As::Admin,
-            "{}",
-            405,
-            "method_not_allowed",
-        ),
-        case(
-            "delete tenant via patch",
-            M::PATCH,
-            &tenant,
-            As::Admin,
-            r#"{"state":"deleted"}"#,
-            400,
-            "invalid_field",
-        )
-        .field("state"),
+        case("unknown route", M::GET, "/v1/nothing-here", As::Admin, "", 404, "not_found"),
+        case("wrong method", M::PUT, "/v1/tenants", As::Admin, "{}", 405, "method_not_allowed"),
+        case("delete tenant via patch", M::PATCH, &tenant, As::Admin, r#"{"state":"deleted"}"#, 400, "invalid_field")
+            .field("state"),
         // Credentials.
-        case(
-            "no token",
-            M::GET,
-            "/v1/users",
-            As::Nobody,
-            "",
-            401,
-            "unauthenticated",
-        ),
-        case(
-            "not bearer",
-            M::GET,
-            "/v1/users",
-            As::Raw("Basic YWRtaW46YWRtaW4="),
-            "",
-            401,
-            "unauthenticated",
-        ),
-        case(
-            "garbage token",
-            M::GET,
-            "/v1/users",
-            As::Raw("Bearer garbage"),
-            "",
-            401,
-            "unauthenticated",
-        ),
-        case(
-            "hs256 token",
-            M::GET,
-            "/v1/users",
-            As::Raw(hs256),
-            "",
-            401,
-            "unauthenticated",
-        ),
-        case(
-            "alg none token",
-            M::GET,
-            "/v1/users",
-            As::Raw(alg_none),
-            "",
-            401,
-            "unauthenticated",
-        ),
+        case("no token", M::GET, "/v1/users", As::Nobody, "", 401, "unauthenticated"),
+        case("not bearer", M::GET, "/v1/users", As::Raw("Basic YWRtaW46YWRtaW4="), "", 401, "unauthenticated"),
+        case("garbage token", M::GET, "/v1/users", As::Raw("Bearer garbage"), "", 401, "unauthenticated"),
+        case("hs256 token", M::GET, "/v1/users", As::Raw(hs256), "", 401, "unauthenticated"),
+        case("alg none token", M::GET, "/v1/users", As::Raw(alg_none), "", 401, "unauthenticated"),
         case(
             "unknown api token",
             M::GET,
@@ -583,15 +288,7 @@ fn corpus(user_id: &str, tenant_id: &str) -> Vec<Case> {
             401,
             "unauthenticated",
         ),
-        case(
-            "malformed api token",
-            M::GET,
-            "/v1/users",
-            As::Raw("Bearer bst_nope"),
-            "",
-            401,
-            "unauthenticated",
-        ),
+        case("malformed api token", M::GET, "/v1/users", As::Raw("Bearer bst_nope"), "", 401, "unauthenticated"),
         case(
             "login wrong password",
             M::POST,
@@ -643,24 +340,18 @@ async fn the_bad_input_corpus_gets_clear_4xx_and_changes_nothing() {
     assert!(cases.len() >= 30);
 
     let mut conn = app.db.admin().await;
-    let tables_but_audit = |f: Vec<(String, i64, String)>| {
-        f.into_iter()
-            .filter(|(t, _, _)| t != "audit_events")
-            .collect::<Vec<_>>()
-    };
+    let tables_but_audit =
+        |f: Vec<(String, i64, String)>| f.into_iter().filter(|(t, _, _)| t != "audit_events").collect::<Vec<_>>();
     let before = tables_but_audit(common::db_fingerprint(&mut conn).await);
-    let (audit_before,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM audit_events WHERE outcome <> 'denied'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+    let (audit_before,): (i64,) = sqlx::query_as("SELECT count(*) FROM audit_events WHERE outcome <> 'denied'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
 
     let http = app.http();
     let mut failures = Vec::new();
     for c in &cases {
-        let mut req = http
-            .request(c.method.clone(), format!("{}{}", app.endpoint, c.path))
-            .body(c.body.clone());
+        let mut req = http.request(c.method.clone(), format!("{}{}", app.endpoint, c.path)).body(c.body.clone());
         if let Some(ct) = c.content_type {
             req = req.header("content-type", ct);
         }
@@ -673,11 +364,7 @@ async fn the_bad_input_corpus_gets_clear_4xx_and_changes_nothing() {
             As::Tenant => req.bearer_auth(&tenant_token),
             As::Raw(h) => req.header(
                 "authorization",
-                if h.starts_with("Bearer") || h.starts_with("Basic") {
-                    h.to_string()
-                } else {
-                    format!("Bearer {h}")
-                },
+                if h.starts_with("Bearer") || h.starts_with("Basic") { h.to_string() } else { format!("Bearer {h}") },
             ),
         };
         let resp = req.send().await.expect(c.name);
@@ -686,11 +373,7 @@ async fn the_bad_input_corpus_gets_clear_4xx_and_changes_nothing() {
         let code = body["error"]["code"].as_str().unwrap_or("");
         let message = body["error"]["message"].as_str().unwrap_or("");
         let field = body["error"]["details"]["field"].as_str();
-        if status != c.status
-            || code != c.code
-            || message.is_empty()
-            || (c.field.is_some() && field != c.field)
-        {
+        if status != c.status || code != c.code || message.is_empty() || (c.field.is_some() && field != c.field) {
             failures.push(format!(
                 "{}: got {status} {code} {field:?} {message:?}, want {} {} {:?}",
                 c.name, c.status, c.code, c.field
@@ -698,28 +381,17 @@ async fn the_bad_input_corpus_gets_clear_4xx_and_changes_nothing() {
         }
     }
     let after = tables_but_audit(common::db_fingerprint(&mut conn).await);
-    let (audit_after,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM audit_events WHERE outcome <> 'denied'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-    let (denied,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM audit_events WHERE outcome = 'denied'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+    let (audit_after,): (i64,) = sqlx::query_as("SELECT count(*) FROM audit_events WHERE outcome <> 'denied'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let (denied,): (i64,) = sqlx::query_as("SELECT count(*) FROM audit_events WHERE outcome = 'denied'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     app.stop().await;
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
     assert_eq!(before, after, "bad input changed the database");
-    assert_eq!(
-        audit_before, audit_after,
-        "bad input wrote audit events other than denials"
-    );
+    assert_eq!(audit_before, audit_after, "bad input wrote audit events other than denials");
     assert_eq!(denied, 2, "both permission refusals are audited");
 }

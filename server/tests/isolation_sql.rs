@@ -51,34 +51,20 @@ async fn seed(conn: &mut PgConnection) -> Seeded {
     for _ in 0..2 {
         let tenant = Uuid::now_v7();
         let user = Uuid::now_v7();
-        run_seeder(&mut *conn, "tenants", None, tenant, user)
-            .await
-            .expect("seed tenant");
-        run_seeder(&mut *conn, "users", Some(tenant), user, user)
-            .await
-            .expect("seed user");
+        run_seeder(&mut *conn, "tenants", None, tenant, user).await.expect("seed tenant");
+        run_seeder(&mut *conn, "users", Some(tenant), user, user).await.expect("seed user");
         for (table, _) in &SEEDERS[2..] {
-            run_seeder(&mut *conn, table, Some(tenant), Uuid::now_v7(), user)
-                .await
-                .expect("seed");
+            run_seeder(&mut *conn, table, Some(tenant), Uuid::now_v7(), user).await.expect("seed");
         }
         tenants.push((tenant, user));
     }
     // System rows: provider staff, their token, a system audit event and key.
     let staff = Uuid::now_v7();
-    run_seeder(&mut *conn, "users", None, staff, staff)
-        .await
-        .expect("seed staff");
+    run_seeder(&mut *conn, "users", None, staff, staff).await.expect("seed staff");
     for (table, _) in &SEEDERS[2..] {
-        run_seeder(&mut *conn, table, None, Uuid::now_v7(), staff)
-            .await
-            .expect("seed system");
+        run_seeder(&mut *conn, table, None, Uuid::now_v7(), staff).await.expect("seed system");
     }
-    Seeded {
-        a: tenants[0].0,
-        b: tenants[1].0,
-        a_user: tenants[0].1,
-    }
+    Seeded { a: tenants[0].0, b: tenants[1].0, a_user: tenants[0].1 }
 }
 
 async fn run_seeder<'c, E: Executor<'c, Database = Postgres>>(
@@ -88,43 +74,21 @@ async fn run_seeder<'c, E: Executor<'c, Database = Postgres>>(
     id: Uuid,
     user: Uuid,
 ) -> Result<u64, sqlx::Error> {
-    let sql = SEEDERS
-        .iter()
-        .find(|(t, _)| *t == table)
-        .map(|(_, s)| *s)
-        .expect("seeder");
-    sqlx::query(sql)
-        .bind(tenant)
-        .bind(id)
-        .bind(user)
-        .execute(exec)
-        .await
-        .map(|r| r.rows_affected())
+    let sql = SEEDERS.iter().find(|(t, _)| *t == table).map(|(_, s)| *s).expect("seeder");
+    sqlx::query(sql).bind(tenant).bind(id).bind(user).execute(exec).await.map(|r| r.rows_affected())
 }
 
 async fn tables(conn: &mut PgConnection) -> Vec<String> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
-    )
-    .fetch_all(conn)
-    .await
-    .expect("tables");
-    rows.into_iter()
-        .map(|(t,)| t)
-        .filter(|t| !NOT_TENANT_DATA.contains(&t.as_str()))
-        .collect()
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+            .fetch_all(conn)
+            .await
+            .expect("tables");
+    rows.into_iter().map(|(t,)| t).filter(|t| !NOT_TENANT_DATA.contains(&t.as_str())).collect()
 }
 
-async fn count<'c, E: Executor<'c, Database = Postgres>>(
-    exec: E,
-    sql: &str,
-    tenant: Option<Uuid>,
-) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql)
-        .bind(tenant)
-        .fetch_one(exec)
-        .await
-        .expect(sql);
+async fn count<'c, E: Executor<'c, Database = Postgres>>(exec: E, sql: &str, tenant: Option<Uuid>) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).bind(tenant).fetch_one(exec).await.expect(sql);
     n
 }
 
@@ -139,14 +103,8 @@ async fn every_table_has_a_seeder() {
     let mut admin = db.admin().await;
     let all = tables(&mut admin).await;
     db.drop_db().await;
-    let missing: Vec<&String> = all
-        .iter()
-        .filter(|t| !SEEDERS.iter().any(|(s, _)| s == t))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "tables without a seeder in the isolation sweep: {missing:?}"
-    );
+    let missing: Vec<&String> = all.iter().filter(|t| !SEEDERS.iter().any(|(s, _)| s == t)).collect();
+    assert!(missing.is_empty(), "tables without a seeder in the isolation sweep: {missing:?}");
 }
 
 #[tokio::test]
@@ -158,53 +116,27 @@ async fn the_app_role_sees_only_its_context() {
     let app = Db::connect(&db.app_url(), 2).await.expect("app pool");
 
     for table in &all {
-        // No context at all: nothing, inside or outside a transaction.
-        let n = count(
-            app.pool(),
-            &format!("SELECT count(*) FROM {table} WHERE $1::uuid IS NULL"),
-            None,
-        )
-        .await;
-        assert_eq!(n, 0, "{table}: rows visible with no context");
+        // No context at all: no rows, inside or outside a transaction (in fact
+        // no privilege: the login role can only enter a context).
+        let sql = format!("SELECT count(*) FROM {table}");
+        let outside = sqlx::query_as::<_, (i64,)>(&sql).fetch_one(app.pool()).await;
+        assert!(matches!(outside, Ok((0,)) | Err(_)), "{table}: rows visible with no context");
         let mut tx = app.pool().begin().await.unwrap();
-        let n = count(
-            &mut *tx,
-            &format!("SELECT count(*) FROM {table} WHERE $1::uuid IS NULL"),
-            None,
-        )
-        .await;
-        assert_eq!(
-            n, 0,
-            "{table}: rows visible in a transaction with no context"
-        );
+        let inside = sqlx::query_as::<_, (i64,)>(&sql).fetch_one(&mut *tx).await;
+        assert!(matches!(inside, Ok((0,)) | Err(_)), "{table}: rows visible in a transaction with no context");
         tx.rollback().await.unwrap();
 
         // A's context: A's rows, nothing of B, nothing of the system.
         let mut tx = app.begin(DbScope::Tenant(s.a), None, false).await.unwrap();
-        let own = count(
-            &mut *tx,
-            &format!("SELECT count(*) FROM {table} WHERE tenant_id = $1"),
-            Some(s.a),
-        )
-        .await;
-        let other = count(
-            &mut *tx,
-            &format!("SELECT count(*) FROM {table} WHERE tenant_id = $1"),
-            Some(s.b),
-        )
-        .await;
+        let own = count(&mut *tx, &format!("SELECT count(*) FROM {table} WHERE tenant_id = $1"), Some(s.a)).await;
+        let other = count(&mut *tx, &format!("SELECT count(*) FROM {table} WHERE tenant_id = $1"), Some(s.b)).await;
         let system = count(
             &mut *tx,
             &format!("SELECT count(*) FROM {table} WHERE tenant_id IS NULL AND $1::uuid IS NULL"),
             None,
         )
         .await;
-        let total = count(
-            &mut *tx,
-            &format!("SELECT count(*) FROM {table} WHERE $1::uuid IS NULL"),
-            None,
-        )
-        .await;
+        let total = count(&mut *tx, &format!("SELECT count(*) FROM {table} WHERE $1::uuid IS NULL"), None).await;
         tx.rollback().await.unwrap();
         assert!(own > 0, "{table}: A cannot see its own rows");
         assert_eq!(other, 0, "{table}: A sees B's rows");
@@ -213,12 +145,8 @@ async fn the_app_role_sees_only_its_context() {
 
         // System scope: system rows, and of tenant data only the tenant registry.
         let mut tx = app.begin(DbScope::System, None, false).await.unwrap();
-        let tenant_rows = count(
-            &mut *tx,
-            &format!("SELECT count(*) FROM {table} WHERE tenant_id = $1"),
-            Some(s.a),
-        )
-        .await;
+        let tenant_rows =
+            count(&mut *tx, &format!("SELECT count(*) FROM {table} WHERE tenant_id = $1"), Some(s.a)).await;
         tx.rollback().await.unwrap();
         if table != "tenants" {
             assert_eq!(tenant_rows, 0, "{table}: system scope sees tenant rows");
@@ -238,65 +166,31 @@ async fn the_app_role_cannot_write_another_tenants_rows() {
     let app = Db::connect(&db.app_url(), 2).await.expect("app pool");
 
     for table in &all {
-        let mut tx = app
-            .begin(DbScope::Tenant(s.a), Some(s.a_user), true)
-            .await
-            .unwrap();
+        let mut tx = app.begin(DbScope::Tenant(s.a), Some(s.a_user), true).await.unwrap();
         // Every statement runs in a savepoint so one refusal does not abort the rest.
-        async fn attempt(
-            tx: &mut sqlx::PgConnection,
-            sql: &str,
-            bind: Option<Uuid>,
-        ) -> Result<u64, sqlx::Error> {
+        async fn attempt(tx: &mut sqlx::PgConnection, sql: &str, bind: Option<Uuid>) -> Result<u64, sqlx::Error> {
             tx.execute("SAVEPOINT attempt").await?;
-            let r = sqlx::query(sql)
-                .bind(bind)
-                .execute(&mut *tx)
-                .await
-                .map(|r| r.rows_affected());
-            tx.execute(if r.is_ok() {
-                "RELEASE SAVEPOINT attempt"
-            } else {
-                "ROLLBACK TO SAVEPOINT attempt"
-            })
-            .await?;
+            let r = sqlx::query(sql).bind(bind).execute(&mut *tx).await.map(|r| r.rows_affected());
+            tx.execute(if r.is_ok() { "RELEASE SAVEPOINT attempt" } else { "ROLLBACK TO SAVEPOINT attempt" }).await?;
             r
         }
         let c: &mut sqlx::PgConnection = &mut tx;
         // Insert a row claiming to be B's.
         c.execute("SAVEPOINT attempt").await.unwrap();
         let inserted = run_seeder(&mut *c, table, Some(s.b), Uuid::now_v7(), s.a_user).await;
-        c.execute(if inserted.is_ok() {
-            "RELEASE SAVEPOINT attempt"
-        } else {
-            "ROLLBACK TO SAVEPOINT attempt"
-        })
-        .await
-        .unwrap();
+        c.execute(if inserted.is_ok() { "RELEASE SAVEPOINT attempt" } else { "ROLLBACK TO SAVEPOINT attempt" })
+            .await
+            .unwrap();
         assert!(inserted.is_err(), "{table}: A inserted a row for B");
         // Touch B's rows.
-        let updated = attempt(
-            c,
-            &format!("UPDATE {table} SET id = id WHERE tenant_id = $1"),
-            Some(s.b),
-        )
-        .await;
+        let updated = attempt(c, &format!("UPDATE {table} SET id = id WHERE tenant_id = $1"), Some(s.b)).await;
         assert!(refused(updated), "{table}: A updated B's rows");
-        let deleted = attempt(
-            c,
-            &format!("DELETE FROM {table} WHERE tenant_id = $1"),
-            Some(s.b),
-        )
-        .await;
+        let deleted = attempt(c, &format!("DELETE FROM {table} WHERE tenant_id = $1"), Some(s.b)).await;
         assert!(refused(deleted), "{table}: A deleted B's rows");
         // Move one of A's rows to B.
         if table != "tenants" {
-            let moved = attempt(
-                c,
-                &format!("UPDATE {table} SET tenant_id = $1 WHERE tenant_id IS NOT NULL"),
-                Some(s.b),
-            )
-            .await;
+            let moved =
+                attempt(c, &format!("UPDATE {table} SET tenant_id = $1 WHERE tenant_id IS NOT NULL"), Some(s.b)).await;
             assert!(refused(moved), "{table}: A moved a row into B");
         }
         tx.rollback().await.unwrap();
@@ -313,81 +207,33 @@ async fn a_pooled_connection_forgets_the_context_at_commit() {
     let mut admin = db.admin().await;
     let s = seed(&mut admin).await;
     // One connection, so every step below reuses it.
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&db.app_url())
-        .await
-        .unwrap();
+    let pool = PgPoolOptions::new().max_connections(1).connect(&db.app_url()).await.unwrap();
     let app = Db::from_pool(pool.clone());
+    let users_visible = |r: Result<(i64,), sqlx::Error>| matches!(r, Ok((n,)) if n > 0);
+    let count_users = || sqlx::query_as::<_, (i64,)>("SELECT count(*) FROM users");
+    let whoami = || {
+        sqlx::query_as::<_, (String, Option<String>)>(
+            "SELECT current_user::text, current_setting('basalt.tenant_id', true)",
+        )
+    };
 
     let mut tx = app.begin(DbScope::Tenant(s.a), None, false).await.unwrap();
-    assert!(
-        count(
-            &mut *tx,
-            "SELECT count(*) FROM users WHERE $1::uuid IS NULL",
-            None
-        )
-        .await
-            > 0
-    );
+    assert!(users_visible(count_users().fetch_one(&mut *tx).await));
     tx.commit().await.unwrap();
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM users WHERE $1::uuid IS NULL",
-            None
-        )
-        .await,
-        0
-    );
-    let (setting,): (Option<String>,) =
-        sqlx::query_as("SELECT current_setting('basalt.tenant_id', true)")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert!(
-        setting.unwrap_or_default().is_empty(),
-        "the tenant setting survived the commit"
-    );
+    assert!(!users_visible(count_users().fetch_one(&pool).await), "rows visible after commit");
+    let (role, setting) = whoami().fetch_one(&pool).await.unwrap();
+    assert_eq!(role, "basalt_app", "the context role survived the commit");
+    assert!(setting.unwrap_or_default().is_empty(), "the tenant setting survived the commit");
 
     let mut tx = app.begin(DbScope::Tenant(s.a), None, false).await.unwrap();
-    assert!(
-        count(
-            &mut *tx,
-            "SELECT count(*) FROM users WHERE $1::uuid IS NULL",
-            None
-        )
-        .await
-            > 0
-    );
+    assert!(users_visible(count_users().fetch_one(&mut *tx).await));
     tx.rollback().await.unwrap();
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM users WHERE $1::uuid IS NULL",
-            None
-        )
-        .await,
-        0
-    );
+    assert!(!users_visible(count_users().fetch_one(&pool).await), "rows visible after rollback");
+    assert_eq!(whoami().fetch_one(&pool).await.unwrap().0, "basalt_app");
 
-    // Even a session-level setting by a careless query grants nothing without a scope.
-    sqlx::query(&format!(
-        "SELECT set_config('basalt.tenant_id', '{}', false)",
-        s.a
-    ))
-    .execute(&pool)
-    .await
-    .unwrap();
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM users WHERE tenant_id = $1",
-            Some(s.b)
-        )
-        .await,
-        0
-    );
+    // Even a session-level setting by a careless query grants nothing without a context.
+    sqlx::query(&format!("SELECT set_config('basalt.tenant_id', '{}', false)", s.a)).execute(&pool).await.unwrap();
+    assert!(!users_visible(count_users().fetch_one(&pool).await));
     pool.close().await;
     db.drop_db().await;
 }
@@ -398,34 +244,23 @@ async fn the_auth_scope_reads_credentials_and_writes_nothing() {
     let mut admin = db.admin().await;
     let s = seed(&mut admin).await;
     let app = Db::connect(&db.app_url(), 1).await.unwrap();
+    // The auth scope reads the tenant registry (names, for login) and exactly the
+    // user it authenticates: the actor, here A's user.
+    let mut tx = app.begin(DbScope::Auth, Some(s.a_user), false).await.unwrap();
+    let (tenants,): (i64,) = sqlx::query_as("SELECT count(*) FROM tenants").fetch_one(&mut *tx).await.unwrap();
+    assert!(tenants >= 2);
+    let users: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM users").fetch_all(&mut *tx).await.unwrap();
+    assert_eq!(users, vec![(s.a_user,)], "the auth scope sees users other than the one it authenticates");
+    let (tokens,): (i64,) = sqlx::query_as("SELECT count(*) FROM api_tokens").fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(tokens, 0, "the auth scope sees tokens it was not asked for");
+    tx.rollback().await.unwrap();
+    for table in ["audit_events", "idempotency_keys"] {
+        let mut tx = app.begin(DbScope::Auth, None, false).await.unwrap();
+        let r = sqlx::query_as::<_, (i64,)>(&format!("SELECT count(*) FROM {table}")).fetch_one(&mut *tx).await;
+        assert!(matches!(r, Ok((0,)) | Err(_)), "{table} readable in the auth scope");
+        tx.rollback().await.unwrap();
+    }
     let mut tx = app.begin(DbScope::Auth, None, false).await.unwrap();
-    assert!(
-        count(
-            &mut *tx,
-            "SELECT count(*) FROM users WHERE tenant_id = $1",
-            Some(s.a)
-        )
-        .await
-            > 0
-    );
-    assert_eq!(
-        count(
-            &mut *tx,
-            "SELECT count(*) FROM audit_events WHERE $1::uuid IS NULL",
-            None
-        )
-        .await,
-        0
-    );
-    assert_eq!(
-        count(
-            &mut *tx,
-            "SELECT count(*) FROM idempotency_keys WHERE $1::uuid IS NULL",
-            None
-        )
-        .await,
-        0
-    );
     let wrote = run_seeder(&mut *tx, "users", Some(s.a), Uuid::now_v7(), s.a_user).await;
     assert!(wrote.is_err(), "the auth scope inserted a user");
     tx.rollback().await.unwrap();
@@ -438,49 +273,21 @@ async fn a_suspended_or_deleted_tenant_is_refused_when_entering() {
     let db = common::TestDb::new().await;
     let mut admin = db.admin().await;
     let s = seed(&mut admin).await;
-    sqlx::query("UPDATE tenants SET state = 'suspended' WHERE id = $1")
-        .bind(s.a)
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::query("UPDATE tenants SET state = 'suspended' WHERE id = $1").bind(s.a).execute(&mut admin).await.unwrap();
     let app = Db::connect(&db.app_url(), 1).await.unwrap();
     let code = |r: Result<_, sqlx::Error>| match r {
         Err(sqlx::Error::Database(d)) => d.code().map(|c| c.to_string()),
         _ => None,
     };
-    assert!(
-        app.begin(DbScope::Tenant(s.a), None, false).await.is_ok(),
-        "reads must work while suspended"
-    );
-    assert_eq!(
-        code(
-            app.begin(DbScope::Tenant(s.a), None, true)
-                .await
-                .map(|_| ())
-        ),
-        Some("BS423".into())
-    );
+    assert!(app.begin(DbScope::Tenant(s.a), None, false).await.is_ok(), "reads must work while suspended");
+    assert_eq!(code(app.begin(DbScope::Tenant(s.a), None, true).await.map(|_| ())), Some("BS423".into()));
     sqlx::query("UPDATE tenants SET state = 'deleted', deleted_at = now() WHERE id = $1")
         .bind(s.a)
         .execute(&mut admin)
         .await
         .unwrap();
-    assert_eq!(
-        code(
-            app.begin(DbScope::Tenant(s.a), None, false)
-                .await
-                .map(|_| ())
-        ),
-        Some("BS404".into())
-    );
-    assert_eq!(
-        code(
-            app.begin(DbScope::Tenant(Uuid::now_v7()), None, false)
-                .await
-                .map(|_| ())
-        ),
-        Some("BS404".into())
-    );
+    assert_eq!(code(app.begin(DbScope::Tenant(s.a), None, false).await.map(|_| ())), Some("BS404".into()));
+    assert_eq!(code(app.begin(DbScope::Tenant(Uuid::now_v7()), None, false).await.map(|_| ())), Some("BS404".into()));
     app.pool().close().await;
     db.drop_db().await;
 }

@@ -11,21 +11,13 @@ mod common;
 use sqlx::PgConnection;
 
 /// Tables that are not business data, with the reason.
-const NOT_TENANT_DATA: &[(&str, &str)] = &[(
-    "_sqlx_migrations",
-    "migration bookkeeping; owned by basalt_owner, no grant to the app role",
-)];
+const NOT_TENANT_DATA: &[(&str, &str)] =
+    &[("_sqlx_migrations", "migration bookkeeping; owned by basalt_owner, no grant to the app role")];
 
 /// Constraints and indexes allowed to leave out `tenant_id`, with the reason.
 const KEY_EXCEPTIONS: &[(&str, &str)] = &[
-    (
-        "tenants_live_name",
-        "tenant names are global: they are what users type at login",
-    ),
-    (
-        "tenants_tenant_id",
-        "the tenant registry's own tenant_id (= id)",
-    ),
+    ("tenants_live_name", "tenant names are global: they are what users type at login"),
+    ("tenants_tenant_id", "the tenant registry's own tenant_id (= id)"),
     (
         "api_tokens_context_tenant_id_fkey",
         "the tenant a provider-staff token acts in; for tenant users a CHECK pins it to tenant_id",
@@ -56,17 +48,10 @@ async fn violations(conn: &mut PgConnection) -> Vec<String> {
             continue;
         }
         if !enabled || !forced {
-            out.push(format!(
-                "{table}: row level security must be enabled and forced"
-            ));
+            out.push(format!("{table}: row level security must be enabled and forced"));
         }
         // r = SELECT, a = INSERT, w = UPDATE, d = DELETE, * = ALL
-        for (cmd, label) in [
-            ("r", "SELECT"),
-            ("a", "INSERT"),
-            ("w", "UPDATE"),
-            ("d", "DELETE"),
-        ] {
+        for (cmd, label) in [("r", "SELECT"), ("a", "INSERT"), ("w", "UPDATE"), ("d", "DELETE")] {
             if !cmds.iter().any(|c| c == cmd || c == "*") {
                 out.push(format!("{table}: no policy for {label}"));
             }
@@ -90,11 +75,7 @@ async fn violations(conn: &mut PgConnection) -> Vec<String> {
     .expect("constraints");
     for (name, table, kind, has_tenant) in keys {
         if !has_tenant && !skip.contains(&table.as_str()) && !excepted.contains(&name.as_str()) {
-            let what = if kind == "u" {
-                "unique key"
-            } else {
-                "foreign key"
-            };
+            let what = if kind == "u" { "unique key" } else { "foreign key" };
             out.push(format!("{table}: {what} {name} does not include tenant_id"));
         }
     }
@@ -117,9 +98,7 @@ async fn violations(conn: &mut PgConnection) -> Vec<String> {
             && !skip.contains(&table.as_str())
             && !excepted.contains(&index.as_str())
         {
-            out.push(format!(
-                "{table}: index {index} does not lead with tenant_id"
-            ));
+            out.push(format!("{table}: index {index} does not lead with tenant_id"));
         }
     }
 
@@ -161,11 +140,7 @@ async fn the_schema_follows_the_isolation_rules() {
     let mut conn = db.admin().await;
     let found = violations(&mut conn).await;
     db.drop_db().await;
-    assert!(
-        found.is_empty(),
-        "isolation rule violations:\n{}",
-        found.join("\n")
-    );
+    assert!(found.is_empty(), "isolation rule violations:\n{}", found.join("\n"));
 }
 
 #[tokio::test]
@@ -180,53 +155,27 @@ async fn audit_rows_cannot_be_changed_by_the_app_role() {
     .await
     .unwrap();
     db.drop_db().await;
-    assert!(
-        !upd && !del,
-        "the app role must not be able to UPDATE or DELETE audit events"
-    );
+    assert!(!upd && !del, "the app role must not be able to UPDATE or DELETE audit events");
 }
 
 #[tokio::test]
 async fn the_checker_catches_a_table_without_isolation() {
     let db = common::TestDb::new().await;
     let mut conn = db.admin().await;
-    sqlx::query(
-        "CREATE TABLE gadgets (id uuid PRIMARY KEY, tenant_id uuid, name text, UNIQUE (name))",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    sqlx::query("CREATE TABLE widgets (id uuid PRIMARY KEY, name text)")
+    sqlx::query("CREATE TABLE gadgets (id uuid PRIMARY KEY, tenant_id uuid, name text, UNIQUE (name))")
         .execute(&mut conn)
         .await
         .unwrap();
-    sqlx::query("ALTER TABLE widgets ENABLE ROW LEVEL SECURITY")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query("CREATE INDEX widgets_name ON widgets (name)")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::query("CREATE TABLE widgets (id uuid PRIMARY KEY, name text)").execute(&mut conn).await.unwrap();
+    sqlx::query("ALTER TABLE widgets ENABLE ROW LEVEL SECURITY").execute(&mut conn).await.unwrap();
+    sqlx::query("CREATE INDEX widgets_name ON widgets (name)").execute(&mut conn).await.unwrap();
     let found = violations(&mut conn).await;
     db.drop_db().await;
     let has = |s: &str| found.iter().any(|v| v.contains(s));
-    assert!(
-        has("gadgets: row level security must be enabled and forced"),
-        "{found:?}"
-    );
+    assert!(has("gadgets: row level security must be enabled and forced"), "{found:?}");
     assert!(has("gadgets: no policy for SELECT"), "{found:?}");
-    assert!(
-        has("gadgets: unique key gadgets_name_key does not include tenant_id"),
-        "{found:?}"
-    );
-    assert!(
-        has("widgets: row level security must be enabled and forced"),
-        "{found:?}"
-    );
+    assert!(has("gadgets: unique key gadgets_name_key does not include tenant_id"), "{found:?}");
+    assert!(has("widgets: row level security must be enabled and forced"), "{found:?}");
     assert!(has("widgets: no tenant_id column"), "{found:?}");
-    assert!(
-        has("widgets: index widgets_name does not lead with tenant_id"),
-        "{found:?}"
-    );
+    assert!(has("widgets: index widgets_name does not lead with tenant_id"), "{found:?}");
 }

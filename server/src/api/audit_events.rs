@@ -38,15 +38,8 @@ struct AuditRow {
 /// List audit events, newest first.
 #[utoipa::path(get, path = "/v1/audit-events", tag = "audit", params(AuditQuery),
     responses((status = 200, body = Page<AuditEvent>)), security(("bearer" = [])))]
-pub async fn list(
-    req: Req,
-    ApiQuery(q): ApiQuery<AuditQuery>,
-) -> ApiResult<Json<Page<AuditEvent>>> {
-    let params = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    }
-    .params()?;
+pub async fn list(req: Req, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<Page<AuditEvent>>> {
+    let params = PageQuery { limit: q.limit, cursor: q.cursor }.params()?;
     let mut tx = req.begin(false).await?;
     let rows: Vec<AuditRow> = sqlx::query_as(
         "SELECT id, tenant_id, at, actor_id, actor_name, action, target_type, target_id, request_id, outcome, details

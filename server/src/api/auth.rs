@@ -37,24 +37,29 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let denied = || ApiError::Unauthenticated("wrong username, password or tenant".into());
-    if body.username.is_empty()
-        || body.username.len() > 64
-        || body.password.len() > password::MAX_LEN * 4
-    {
+    if body.username.is_empty() || body.username.len() > 64 || body.password.len() > password::MAX_LEN * 4 {
         return Err(denied());
     }
-    let mut tx = state.db.begin(DbScope::Auth, None, false).await?;
+    // The tenant name is resolved in the auth scope (the registry only); the user
+    // is then looked up inside that tenant, or among provider staff.
     let tenant = match &body.tenant {
-        Some(ident) => match super::tenants::resolve(&mut tx, ident).await? {
-            Some(t) => Some(t.id),
-            None => {
-                // Spend the same time as a real check: no tenant-name oracle.
-                let _ = password::verify(body.password.clone(), None).await;
-                return Err(denied());
+        Some(ident) => {
+            let mut tx = state.db.begin(DbScope::Auth, None, false).await?;
+            let found = super::tenants::resolve(&mut tx, ident).await?;
+            tx.commit().await?;
+            match found {
+                Some(t) => Some(t.id),
+                None => {
+                    // Spend the same time as a real check: no tenant-name oracle.
+                    let _ = password::verify(body.password.clone(), None).await;
+                    return Err(denied());
+                }
             }
-        },
+        }
         None => None,
     };
+    let scope = tenant.map_or(DbScope::System, DbScope::Tenant);
+    let mut tx = state.db.begin(scope, None, false).await?;
     let row: Option<LoginRow> = sqlx::query_as(
         "SELECT id, username, tenant_id, password_hash, disabled FROM users
           WHERE tenant_id IS NOT DISTINCT FROM $1 AND username = $2",
@@ -74,24 +79,15 @@ pub async fn login(
         Some(t) => Context::Tenant(t),
         None => Context::System,
     };
-    let (token, expires_at) = state
-        .keys
-        .issue(user.id, &user.username, user.tenant_id, context)?;
+    let (token, expires_at) = state.keys.issue(user.id, &user.username, user.tenant_id, context)?;
     tracing::info!(user = %user.id, "login");
-    Ok(Json(TokenResponse {
-        token,
-        expires_at,
-        tenant_id: context.tenant(),
-    }))
+    Ok(Json(TokenResponse { token, expires_at, tenant_id: context.tenant() }))
 }
 
 /// Exchange the caller's credential for a token acting inside another tenant.
 #[utoipa::path(post, path = "/v1/auth/switch-tenant", tag = "auth", request_body = SwitchTenantRequest,
     responses((status = 200, body = TokenResponse), (status = 404)), security(("bearer" = [])))]
-pub async fn switch_tenant(
-    req: Req,
-    ApiJson(body): ApiJson<SwitchTenantRequest>,
-) -> ApiResult<Json<TokenResponse>> {
+pub async fn switch_tenant(req: Req, ApiJson(body): ApiJson<SwitchTenantRequest>) -> ApiResult<Json<TokenResponse>> {
     let p = &req.principal;
     // Which tenants may this caller enter? Provider staff: any live tenant.
     // Tenant users: their own (membership in other tenants comes with role bindings).
@@ -99,21 +95,13 @@ pub async fn switch_tenant(
         None => DbScope::System,
         Some(home) => DbScope::Tenant(home),
     };
-    let mut tx = req
-        .state
-        .db
-        .begin(lookup_scope, Some(p.user_id), false)
-        .await?;
+    let mut tx = req.state.db.begin(lookup_scope, Some(p.user_id), false).await?;
     let target = super::tenants::resolve(&mut tx, &body.tenant).await?;
     tx.commit().await?;
     let target = target.ok_or(ApiError::NotFound { kind: "tenant" })?;
 
     // Enter the target (a deleted tenant fails here) and record the switch there.
-    let mut tx = req
-        .state
-        .db
-        .begin(DbScope::Tenant(target.id), Some(p.user_id), false)
-        .await?;
+    let mut tx = req.state.db.begin(DbScope::Tenant(target.id), Some(p.user_id), false).await?;
     let from = p.context.tenant();
     let event = || {
         Event::new("tenant.switch", "tenant", Some(target.id))
@@ -122,24 +110,13 @@ pub async fn switch_tenant(
     audit::record_in(&mut tx, Some(target.id), &req, event()).await?;
     tx.commit().await?;
     if p.is_provider_staff() {
-        let mut tx = req
-            .state
-            .db
-            .begin(DbScope::System, Some(p.user_id), false)
-            .await?;
+        let mut tx = req.state.db.begin(DbScope::System, Some(p.user_id), false).await?;
         audit::record_in(&mut tx, None, &req, event()).await?;
         tx.commit().await?;
     }
     let context = Context::Tenant(target.id);
-    let (token, expires_at) =
-        req.state
-            .keys
-            .issue(p.user_id, &p.username, p.home_tenant, context)?;
-    Ok(Json(TokenResponse {
-        token,
-        expires_at,
-        tenant_id: Some(target.id),
-    }))
+    let (token, expires_at) = req.state.keys.issue(p.user_id, &p.username, p.home_tenant, context)?;
+    Ok(Json(TokenResponse { token, expires_at, tenant_id: Some(target.id) }))
 }
 
 /// The caller, its context and its effective permissions.
@@ -150,44 +127,26 @@ pub async fn me(State(state): State<AppState>, parts: Parts) -> ApiResult<Json<M
         .extensions
         .get::<Principal>()
         .cloned()
-        .ok_or_else(|| {
-            ApiError::Unauthenticated("an Authorization: Bearer token is required".into())
-        })?;
+        .ok_or_else(|| ApiError::Unauthenticated("an Authorization: Bearer token is required".into()))?;
     // The caller's own record, read in the auth scope: provider staff who switched
     // into a tenant are not rows of that tenant.
-    let mut tx = state
-        .db
-        .begin(DbScope::Auth, Some(p.user_id), false)
-        .await?;
-    let user = super::users::fetch(&mut tx, p.user_id, false)
-        .await
-        .ok()
-        .filter(|u| !u.disabled);
+    let mut tx = state.db.begin(DbScope::Auth, Some(p.user_id), false).await?;
+    let user = super::users::fetch(&mut tx, p.user_id, false).await.ok().filter(|u| !u.disabled);
     tx.commit().await?;
     let user = user.ok_or_else(|| ApiError::Unauthenticated("the user no longer exists".into()))?;
     let tenant_name = match p.context {
         Context::System => None,
         Context::Tenant(t) => {
-            let mut tx = state
-                .db
-                .begin(DbScope::Tenant(t), Some(p.user_id), false)
-                .await?;
+            let mut tx = state.db.begin(DbScope::Tenant(t), Some(p.user_id), false).await?;
             let found = super::tenants::resolve(&mut tx, &t.to_string()).await?;
             tx.commit().await?;
             found.map(|t| t.name)
         }
     };
-    let permissions = authz::effective_permissions(&p)
-        .into_iter()
-        .map(|x| x.name().to_string())
-        .collect();
+    let permissions = authz::effective_permissions(&p).into_iter().map(|x| x.name().to_string()).collect();
     Ok(Json(Me {
         user,
-        scope: if p.context == Context::System {
-            Scope::System
-        } else {
-            Scope::Tenant
-        },
+        scope: if p.context == Context::System { Scope::System } else { Scope::Tenant },
         tenant_id: p.context.tenant(),
         tenant_name,
         permissions,

@@ -29,14 +29,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|ct| {
-                let mime = ct
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+                let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
             })
             .unwrap_or(false);
         if !is_json {
@@ -46,9 +40,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge {
-                    limit: state.config.max_body_bytes,
-                }
+                ApiError::PayloadTooLarge { limit: state.config.max_body_bytes }
             } else {
                 ApiError::bad_request("invalid_body", r.body_text())
             }
@@ -63,10 +55,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let starts_with_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if !starts_with_object {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "the body must be a JSON object",
-        ));
+        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
@@ -75,35 +64,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         match inner.classify() {
             serde_json::error::Category::Syntax
             | serde_json::error::Category::Eof
-            | serde_json::error::Category::Io => ApiError::bad_request(
-                "invalid_body",
-                format!("the body is not valid JSON: {inner}"),
-            ),
+            | serde_json::error::Category::Io => {
+                ApiError::bad_request("invalid_body", format!("the body is not valid JSON: {inner}"))
+            }
             _ if path == "." || path.is_empty() => {
                 // serde reports a missing field at the parent; name the field itself.
                 let message = inner.to_string();
-                let missing = message
-                    .strip_prefix("missing field `")
-                    .and_then(|m| m.split('`').next());
+                let missing = message.strip_prefix("missing field `").and_then(|m| m.split('`').next());
                 match missing {
-                    Some(f) => ApiError::BadRequest {
-                        code: "invalid_field",
-                        field: Some(f.to_string()),
-                        message,
-                    },
+                    Some(f) => ApiError::BadRequest { code: "invalid_field", field: Some(f.to_string()), message },
                     None => ApiError::bad_request("invalid_body", message),
                 }
             }
-            _ => ApiError::BadRequest {
-                code: "invalid_field",
-                message: inner.to_string(),
-                field: Some(path),
-            },
+            _ => ApiError::BadRequest { code: "invalid_field", message: inner.to_string(), field: Some(path) },
         }
     })?;
-    de.end().map_err(|e| {
-        ApiError::bad_request("invalid_body", format!("the body is not valid JSON: {e}"))
-    })?;
+    de.end().map_err(|e| ApiError::bad_request("invalid_body", format!("the body is not valid JSON: {e}")))?;
     Ok(value)
 }
 
@@ -130,17 +106,11 @@ impl PageQuery {
     pub fn params(&self) -> Result<PageParams, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::bad_field(
-                "limit",
-                format!("limit must be between 1 and {MAX_LIMIT}"),
-            ));
+            return Err(ApiError::bad_field("limit", format!("limit must be between 1 and {MAX_LIMIT}")));
         }
         let after = match &self.cursor {
             None => None,
-            Some(c) => Some(
-                decode_cursor(c)
-                    .ok_or_else(|| ApiError::bad_field("cursor", "the cursor is not valid"))?,
-            ),
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::bad_field("cursor", "the cursor is not valid"))?),
         };
         Ok(PageParams { limit, after })
     }
@@ -151,30 +121,17 @@ pub fn encode_cursor(id: Uuid) -> String {
 }
 
 fn decode_cursor(c: &str) -> Option<Uuid> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(c)
-        .ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
     let text = std::str::from_utf8(&raw).ok()?;
     Uuid::try_parse(text.strip_prefix("v1:")?).ok()
 }
 
 /// Builds a page from `limit + 1` fetched rows: the extra row only says there is more.
-pub fn page<T, F: Fn(&T) -> Uuid>(
-    mut rows: Vec<T>,
-    params: PageParams,
-    id: F,
-) -> basalt_client::Page<T> {
+pub fn page<T, F: Fn(&T) -> Uuid>(mut rows: Vec<T>, params: PageParams, id: F) -> basalt_client::Page<T> {
     let more = rows.len() as i64 > params.limit;
     rows.truncate(params.limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|r| encode_cursor(id(r)))
-    } else {
-        None
-    };
-    basalt_client::Page {
-        items: rows,
-        next_cursor,
-    }
+    let next_cursor = if more { rows.last().map(|r| encode_cursor(id(r))) } else { None };
+    basalt_client::Page { items: rows, next_cursor }
 }
 
 /// The `If-Match` header, if any: the version the client last saw.
@@ -187,12 +144,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         let Some(v) = parts.headers.get(header::IF_MATCH) else {
             return Ok(IfMatch(None));
         };
-        let bad = || {
-            ApiError::bad_field(
-                "If-Match",
-                "If-Match must be the object's version, e.g. \"3\"",
-            )
-        };
+        let bad = || ApiError::bad_field("If-Match", "If-Match must be the object's version, e.g. \"3\"");
         let text = v.to_str().map_err(|_| bad())?.trim();
         let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
         let version = text.parse::<i64>().map_err(|_| bad())?;
@@ -203,9 +155,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
 /// Refuses the update when `If-Match` names another version than `current`.
 pub fn check_version(if_match: &IfMatch, current: i64) -> Result<(), ApiError> {
     match if_match.0 {
-        Some(expected) if expected != current => {
-            Err(ApiError::VersionMismatch { expected, current })
-        }
+        Some(expected) if expected != current => Err(ApiError::VersionMismatch { expected, current }),
         _ => Ok(()),
     }
 }
@@ -225,11 +175,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             .ok()
             .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
             .ok_or_else(|| {
-                ApiError::bad_field(
-                    "Idempotency-Key",
-                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                )
-            })?;
+            ApiError::bad_field("Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
+        })?;
         Ok(IdempotencyKey(Some(key.to_string())))
     }
 }
@@ -245,9 +192,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
             axum::extract::Path::from_request_parts(parts, state)
                 .await
                 .map_err(|_| ApiError::bad_field("id", "the id in the path is missing"))?;
-        Uuid::try_parse(&raw)
-            .map(PathId)
-            .map_err(|_| ApiError::bad_field("id", "the id in the path must be a UUID"))
+        Uuid::try_parse(&raw).map(PathId).map_err(|_| ApiError::bad_field("id", "the id in the path must be a UUID"))
     }
 }
 
@@ -286,34 +231,17 @@ impl FromRequestParts<AppState> for Req {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let principal = Principal::from_request_parts(parts, state).await?;
-        Ok(Req {
-            principal,
-            request_id: request_id(parts),
-            state: state.clone(),
-        })
+        Ok(Req { principal, request_id: request_id(parts), state: state.clone() })
     }
 }
 
 pub fn request_id(parts: &Parts) -> String {
-    parts
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string()
+    parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
 }
 
 impl Req {
     /// A transaction in the caller's context. `mutating` makes a suspended tenant a 423.
     pub async fn begin(&self, mutating: bool) -> Result<Tx, ApiError> {
-        Ok(self
-            .state
-            .db
-            .begin(
-                self.principal.context.db_scope(),
-                Some(self.principal.user_id),
-                mutating,
-            )
-            .await?)
+        Ok(self.state.db.begin(self.principal.context.db_scope(), Some(self.principal.user_id), mutating).await?)
     }
 }

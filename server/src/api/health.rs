@@ -19,19 +19,12 @@ pub async fn healthz() -> Json<Value> {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, description = "ready"), (status = 503, description = "Postgres is unavailable")))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    state
-        .db
-        .ping()
-        .await
-        .map_err(|_| ApiError::Unavailable("the database is unavailable".into()))?;
+    state.db.ping().await.map_err(|_| ApiError::Unavailable("the database is unavailable".into()))?;
     Ok(Json(json!({ "status": "ready" })))
 }
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "metrics")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }

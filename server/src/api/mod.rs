@@ -44,12 +44,7 @@ where
     T: 'static,
 {
     let filter = MethodFilter::try_from(method.clone()).expect("standard method");
-    Route {
-        method,
-        path,
-        access,
-        handler: on(filter, handler),
-    }
+    Route { method, path, access, handler: on(filter, handler) }
 }
 
 /// Every route of the API, with what it requires. One line per route, so the
@@ -105,34 +100,23 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }
 
 /// The choke point: authenticate, check the route's permission, then run it.
-async fn authorize(
-    access: Access,
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+async fn authorize(access: Access, State(state): State<AppState>, req: Request, next: Next) -> Response {
     if access == Access::Public {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
     let principal =
-        match <Principal as axum::extract::FromRequestParts<AppState>>::from_request_parts(
-            &mut parts, &state,
-        )
-        .await
-        {
+        match <Principal as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await {
             Ok(p) => p,
             Err(e) => return e.into_response(),
         };
@@ -144,16 +128,8 @@ async fn authorize(
                 "path": parts.uri.path(),
                 "permission": permission.name(),
             });
-            let req = extract::Req {
-                request_id: extract::request_id(&parts),
-                principal,
-                state,
-            };
-            audit::record_denied(
-                &req,
-                Event::new("permission.denied", "route", None).details(details),
-            )
-            .await;
+            let req = extract::Req { request_id: extract::request_id(&parts), principal, state };
+            audit::record_denied(&req, Event::new("permission.denied", "route", None).details(details)).await;
             return e.into_response();
         }
     }
@@ -163,22 +139,11 @@ async fn authorize(
 async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
-    state
-        .metrics
-        .requests
-        .with_label_values(&[&method, &route, &status])
-        .inc();
-    state
-        .metrics
-        .latency
-        .with_label_values(&[&method, &route])
-        .observe(start.elapsed().as_secs_f64());
+    state.metrics.requests.with_label_values(&[&method, &route, &status]).inc();
+    state.metrics.latency.with_label_values(&[&method, &route]).observe(start.elapsed().as_secs_f64());
     resp
 }

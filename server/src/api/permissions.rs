@@ -37,12 +37,7 @@ pub async fn list(ApiQuery(q): ApiQuery<PermissionQuery>) -> ApiResult<Json<Vec<
         Some("system") => Some(ScopeKind::System),
         Some("tenant") => Some(ScopeKind::Tenant),
         Some("cluster") => Some(ScopeKind::Cluster),
-        Some(_) => {
-            return Err(ApiError::bad_field(
-                "scope",
-                "scope must be system, tenant or cluster",
-            ))
-        }
+        Some(_) => return Err(ApiError::bad_field("scope", "scope must be system, tenant or cluster")),
     };
     Ok(Json(catalog(scope)))
 }

@@ -12,17 +12,14 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{
-    check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PathId, Req,
-};
+use super::extract::{check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PathId, Req};
 use crate::audit::{self, Event};
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, Claim};
 use crate::validate;
 
-const COLUMNS: &str =
-    "id, name, display_name, state, suspend_action, version, created_at, updated_at";
+const COLUMNS: &str = "id, name, display_name, state, suspend_action, version, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct TenantRow {
@@ -57,32 +54,24 @@ async fn fetch_live(tx: &mut Tx, id: Uuid, lock: bool) -> ApiResult<Tenant> {
         "SELECT {COLUMNS} FROM tenants WHERE id = $1 AND state <> 'deleted'{}",
         if lock { " FOR UPDATE" } else { "" }
     );
-    let row: Option<TenantRow> = sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(Tenant::from)
-        .ok_or(ApiError::NotFound { kind: "tenant" })
+    let row: Option<TenantRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut **tx).await?;
+    row.map(Tenant::from).ok_or(ApiError::NotFound { kind: "tenant" })
 }
 
 /// Resolves "id or name" to a live tenant visible in `tx` (login, switch, tokens).
 pub async fn resolve(tx: &mut Tx, ident: &str) -> ApiResult<Option<Tenant>> {
     let row: Option<TenantRow> = match Uuid::try_parse(ident) {
         Ok(id) => {
-            sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM tenants WHERE id = $1 AND state <> 'deleted'"
-            ))
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM tenants WHERE id = $1 AND state <> 'deleted'"))
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?
         }
         Err(_) => {
-            sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM tenants WHERE name = $1 AND state <> 'deleted'"
-            ))
-            .bind(ident)
-            .fetch_optional(&mut **tx)
-            .await?
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM tenants WHERE name = $1 AND state <> 'deleted'"))
+                .bind(ident)
+                .fetch_optional(&mut **tx)
+                .await?
         }
     };
     Ok(row.map(Tenant::from))
@@ -103,20 +92,11 @@ pub struct TenantQuery {
 #[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(TenantQuery),
     responses((status = 200, body = Page<Tenant>)), security(("bearer" = [])))]
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<TenantQuery>) -> ApiResult<Json<Page<Tenant>>> {
-    let params = super::extract::PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    }
-    .params()?;
+    let params = super::extract::PageQuery { limit: q.limit, cursor: q.cursor }.params()?;
     let state = match q.state.as_deref() {
         None => None,
         Some(s @ ("active" | "suspended")) => Some(s),
-        Some(_) => {
-            return Err(ApiError::bad_field(
-                "state",
-                "state must be active or suspended",
-            ))
-        }
+        Some(_) => return Err(ApiError::bad_field("state", "state must be active or suspended")),
     };
     let mut tx = req.begin(false).await?;
     let rows: Vec<TenantRow> = sqlx::query_as(&format!(
@@ -139,20 +119,13 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<TenantQuery>) -> ApiResult<Jso
 /// Create a tenant (system scope). Accepts `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant,
     responses((status = 201, body = Tenant), (status = 400), (status = 409)), security(("bearer" = [])))]
-pub async fn create(
-    req: Req,
-    key: IdempotencyKey,
-    ApiJson(body): ApiJson<CreateTenant>,
-) -> ApiResult<Response> {
+pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateTenant>) -> ApiResult<Response> {
     validate::name("name", &body.name)?;
     let display_name = body.display_name.clone().unwrap_or_default();
     validate::display_text("display_name", &display_name, 128)?;
     let state = body.state.unwrap_or(TenantState::Active);
     if state == TenantState::Deleted {
-        return Err(ApiError::bad_field(
-            "state",
-            "a new tenant is active or suspended",
-        ));
+        return Err(ApiError::bad_field("state", "a new tenant is active or suspended"));
     }
     let suspend_action = body.suspend_action.unwrap_or(SuspendAction::Stop);
 
@@ -209,10 +182,7 @@ pub async fn update(
         validate::display_text("display_name", d, 128)?;
     }
     if body.state == Some(TenantState::Deleted) {
-        return Err(ApiError::bad_field(
-            "state",
-            "use DELETE to delete a tenant",
-        ));
+        return Err(ApiError::bad_field("state", "use DELETE to delete a tenant"));
     }
     let mut tx = req.begin(true).await?;
     let current = fetch_live(&mut tx, id, true).await?;
@@ -224,25 +194,16 @@ pub async fn update(
           WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(
-        body.display_name
-            .as_deref()
-            .unwrap_or(&current.display_name),
-    )
+    .bind(body.display_name.as_deref().unwrap_or(&current.display_name))
     .bind(state.as_str())
-    .bind(
-        body.suspend_action
-            .unwrap_or(current.suspend_action)
-            .as_str(),
-    )
+    .bind(body.suspend_action.unwrap_or(current.suspend_action).as_str())
     .fetch_one(&mut *tx)
     .await?;
     let tenant = Tenant::from(row);
     audit::record(
         &mut tx,
         &req,
-        Event::new("tenant.update", "tenant", Some(id))
-            .details(json!({ "before": current, "after": tenant })),
+        Event::new("tenant.update", "tenant", Some(id)).details(json!({ "before": current, "after": tenant })),
     )
     .await?;
     tx.commit().await?;
@@ -266,13 +227,13 @@ async fn transition(req: &Req, id: Uuid, to: TenantState) -> ApiResult<Json<Tena
     .fetch_one(&mut *tx)
     .await?;
     let tenant = Tenant::from(row);
-    let action = if to == TenantState::Suspended {
-        "tenant.suspend"
-    } else {
-        "tenant.resume"
-    };
-    audit::record(&mut tx, req, Event::new(action, "tenant", Some(id))
-        .details(json!({ "from": current.state, "to": tenant.state, "suspend_action": tenant.suspend_action })))
+    let action = if to == TenantState::Suspended { "tenant.suspend" } else { "tenant.resume" };
+    audit::record(
+        &mut tx,
+        req,
+        Event::new(action, "tenant", Some(id))
+            .details(json!({ "from": current.state, "to": tenant.state, "suspend_action": tenant.suspend_action })),
+    )
     .await?;
     tx.commit().await?;
     Ok(Json(tenant))
@@ -313,8 +274,7 @@ pub async fn delete(req: Req, PathId(id): PathId, if_match: IfMatch) -> ApiResul
     audit::record(
         &mut tx,
         &req,
-        Event::new("tenant.delete", "tenant", Some(id))
-            .details(json!({ "name": current.name, "from": current.state })),
+        Event::new("tenant.delete", "tenant", Some(id)).details(json!({ "name": current.name, "from": current.state })),
     )
     .await?;
     tx.commit().await?;

@@ -18,8 +18,7 @@ use crate::db::{DbScope, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::validate;
 
-const COLUMNS: &str =
-    "id, user_id, name, context_tenant_id, created_at, expires_at, revoked_at, last_used_at";
+const COLUMNS: &str = "id, user_id, name, context_tenant_id, created_at, expires_at, revoked_at, last_used_at";
 const MAX_TTL_SECONDS: i64 = 2 * 366 * 24 * 3600;
 
 #[derive(sqlx::FromRow)]
@@ -55,11 +54,7 @@ async fn begin_home(req: &Req, mutating: bool) -> ApiResult<Tx> {
         Some(t) => DbScope::Tenant(t),
         None => DbScope::System,
     };
-    Ok(req
-        .state
-        .db
-        .begin(scope, Some(req.principal.user_id), mutating)
-        .await?)
+    Ok(req.state.db.begin(scope, Some(req.principal.user_id), mutating).await?)
 }
 
 /// List the caller's API tokens (never their secrets).
@@ -122,10 +117,7 @@ pub async fn create(req: Req, ApiJson(body): ApiJson<CreateApiToken>) -> ApiResu
     )
     .await?;
     tx.commit().await?;
-    let created = CreatedApiToken {
-        token: ApiToken::from(row),
-        secret: api_token::format_token(id, &secret),
-    };
+    let created = CreatedApiToken { token: ApiToken::from(row), secret: api_token::format_token(id, &secret) };
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -138,11 +130,7 @@ async fn token_context(req: &Req, tenant: Option<&str>) -> ApiResult<Option<Uuid
             if ident == home.to_string() {
                 return Ok(Some(home));
             }
-            let mut tx = req
-                .state
-                .db
-                .begin(DbScope::Tenant(home), Some(req.principal.user_id), false)
-                .await?;
+            let mut tx = req.state.db.begin(DbScope::Tenant(home), Some(req.principal.user_id), false).await?;
             let own = super::tenants::resolve(&mut tx, ident).await?;
             tx.commit().await?;
             match own {
@@ -152,16 +140,10 @@ async fn token_context(req: &Req, tenant: Option<&str>) -> ApiResult<Option<Uuid
         }
         (None, None) => Ok(None),
         (None, Some(ident)) => {
-            let mut tx = req
-                .state
-                .db
-                .begin(DbScope::System, Some(req.principal.user_id), false)
-                .await?;
+            let mut tx = req.state.db.begin(DbScope::System, Some(req.principal.user_id), false).await?;
             let found = super::tenants::resolve(&mut tx, ident).await?;
             tx.commit().await?;
-            found
-                .map(|t| Some(t.id))
-                .ok_or(ApiError::NotFound { kind: "tenant" })
+            found.map(|t| Some(t.id)).ok_or(ApiError::NotFound { kind: "tenant" })
         }
     }
 }
@@ -171,24 +153,18 @@ async fn token_context(req: &Req, tenant: Option<&str>) -> ApiResult<Option<Uuid
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn revoke(req: Req, PathId(id): PathId) -> ApiResult<StatusCode> {
     let mut tx = begin_home(&req, true).await?;
-    let done = sqlx::query(
-        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(id)
-    .bind(req.principal.user_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let done =
+        sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(req.principal.user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     if done == 0 {
         return Err(ApiError::NotFound { kind: "api_token" });
     }
-    audit::record_in(
-        &mut tx,
-        req.principal.home_tenant,
-        &req,
-        Event::new("token.revoke", "api_token", Some(id)),
-    )
-    .await?;
+    audit::record_in(&mut tx, req.principal.home_tenant, &req, Event::new("token.revoke", "api_token", Some(id)))
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

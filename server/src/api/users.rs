@@ -10,9 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{
-    check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, Req,
-};
+use super::extract::{check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, Req};
 use crate::audit::{self, Event};
 use crate::auth::password;
 use crate::db::Tx;
@@ -54,16 +52,9 @@ impl From<UserRow> for User {
 
 /// A user visible in `tx`.
 pub async fn fetch(tx: &mut Tx, id: Uuid, lock: bool) -> ApiResult<User> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM users WHERE id = $1{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
-    let row: Option<UserRow> = sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(User::from)
-        .ok_or(ApiError::NotFound { kind: "user" })
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1{}", if lock { " FOR UPDATE" } else { "" });
+    let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut **tx).await?;
+    row.map(User::from).ok_or(ApiError::NotFound { kind: "user" })
 }
 
 /// List the users of the current context.
@@ -87,11 +78,7 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<
 /// Create a user in the current context. Accepts `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUser,
     responses((status = 201, body = User), (status = 400), (status = 409), (status = 422)), security(("bearer" = [])))]
-pub async fn create(
-    req: Req,
-    key: IdempotencyKey,
-    ApiJson(body): ApiJson<CreateUser>,
-) -> ApiResult<Response> {
+pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateUser>) -> ApiResult<Response> {
     validate::username("username", &body.username)?;
     if let Some(e) = &body.email {
         validate::email("email", e)?;
@@ -103,8 +90,7 @@ pub async fn create(
     if body.tenant_id.is_some() && body.tenant_id != tenant {
         return Err(ApiError::Unprocessable {
             code: "tenant_mismatch",
-            message: "tenant_id must be the tenant of the current context; switch tenant first"
-                .into(),
+            message: "tenant_id must be the tenant of the current context; switch tenant first".into(),
             details: json!({ "field": "tenant_id" }),
         });
     }
@@ -114,10 +100,7 @@ pub async fn create(
     };
     let mut tx = req.begin(true).await?;
     // The stored request omits the password: only its presence is part of the key.
-    let keyed = CreateUser {
-        password: body.password.as_ref().map(|_| String::new()),
-        ..body.clone()
-    };
+    let keyed = CreateUser { password: body.password.as_ref().map(|_| String::new()), ..body.clone() };
     let claimed = match idempotency::claim(&mut tx, &req, &key, &keyed).await? {
         Claim::Replay(status, stored) => return Ok(idempotency::replay(status, stored)),
         Claim::Proceed(c) => c,
@@ -137,8 +120,7 @@ pub async fn create(
     audit::record(
         &mut tx,
         &req,
-        Event::new("user.create", "user", Some(user.id))
-            .details(json!({ "username": user.username })),
+        Event::new("user.create", "user", Some(user.id)).details(json!({ "username": user.username })),
     )
     .await?;
     let resp = idempotency::created(&mut tx, claimed, user).await?;
@@ -219,19 +201,12 @@ pub async fn delete(req: Req, PathId(id): PathId, if_match: IfMatch) -> ApiResul
     check_version(&if_match, current.version)?;
     // Composite foreign keys do not cascade for system rows (NULL tenant_id), so
     // the user's tokens go explicitly.
-    sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("DELETE FROM api_tokens WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
     audit::record(
         &mut tx,
         &req,
-        Event::new("user.delete", "user", Some(id))
-            .details(json!({ "username": current.username })),
+        Event::new("user.delete", "user", Some(id)).details(json!({ "username": current.username })),
     )
     .await?;
     tx.commit().await?;

@@ -49,27 +49,20 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Principal, ApiError> {
     let (id, secret) = parse(token).ok_or_else(invalid)?;
     let mut tx = db.begin(DbScope::Auth, None, false).await?;
     let row: Option<TokenRow> = sqlx::query_as(
-        "SELECT t.secret_sha256, t.user_id, u.username, u.tenant_id AS home_tenant,
-                t.context_tenant_id,
-                (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
-                 AND NOT u.disabled) AS usable
-           FROM api_tokens t JOIN users u ON u.id = t.user_id
-          WHERE t.id = $1",
+        "SELECT secret_sha256, user_id, username, home_tenant, context_tenant_id, usable
+           FROM basalt_lookup_api_token($1)",
     )
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
     let row = row.ok_or_else(invalid)?;
     let digest = Sha256::digest(secret.as_bytes());
-    let matches: bool =
-        subtle::ConstantTimeEq::ct_eq(digest.as_slice(), row.secret_sha256.as_slice()).into();
+    let matches: bool = subtle::ConstantTimeEq::ct_eq(digest.as_slice(), row.secret_sha256.as_slice()).into();
     if !matches {
         return Err(invalid());
     }
     if !row.usable {
-        return Err(ApiError::Unauthenticated(
-            "the API token is revoked or expired".into(),
-        ));
+        return Err(ApiError::Unauthenticated("the API token is revoked or expired".into()));
     }
     // Best effort: the time of last use helps people find unused tokens.
     sqlx::query("UPDATE api_tokens SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')")

@@ -20,10 +20,7 @@ const ISSUER: &str = "basalt";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("reading or writing the signing key {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("the signing key {0} is not an Ed25519 PKCS#8 key")]
     Invalid(String),
 }
@@ -52,19 +49,14 @@ pub struct Keys {
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys")
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
+        f.debug_struct("Keys").field("ttl", &self.ttl).finish_non_exhaustive()
     }
 }
 
 impl Keys {
     /// Loads the key at `path`, generating it (mode 0600) when absent.
     pub fn load_or_generate(path: &Path, ttl: Duration) -> Result<Keys, KeyError> {
-        let io = |source| KeyError::Io {
-            path: path.display().to_string(),
-            source,
-        };
+        let io = |source| KeyError::Io { path: path.display().to_string(), source };
         let pkcs8 = if path.exists() {
             std::fs::read(path).map_err(io)?
         } else {
@@ -121,22 +113,19 @@ impl Keys {
     /// Verifies a token; every failure is the same 401 with a short reason.
     pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
         use jsonwebtoken::errors::ErrorKind;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| {
-                let why = match e.kind() {
-                    ErrorKind::ExpiredSignature => "the token has expired",
-                    ErrorKind::InvalidAlgorithm => "the token is not signed with EdDSA",
-                    ErrorKind::InvalidSignature => "the token signature is not valid",
-                    _ => "the token is not a valid Basalt token",
-                };
-                ApiError::Unauthenticated(why.into())
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+            let why = match e.kind() {
+                ErrorKind::ExpiredSignature => "the token has expired",
+                ErrorKind::InvalidAlgorithm => "the token is not signed with EdDSA",
+                ErrorKind::InvalidSignature => "the token signature is not valid",
+                _ => "the token is not a valid Basalt token",
+            };
+            ApiError::Unauthenticated(why.into())
+        })?;
         let c = data.claims;
         // A tenant user's token can only carry its own tenant.
         if c.home.is_some() && c.tid != c.home {
-            return Err(ApiError::Unauthenticated(
-                "the token is not a valid Basalt token".into(),
-            ));
+            return Err(ApiError::Unauthenticated("the token is not a valid Basalt token".into()));
         }
         Ok(Principal {
             user_id: c.sub,
@@ -154,11 +143,7 @@ impl Keys {
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     f.write_all(bytes)
 }
 
@@ -175,9 +160,7 @@ mod tests {
     fn issued_token_verifies_and_carries_context() {
         let k = keys();
         let t = Uuid::now_v7();
-        let (tok, _) = k
-            .issue(Uuid::now_v7(), "ops", Some(t), Context::Tenant(t))
-            .unwrap();
+        let (tok, _) = k.issue(Uuid::now_v7(), "ops", Some(t), Context::Tenant(t)).unwrap();
         let p = k.verify(&tok).unwrap();
         assert_eq!(p.context, Context::Tenant(t));
         assert_eq!(p.username, "ops");

@@ -77,22 +77,16 @@ impl FromRequestParts<AppState> for Principal {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::Unauthenticated("an Authorization: Bearer token is required".into())
-            })?;
-        let value = header.to_str().map_err(|_| {
-            ApiError::Unauthenticated("the Authorization header is not valid text".into())
-        })?;
+            .ok_or_else(|| ApiError::Unauthenticated("an Authorization: Bearer token is required".into()))?;
+        let value = header
+            .to_str()
+            .map_err(|_| ApiError::Unauthenticated("the Authorization header is not valid text".into()))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::Unauthenticated(
-                    "the Authorization header must be `Bearer <token>`".into(),
-                )
-            })?;
+            .ok_or_else(|| ApiError::Unauthenticated("the Authorization header must be `Bearer <token>`".into()))?;
         let principal = if token.starts_with(api_token::PREFIX) {
             api_token::authenticate(&state.db, token).await?
         } else {

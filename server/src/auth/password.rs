@@ -1,9 +1,7 @@
 //! Password hashing with argon2id (PHC strings). Verification runs on the blocking
 //! pool: argon2 is deliberately slow and must not stall the async runtime.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
 use crate::error::ApiError;
@@ -15,10 +13,7 @@ pub const MAX_LEN: usize = 1024;
 pub fn validate(field: &str, password: &str) -> Result<(), ApiError> {
     let n = password.chars().count();
     if !(MIN_LEN..=MAX_LEN).contains(&n) {
-        return Err(ApiError::bad_field(
-            field,
-            format!("{field} must be {MIN_LEN} to {MAX_LEN} characters long"),
-        ));
+        return Err(ApiError::bad_field(field, format!("{field} must be {MIN_LEN} to {MAX_LEN} characters long")));
     }
     Ok(())
 }
@@ -26,10 +21,7 @@ pub fn validate(field: &str, password: &str) -> Result<(), ApiError> {
 pub async fn hash(password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(ApiError::internal)
+        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(ApiError::internal)
     })
     .await
     .map_err(ApiError::internal)?
@@ -43,9 +35,7 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Ap
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| dummy_hash().to_string());
         let parsed = PasswordHash::new(&stored).map_err(ApiError::internal)?;
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
+        let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
         Ok(ok && known)
     })
     .await
@@ -59,9 +49,6 @@ fn dummy_hash() -> &'static str {
         let salt = SaltString::generate(&mut OsRng);
         let mut secret = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut secret);
-        Argon2::default()
-            .hash_password(&secret, &salt)
-            .map(|h| h.to_string())
-            .unwrap_or_default()
+        Argon2::default().hash_password(&secret, &salt).map(|h| h.to_string()).unwrap_or_default()
     })
 }

@@ -22,6 +22,10 @@ pub type Tx = Transaction<'static, Postgres>;
 pub const APP_ROLE: &str = "basalt_app";
 /// The name of the role that owns every object.
 pub const OWNER_ROLE: &str = "basalt_owner";
+/// The roles `basalt_enter` switches a transaction to, one per [`DbScope`].
+/// `basalt_app` is a NOINHERIT member of each: it has their privileges only after
+/// the switch, and only one at a time.
+pub const CONTEXT_ROLES: [&str; 3] = ["basalt_ctx_system", "basalt_ctx_tenant", "basalt_ctx_auth"];
 
 /// Whose rows a transaction may see: the policies read exactly this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,23 +88,13 @@ impl Db {
     /// Opens a transaction in `scope` for `actor`. The context is set in the same
     /// round trip as `BEGIN`; for a tenant scope the same call refuses a deleted
     /// tenant and, when `mutating`, a suspended one (see `basalt_enter`).
-    pub async fn begin(
-        &self,
-        scope: DbScope,
-        actor: Option<Uuid>,
-        mutating: bool,
-    ) -> Result<Tx, sqlx::Error> {
-        self.pool
-            .begin_with(enter_statement(scope, actor, mutating))
-            .await
+    pub async fn begin(&self, scope: DbScope, actor: Option<Uuid>, mutating: bool) -> Result<Tx, sqlx::Error> {
+        self.pool.begin_with(enter_statement(scope, actor, mutating)).await
     }
 
     /// Is Postgres answering (for `/readyz`)?
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
     }
 }
 
@@ -155,12 +149,7 @@ fn url_parse(s: &str) -> Result<PgUrl, sqlx::Error> {
         Some((u, p)) => (u.to_string(), Some(p.to_string())),
         None => (userinfo.to_string(), None),
     };
-    Ok(PgUrl {
-        scheme: scheme.to_string(),
-        user,
-        password,
-        rest,
-    })
+    Ok(PgUrl { scheme: scheme.to_string(), user, password, rest })
 }
 
 impl std::fmt::Display for PgUrl {
@@ -179,15 +168,8 @@ mod tests {
 
     #[test]
     fn app_url_swaps_only_the_user() {
-        let u = derive_app_url(
-            "postgres://postgres:secret@127.0.0.1:5432/basalt?sslmode=disable",
-            None,
-        )
-        .unwrap();
-        assert_eq!(
-            u,
-            "postgres://basalt_app@127.0.0.1:5432/basalt?sslmode=disable"
-        );
+        let u = derive_app_url("postgres://postgres:secret@127.0.0.1:5432/basalt?sslmode=disable", None).unwrap();
+        assert_eq!(u, "postgres://basalt_app@127.0.0.1:5432/basalt?sslmode=disable");
         let u = derive_app_url("postgres://owner@/basalt?host=/tmp/x", Some("pw")).unwrap();
         assert_eq!(u, "postgres://basalt_app:pw@/basalt?host=/tmp/x");
     }

@@ -30,10 +30,7 @@ pub fn url_for(db: &str) -> String {
         Some((h, q)) => (h.to_string(), format!("?{q}")),
         None => (base.clone(), String::new()),
     };
-    let head = head
-        .rsplit_once('/')
-        .map(|(h, _)| h.to_string())
-        .unwrap_or(head);
+    let head = head.rsplit_once('/').map(|(h, _)| h.to_string()).unwrap_or(head);
     format!("{head}/{db}{query}")
 }
 
@@ -46,32 +43,19 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new() -> TestDb {
         let template = ensure_template().await;
-        let name = format!(
-            "basalt_t_{}_{}",
-            chrono::Utc::now().timestamp(),
-            Uuid::new_v4().simple()
-        );
-        let mut conn = PgConnection::connect(&admin_url())
+        let name = format!("basalt_t_{}_{}", chrono::Utc::now().timestamp(), Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin_url()).await.expect("connect to the test Postgres");
+        sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template} OWNER basalt_owner"))
+            .execute(&mut conn)
             .await
-            .expect("connect to the test Postgres");
-        sqlx::query(&format!(
-            "CREATE DATABASE {name} TEMPLATE {template} OWNER basalt_owner"
-        ))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
+            .expect("create test database");
         conn.close().await.ok();
-        TestDb {
-            url: url_for(&name),
-            name,
-        }
+        TestDb { url: url_for(&name), name }
     }
 
     /// A connection as the administrator (superuser: bypasses RLS; for seeding and checks).
     pub async fn admin(&self) -> PgConnection {
-        PgConnection::connect(&self.url)
-            .await
-            .expect("admin connection")
+        PgConnection::connect(&self.url).await.expect("admin connection")
     }
 
     pub fn app_url(&self) -> String {
@@ -80,12 +64,8 @@ impl TestDb {
 
     pub async fn drop_db(&self) {
         if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .await;
+            let _ =
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn).await;
         }
     }
 }
@@ -93,70 +73,42 @@ impl TestDb {
 /// The migrated template, made once per schema version by whichever test gets the
 /// lock first; old test databases (over two hours) are swept on the way.
 async fn ensure_template() -> String {
-    let version: u64 =
-        basalt_server::db::migrate::MIGRATOR
-            .iter()
-            .fold(0xcbf29ce484222325, |h, m| {
-                m.checksum
-                    .iter()
-                    .fold(h, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
-            });
+    let version: u64 = basalt_server::db::migrate::MIGRATOR
+        .iter()
+        .fold(0xcbf29ce484222325, |h, m| m.checksum.iter().fold(h, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3)));
     let template = format!("basalt_tpl_{version:016x}");
-    let mut conn = PgConnection::connect(&admin_url())
-        .await
-        .expect("connect to the test Postgres");
-    sqlx::query("SELECT pg_advisory_lock(7243)")
-        .execute(&mut conn)
-        .await
-        .expect("lock");
+    let mut conn = PgConnection::connect(&admin_url()).await.expect("connect to the test Postgres");
+    sqlx::query("SELECT pg_advisory_lock(7243)").execute(&mut conn).await.expect("lock");
     let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
         .bind(&template)
         .fetch_optional(&mut conn)
         .await
         .expect("look up template");
     if exists.is_none() {
-        sqlx::query(&format!("CREATE DATABASE {template}"))
-            .execute(&mut conn)
-            .await
-            .expect("create template");
-        basalt_server::db::migrate::migrate(&url_for(&template), None)
-            .await
-            .expect("migrate template");
-        let stale: Vec<(String,)> = sqlx::query_as(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'basalt\\_tpl\\_%' AND datname <> $1",
-        )
-        .bind(&template)
-        .fetch_all(&mut conn)
-        .await
-        .unwrap_or_default();
+        sqlx::query(&format!("CREATE DATABASE {template}")).execute(&mut conn).await.expect("create template");
+        basalt_server::db::migrate::migrate(&url_for(&template), None).await.expect("migrate template");
+        let stale: Vec<(String,)> =
+            sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'basalt\\_tpl\\_%' AND datname <> $1")
+                .bind(&template)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_default();
         for (db,) in stale {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut conn).await;
         }
     }
     let cutoff = chrono::Utc::now().timestamp() - 7200;
-    let old: Vec<(String,)> =
-        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'basalt\\_t\\_%'")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_default();
+    let old: Vec<(String,)> = sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'basalt\\_t\\_%'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
     for (db,) in old {
-        let ts = db
-            .split('_')
-            .nth(2)
-            .and_then(|t| t.parse::<i64>().ok())
-            .unwrap_or(i64::MAX);
+        let ts = db.split('_').nth(2).and_then(|t| t.parse::<i64>().ok()).unwrap_or(i64::MAX);
         if ts < cutoff {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut conn).await;
         }
     }
-    sqlx::query("SELECT pg_advisory_unlock(7243)")
-        .execute(&mut conn)
-        .await
-        .ok();
+    sqlx::query("SELECT pg_advisory_unlock(7243)").execute(&mut conn).await.ok();
     conn.close().await.ok();
     template
 }
@@ -197,9 +149,7 @@ impl TestApp {
         let listener = app::bind(config.listen).await.expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
         let state = AppState::start(config).await.expect("start");
-        let admin_token = basalt_server::dev::ensure_admin(&state.db, &dir)
-            .await
-            .expect("admin");
+        let admin_token = basalt_server::dev::ensure_admin(&state.db, &dir).await.expect("admin");
         let serving = state.clone();
         let server = tokio::spawn(async move {
             let _ = app::serve(serving, listener, std::future::pending()).await;
@@ -217,15 +167,10 @@ impl TestApp {
 
     /// The provider admin with a user token (JWT) from a password login.
     pub async fn admin_jwt(&self) -> String {
-        let password = std::fs::read_to_string(self._state_dir.0.join("admin-password"))
-            .expect("admin password");
+        let password = std::fs::read_to_string(self._state_dir.0.join("admin-password")).expect("admin password");
         let t = self
             .anonymous()
-            .login(&LoginRequest {
-                username: "admin".into(),
-                password,
-                tenant: None,
-            })
+            .login(&LoginRequest { username: "admin".into(), password, tenant: None })
             .await
             .expect("admin login");
         t.token
@@ -238,24 +183,14 @@ impl TestApp {
 
     pub async fn create_tenant(&self, name: &str) -> Tenant {
         self.admin
-            .create_tenant(
-                &CreateTenant {
-                    name: name.into(),
-                    ..Default::default()
-                },
-                &RequestOptions::default(),
-            )
+            .create_tenant(&CreateTenant { name: name.into(), ..Default::default() }, &RequestOptions::default())
             .await
             .expect("create tenant")
     }
 
     /// The admin's client switched into `tenant`.
     pub async fn admin_in(&self, tenant: &Tenant) -> Client {
-        let t = self
-            .admin
-            .switch_tenant(&tenant.name)
-            .await
-            .expect("switch tenant");
+        let t = self.admin.switch_tenant(&tenant.name).await.expect("switch tenant");
         self.admin.with_token(t.token)
     }
 
@@ -265,11 +200,7 @@ impl TestApp {
         let inside = self.admin_in(&tenant).await;
         let user = inside
             .create_user(
-                &CreateUser {
-                    username: "admin".into(),
-                    password: Some(PASSWORD.into()),
-                    ..Default::default()
-                },
+                &CreateUser { username: "admin".into(), password: Some(PASSWORD.into()), ..Default::default() },
                 &RequestOptions::default(),
             )
             .await
@@ -306,20 +237,18 @@ impl TestApp {
 /// A fingerprint of every row of every table (as the administrator, bypassing RLS):
 /// equal fingerprints before and after a request mean it changed nothing.
 pub async fn db_fingerprint(conn: &mut PgConnection) -> Vec<(String, i64, String)> {
-    let tables: Vec<(String,)> = sqlx::query_as(
-        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .expect("tables");
+    let tables: Vec<(String,)> =
+        sqlx::query_as("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("tables");
     let mut out = Vec::new();
     for (t,) in tables {
-        let (n, sum): (i64, Option<String>) = sqlx::query_as(&format!(
-            "SELECT count(*), md5(string_agg(x::text, '|' ORDER BY x::text)) FROM {t} x"
-        ))
-        .fetch_one(&mut *conn)
-        .await
-        .expect("fingerprint");
+        let (n, sum): (i64, Option<String>) =
+            sqlx::query_as(&format!("SELECT count(*), md5(string_agg(x::text, '|' ORDER BY x::text)) FROM {t} x"))
+                .fetch_one(&mut *conn)
+                .await
+                .expect("fingerprint");
         out.push((t, n, sum.unwrap_or_default()));
     }
     out
