@@ -2,7 +2,8 @@
 --
 -- Runs as the owner role (`basalt_owner`, see server/src/db/migrate.rs). Every table
 -- here has row-level security ENABLED and FORCED in this same file, with policies for
--- SELECT, INSERT, UPDATE and DELETE. The application role `basalt_app` only gets DML.
+-- SELECT, INSERT, UPDATE and DELETE. The login role `basalt_app` gets no table privilege:
+-- it enters one of the context roles below, which get DML.
 
 -- ---------------------------------------------------------------------------
 -- Request context.
@@ -53,12 +54,21 @@ BEGIN
     IF (p_scope = 'tenant') <> (p_tenant IS NOT NULL) THEN
         RAISE EXCEPTION 'tenant scope needs a tenant, and only it' USING ERRCODE = '22023';
     END IF;
-    IF p_actor IS NOT NULL THEN
-        PERFORM set_config('basalt.auth_user', p_actor::text, true);
+    IF p_actor IS NOT NULL OR p_tenant IS NOT NULL THEN
+        -- One look, in the auth context: the actor's own row and the tenant's state.
+        PERFORM set_config('basalt.auth_user', coalesce(p_actor::text, ''), true);
         PERFORM set_config('role', 'basalt_ctx_auth', true);
-        SELECT disabled INTO v_disabled FROM users WHERE id = p_actor;
-        IF v_disabled IS NULL OR v_disabled THEN
+        SELECT (SELECT u.disabled FROM users u WHERE u.id = p_actor),
+               (SELECT t.state FROM tenants t WHERE t.id = p_tenant)
+          INTO v_disabled, v_state;
+        IF p_actor IS NOT NULL AND (v_disabled IS NULL OR v_disabled) THEN
             RAISE EXCEPTION 'user % does not exist or is disabled', p_actor USING ERRCODE = 'BS401';
+        END IF;
+        IF p_tenant IS NOT NULL AND (v_state IS NULL OR v_state = 'deleted') THEN
+            RAISE EXCEPTION 'tenant % does not exist', p_tenant USING ERRCODE = 'BS404';
+        END IF;
+        IF v_state = 'suspended' AND p_mutating THEN
+            RAISE EXCEPTION 'tenant % is suspended', p_tenant USING ERRCODE = 'BS423';
         END IF;
         IF p_scope <> 'auth' THEN
             PERFORM set_config('basalt.auth_user', '', true);
@@ -67,14 +77,6 @@ BEGIN
     PERFORM set_config('basalt.tenant_id', coalesce(p_tenant::text, ''), true);
     PERFORM set_config('basalt.actor_id', coalesce(p_actor::text, ''), true);
     PERFORM set_config('role', 'basalt_ctx_' || p_scope, true);
-    IF p_tenant IS NOT NULL THEN
-        SELECT state INTO v_state FROM tenants WHERE id = p_tenant;
-        IF v_state IS NULL OR v_state = 'deleted' THEN
-            RAISE EXCEPTION 'tenant % does not exist', p_tenant USING ERRCODE = 'BS404';
-        ELSIF v_state = 'suspended' AND p_mutating THEN
-            RAISE EXCEPTION 'tenant % is suspended', p_tenant USING ERRCODE = 'BS423';
-        END IF;
-    END IF;
 END $$;
 
 -- Authenticates an API token by id in the auth context: makes exactly that token

@@ -7,12 +7,15 @@
 //! design by timing the read behind `GET /v1/users` three ways, on a fresh database
 //! seeded with 1,000 tenants of 100 users each:
 //!
-//! * **RLS** — exactly what the API does: [`Db::begin`] in a tenant scope (context
-//!   folded into `BEGIN`), the unfiltered `SELECT ... ORDER BY id LIMIT 50`, `COMMIT`.
+//! * **RLS** — exactly what the API does: [`Db::begin`] in a tenant scope for one of
+//!   its users (context and checks folded into `BEGIN`), the unfiltered
+//!   `SELECT ... ORDER BY id LIMIT 50`, `COMMIT`.
 //! * **explicit WHERE** — the baseline without RLS: a `BYPASSRLS` login role, a plain
 //!   `BEGIN`, the same select with `WHERE tenant_id = $1`, `COMMIT`.
-//! * **RLS, context in its own round trip** — `BEGIN`, then `set_config(...)` as a
-//!   separate statement, then the RLS select: what folding the context into `BEGIN` saves.
+//! * **RLS, context in its own round trip** — `BEGIN`, then `SET LOCAL ROLE` and the
+//!   tenant setting as a separate statement, then the RLS select. It skips what
+//!   `basalt_enter` checks (actor not disabled, tenant not deleted or suspended), so it
+//!   is a lower bound for a context that costs its own round trip.
 //!
 //! The variants are interleaved (a, b, c, a, b, c, ...) over the same pseudo-random
 //! sequence of tenants, so machine noise hits all three alike. Per-request latency is
@@ -96,7 +99,7 @@ async fn run(db_admin_url: &str) -> Result<()> {
         .await
         .context("logging in as the BYPASSRLS role")?;
 
-    print_plans(&app, &bypass, tenants[0]).await?;
+    print_plans(&app, &bypass, tenants[0].0).await?;
     let results = measure(&app, &bypass, &tenants).await?;
     print_results(&results, &server_version.0);
     app.pool().close().await;
@@ -143,7 +146,7 @@ async fn ensure_bypass_role(admin: &mut PgConnection) -> Result<()> {
 /// and returns the tenant ids. User ids are UUIDv7, sorted, and handed out round-robin
 /// over the tenants, as if all tenants had grown side by side: a tenant's users are
 /// spread over the whole primary key, not clustered at one end of it.
-async fn seed(admin: &mut PgConnection) -> Result<Vec<Uuid>> {
+async fn seed(admin: &mut PgConnection) -> Result<Vec<(Uuid, Uuid)>> {
     let tenants = sorted_v7(TENANTS);
     let names: Vec<String> = (0..TENANTS).map(|i| format!("bench-tenant-{i:04}")).collect();
     sqlx::query("INSERT INTO tenants (id, name) SELECT * FROM UNNEST($1::uuid[], $2::text[])")
@@ -174,7 +177,8 @@ async fn seed(admin: &mut PgConnection) -> Result<Vec<Uuid>> {
         .await?;
     }
     sqlx::query("ANALYZE tenants, users").execute(&mut *admin).await?;
-    Ok(tenants)
+    // Each tenant's first user (user 0 of tenant t is id number t) acts in its requests.
+    Ok(tenants.iter().copied().zip(ids.iter().copied()).collect())
 }
 
 fn sorted_v7(n: usize) -> Vec<Uuid> {
@@ -225,13 +229,13 @@ struct Measured {
 }
 
 /// Warms up, then runs the three variants interleaved over the same tenant sequence.
-async fn measure(app: &Db, bypass: &PgPool, tenants: &[Uuid]) -> Result<Vec<Measured>> {
+async fn measure(app: &Db, bypass: &PgPool, tenants: &[(Uuid, Uuid)]) -> Result<Vec<Measured>> {
     let mut rng = XorShift64(PRNG_SEED);
     let mut samples: [Vec<Duration>; 3] = std::array::from_fn(|_| Vec::with_capacity(ITERATIONS));
     for i in 0..WARMUP + ITERATIONS {
-        let tenant = tenants[rng.below(tenants.len())];
+        let (tenant, actor) = tenants[rng.below(tenants.len())];
         for (slot, variant) in Variant::ALL.into_iter().enumerate() {
-            let elapsed = request(variant, app, bypass, tenant).await?;
+            let elapsed = request(variant, app, bypass, tenant, actor).await?;
             if i >= WARMUP {
                 samples[slot].push(elapsed);
             }
@@ -241,11 +245,11 @@ async fn measure(app: &Db, bypass: &PgPool, tenants: &[Uuid]) -> Result<Vec<Meas
 }
 
 /// Times one request of `variant` and checks it returned one page of `tenant`'s users.
-async fn request(variant: Variant, app: &Db, bypass: &PgPool, tenant: Uuid) -> Result<Duration> {
+async fn request(variant: Variant, app: &Db, bypass: &PgPool, tenant: Uuid, actor: Uuid) -> Result<Duration> {
     let started = Instant::now();
     let rows: Vec<UserRow> = match variant {
         Variant::Rls => {
-            let mut tx = app.begin(DbScope::Tenant(tenant), None, false).await?;
+            let mut tx = app.begin(DbScope::Tenant(tenant), Some(actor), false).await?;
             let rows = sqlx::query_as(SELECT_RLS).fetch_all(&mut *tx).await?;
             tx.commit().await?;
             rows

@@ -231,6 +231,21 @@ async fn a_pooled_connection_forgets_the_context_at_commit() {
     assert!(!users_visible(count_users().fetch_one(&pool).await), "rows visible after rollback");
     assert_eq!(whoami().fetch_one(&pool).await.unwrap().0, "basalt_app");
 
+    // A transaction dropped without commit (a handler that failed) is rolled back
+    // before its connection serves anyone else.
+    {
+        let mut tx = app.begin(DbScope::Tenant(s.a), None, true).await.unwrap();
+        sqlx::query("UPDATE users SET email = 'dropped@example.com'").execute(&mut *tx).await.unwrap();
+    }
+    let mut tx = app.begin(DbScope::Tenant(s.a), None, false).await.unwrap();
+    let (changed,): (i64,) = sqlx::query_as("SELECT count(*) FROM users WHERE email = 'dropped@example.com'")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(changed, 0, "a dropped transaction was not rolled back");
+    assert_eq!(whoami().fetch_one(&pool).await.unwrap().0, "basalt_app");
+
     // Even a session-level setting by a careless query grants nothing without a context.
     sqlx::query(&format!("SELECT set_config('basalt.tenant_id', '{}', false)", s.a)).execute(&pool).await.unwrap();
     assert!(!users_visible(count_users().fetch_one(&pool).await));

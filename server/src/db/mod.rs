@@ -2,21 +2,21 @@
 //!
 //! * The **owner** pool (`basalt_owner`, or the operator's admin URL) only ever runs
 //!   migrations. It is closed before the API starts serving.
-//! * The **app** pool logs in as `basalt_app`: NOSUPERUSER, NOBYPASSRLS, owns
-//!   nothing, has DML grants only. Every request is served over it, inside a
-//!   transaction whose first round trip is `BEGIN; SELECT basalt_enter(...)`, which
-//!   sets the tenant, actor and scope transaction-locally (`set_config(.., true)`),
-//!   so a pooled connection never carries one request's context into the next.
+//! * The **app** pool logs in as `basalt_app`: NOSUPERUSER, NOBYPASSRLS, NOINHERIT,
+//!   owns nothing, holds no table privilege. Every request is served over it,
+//!   inside a transaction whose first round trip is `BEGIN; SELECT basalt_enter(...)`,
+//!   which switches to the scope's context role and sets the tenant and actor, all
+//!   transaction-locally, so a pooled connection never carries one request's
+//!   context into the next.
 
 pub mod migrate;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
-
-pub type Tx = Transaction<'static, Postgres>;
 
 /// The name of the application login role.
 pub const APP_ROLE: &str = "basalt_app";
@@ -27,14 +27,15 @@ pub const OWNER_ROLE: &str = "basalt_owner";
 /// the switch, and only one at a time.
 pub const CONTEXT_ROLES: [&str; 3] = ["basalt_ctx_system", "basalt_ctx_tenant", "basalt_ctx_auth"];
 
-/// Whose rows a transaction may see: the policies read exactly this.
+/// Whose rows a transaction may see: each scope is a context role with its own policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbScope {
     /// Provider staff at system scope: system rows (`tenant_id IS NULL`) and the tenant registry.
     System,
     /// Inside one tenant.
     Tenant(Uuid),
-    /// Credential lookup before anyone is known: read-only on users, tokens, tenant names.
+    /// Credential lookup before anyone is known: tenant names, and only the one
+    /// user or token being authenticated; read only.
     Auth,
 }
 
@@ -64,11 +65,7 @@ pub struct Db {
 impl Db {
     /// Connects the application pool. `url` must log in as the app role.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, sqlx::Error> {
-        // `client_min_messages=error`: the leading ROLLBACK of `enter_statement`
-        // would otherwise send a "no transaction in progress" warning every time.
-        let opts = PgConnectOptions::from_str(url)?
-            .application_name("basalt-server")
-            .options([("client_min_messages", "error")]);
+        let opts = PgConnectOptions::from_str(url)?.application_name("basalt-server");
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -89,7 +86,20 @@ impl Db {
     /// round trip as `BEGIN`; for a tenant scope the same call refuses a deleted
     /// tenant and, when `mutating`, a suspended one (see `basalt_enter`).
     pub async fn begin(&self, scope: DbScope, actor: Option<Uuid>, mutating: bool) -> Result<Tx, sqlx::Error> {
-        self.pool.begin_with(enter_statement(scope, actor, mutating)).await
+        let mut conn = self.pool.acquire().await?;
+        let statement = enter_statement(scope, actor, mutating);
+        let result = simple(&mut conn, &statement).await;
+        match result {
+            Ok(()) => Ok(Tx { conn: Some(conn) }),
+            Err(e) => {
+                // A refusal leaves the connection inside an aborted transaction:
+                // end it here, before the connection goes back to the pool.
+                if simple(&mut conn, "ROLLBACK").await.is_err() {
+                    conn.close_on_drop();
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Is Postgres answering (for `/readyz`)?
@@ -98,22 +108,84 @@ impl Db {
     }
 }
 
-/// `ROLLBACK; BEGIN; SELECT basalt_enter(...)` as one simple-protocol message.
-/// Only typed values (UUIDs, a fixed scope name, a bool) are interpolated, never
-/// user text.
+/// A request transaction: a pooled connection inside `BEGIN; SELECT basalt_enter(..)`.
 ///
-/// Why the leading ROLLBACK: when a custom BEGIN statement fails (here: a
-/// suspended or deleted tenant), sqlx 0.8 returns the connection to the pool still
-/// inside the aborted transaction, and its next user would fail with 25P02. A
-/// ROLLBACK outside a transaction is a no-op (its warning is silenced by
-/// `client_min_messages`), so every request starts clean at no extra round trip.
+/// Dereferences to the connection, so `&mut *tx` is an executor. Dropped without
+/// `commit`, it rolls back (on a spawned task, as drop cannot wait) before the
+/// connection returns to the pool. We keep our own type rather than sqlx's
+/// `Transaction` because sqlx 0.8 returns a connection to the pool still inside
+/// the aborted transaction when a custom `BEGIN` statement fails, which is exactly
+/// how `basalt_enter` refuses.
+#[derive(Debug)]
+pub struct Tx {
+    conn: Option<PoolConnection<Postgres>>,
+}
+
+impl Tx {
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.finish("COMMIT").await
+    }
+
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        self.finish("ROLLBACK").await
+    }
+
+    async fn finish(&mut self, statement: &'static str) -> Result<(), sqlx::Error> {
+        let Some(mut conn) = self.conn.take() else { return Ok(()) };
+        let result = simple(&mut conn, statement).await;
+        if result.is_err() && simple(&mut conn, "ROLLBACK").await.is_err() {
+            conn.close_on_drop();
+        }
+        result
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        self.conn.as_ref().expect("a Tx holds its connection until commit or rollback")
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.conn.as_mut().expect("a Tx holds its connection until commit or rollback")
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if simple(&mut conn, "ROLLBACK").await.is_err() {
+                        conn.close_on_drop();
+                    }
+                });
+            }
+            // No runtime to roll back on: never return an open transaction to the pool.
+            Err(_) => conn.close_on_drop(),
+        }
+    }
+}
+
+/// Runs `sql` (possibly several statements) as one simple-protocol message.
+async fn simple(conn: &mut PoolConnection<Postgres>, sql: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Executor;
+    let conn: &mut PgConnection = conn;
+    conn.execute(sql).await.map(|_| ())
+}
+
+/// `BEGIN; SELECT basalt_enter(...)` as one simple-protocol message. Only typed
+/// values (UUIDs, a fixed scope name, a bool) are interpolated, never user text.
 fn enter_statement(scope: DbScope, actor: Option<Uuid>, mutating: bool) -> String {
     let uuid_lit = |u: Option<Uuid>| match u {
         Some(u) => format!("'{}'::uuid", u.hyphenated()),
         None => "NULL::uuid".to_string(),
     };
     format!(
-        "ROLLBACK; BEGIN; SELECT basalt_enter('{}', {}, {}, {})",
+        "BEGIN; SELECT basalt_enter('{}', {}, {}, {})",
         scope.name(),
         uuid_lit(scope.tenant()),
         uuid_lit(actor),
@@ -180,7 +252,7 @@ mod tests {
         let s = enter_statement(DbScope::Tenant(t), None, true);
         assert_eq!(
             s,
-            "ROLLBACK; BEGIN; SELECT basalt_enter('tenant', '00000000-0000-0000-0000-000000000000'::uuid, NULL::uuid, true)"
+            "BEGIN; SELECT basalt_enter('tenant', '00000000-0000-0000-0000-000000000000'::uuid, NULL::uuid, true)"
         );
     }
 }
