@@ -4,7 +4,7 @@
 //!   migrations. It is closed before the API starts serving.
 //! * The **app** pool logs in as `basalt_app`: NOSUPERUSER, NOBYPASSRLS, NOINHERIT,
 //!   owns nothing, holds no table privilege. Every request is served over it,
-//!   inside a transaction whose first round trip is `BEGIN; SELECT basalt_enter(...)`,
+//!   inside a transaction that starts with `BEGIN` and `SELECT basalt_enter(...)`,
 //!   which switches to the scope's context role and sets the tenant and actor, all
 //!   transaction-locally, so a pooled connection never carries one request's
 //!   context into the next.
@@ -82,15 +82,27 @@ impl Db {
         &self.pool
     }
 
-    /// Opens a transaction in `scope` for `actor`. The context is set in the same
-    /// round trip as `BEGIN`; for a tenant scope the same call refuses a deleted
-    /// tenant and, when `mutating`, a suspended one (see `basalt_enter`).
+    /// Opens a transaction in `scope` for `actor`: `BEGIN`, then the prepared
+    /// `SELECT basalt_enter(..)`, which sets the context and, for a tenant scope,
+    /// refuses a deleted tenant and (when `mutating`) a suspended one.
+    ///
+    /// Why not one round trip: folding both into one simple-protocol message
+    /// (`BEGIN; SELECT basalt_enter(..)`) makes Postgres parse and plan the call on
+    /// every request, and measured slower here than the prepared statement's extra
+    /// round trip on loopback (`docs/performance.md`). A driver that pipelines the
+    /// extended protocol could have both.
     pub async fn begin(&self, scope: DbScope, actor: Option<Uuid>, mutating: bool) -> Result<Tx, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
-        let statement = enter_statement(scope, actor, mutating);
-        let result = simple(&mut conn, &statement).await;
-        match result {
-            Ok(()) => Ok(Tx { conn: Some(conn) }),
+        simple(&mut conn, "BEGIN").await?;
+        let entered = sqlx::query("SELECT basalt_enter($1, $2, $3, $4)")
+            .bind(scope.name())
+            .bind(scope.tenant())
+            .bind(actor)
+            .bind(mutating)
+            .execute(&mut *conn)
+            .await;
+        match entered {
+            Ok(_) => Ok(Tx { conn: Some(conn) }),
             Err(e) => {
                 // A refusal leaves the connection inside an aborted transaction:
                 // end it here, before the connection goes back to the pool.
@@ -108,7 +120,7 @@ impl Db {
     }
 }
 
-/// A request transaction: a pooled connection inside `BEGIN; SELECT basalt_enter(..)`.
+/// A request transaction: a pooled connection after `BEGIN` and `basalt_enter(..)`.
 ///
 /// Dereferences to the connection, so `&mut *tx` is an executor. Dropped without
 /// `commit`, it rolls back (on a spawned task, as drop cannot wait) before the
@@ -177,22 +189,6 @@ async fn simple(conn: &mut PoolConnection<Postgres>, sql: &str) -> Result<(), sq
     conn.execute(sql).await.map(|_| ())
 }
 
-/// `BEGIN; SELECT basalt_enter(...)` as one simple-protocol message. Only typed
-/// values (UUIDs, a fixed scope name, a bool) are interpolated, never user text.
-fn enter_statement(scope: DbScope, actor: Option<Uuid>, mutating: bool) -> String {
-    let uuid_lit = |u: Option<Uuid>| match u {
-        Some(u) => format!("'{}'::uuid", u.hyphenated()),
-        None => "NULL::uuid".to_string(),
-    };
-    format!(
-        "BEGIN; SELECT basalt_enter('{}', {}, {}, {})",
-        scope.name(),
-        uuid_lit(scope.tenant()),
-        uuid_lit(actor),
-        mutating
-    )
-}
-
 /// The app role's connection URL, derived from the owner's URL when not given:
 /// same host and database, user `basalt_app`, password from `app_password`.
 pub fn derive_app_url(owner_url: &str, app_password: Option<&str>) -> Result<String, sqlx::Error> {
@@ -244,15 +240,5 @@ mod tests {
         assert_eq!(u, "postgres://basalt_app@127.0.0.1:5432/basalt?sslmode=disable");
         let u = derive_app_url("postgres://owner@/basalt?host=/tmp/x", Some("pw")).unwrap();
         assert_eq!(u, "postgres://basalt_app:pw@/basalt?host=/tmp/x");
-    }
-
-    #[test]
-    fn enter_statement_interpolates_typed_values_only() {
-        let t = Uuid::nil();
-        let s = enter_statement(DbScope::Tenant(t), None, true);
-        assert_eq!(
-            s,
-            "BEGIN; SELECT basalt_enter('tenant', '00000000-0000-0000-0000-000000000000'::uuid, NULL::uuid, true)"
-        );
     }
 }
