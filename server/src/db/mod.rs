@@ -11,9 +11,11 @@
 
 pub mod migrate;
 
-use sqlx::pool::PoolConnection;
+/// A request transaction, in the context `Db::begin` entered.
+pub type Tx = Transaction<'static, Postgres>;
+
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool, Postgres};
+use sqlx::{PgPool, Postgres, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
@@ -84,109 +86,32 @@ impl Db {
 
     /// Opens a transaction in `scope` for `actor`: `BEGIN`, then the prepared
     /// `SELECT basalt_enter(..)`, which sets the context and, for a tenant scope,
-    /// refuses a deleted tenant and (when `mutating`) a suspended one.
+    /// refuses a deleted tenant and (when `mutating`) a suspended one. On refusal
+    /// the transaction is dropped, and sqlx rolls it back before the connection
+    /// serves anyone else.
     ///
     /// Why not one round trip: folding both into one simple-protocol message
     /// (`BEGIN; SELECT basalt_enter(..)`) makes Postgres parse and plan the call on
-    /// every request, and measured slower here than the prepared statement's extra
-    /// round trip on loopback (`docs/performance.md`). A driver that pipelines the
-    /// extended protocol could have both.
+    /// every request, and measured no faster here than the prepared statement's
+    /// extra round trip on loopback (`docs/performance.md`); a failed custom
+    /// `BEGIN` statement also leaves sqlx 0.8's connection inside the aborted
+    /// transaction. A driver that pipelines the extended protocol could fold it.
     pub async fn begin(&self, scope: DbScope, actor: Option<Uuid>, mutating: bool) -> Result<Tx, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
-        simple(&mut conn, "BEGIN").await?;
-        let entered = sqlx::query("SELECT basalt_enter($1, $2, $3, $4)")
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT basalt_enter($1, $2, $3, $4)")
             .bind(scope.name())
             .bind(scope.tenant())
             .bind(actor)
             .bind(mutating)
-            .execute(&mut *conn)
-            .await;
-        match entered {
-            Ok(_) => Ok(Tx { conn: Some(conn) }),
-            Err(e) => {
-                // A refusal leaves the connection inside an aborted transaction:
-                // end it here, before the connection goes back to the pool.
-                if simple(&mut conn, "ROLLBACK").await.is_err() {
-                    conn.close_on_drop();
-                }
-                Err(e)
-            }
-        }
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
     }
 
     /// Is Postgres answering (for `/readyz`)?
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
     }
-}
-
-/// A request transaction: a pooled connection after `BEGIN` and `basalt_enter(..)`.
-///
-/// Dereferences to the connection, so `&mut *tx` is an executor. Dropped without
-/// `commit`, it rolls back (on a spawned task, as drop cannot wait) before the
-/// connection returns to the pool. We keep our own type rather than sqlx's
-/// `Transaction` because sqlx 0.8 returns a connection to the pool still inside
-/// the aborted transaction when a custom `BEGIN` statement fails, which is exactly
-/// how `basalt_enter` refuses.
-#[derive(Debug)]
-pub struct Tx {
-    conn: Option<PoolConnection<Postgres>>,
-}
-
-impl Tx {
-    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        self.finish("COMMIT").await
-    }
-
-    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        self.finish("ROLLBACK").await
-    }
-
-    async fn finish(&mut self, statement: &'static str) -> Result<(), sqlx::Error> {
-        let Some(mut conn) = self.conn.take() else { return Ok(()) };
-        let result = simple(&mut conn, statement).await;
-        if result.is_err() && simple(&mut conn, "ROLLBACK").await.is_err() {
-            conn.close_on_drop();
-        }
-        result
-    }
-}
-
-impl std::ops::Deref for Tx {
-    type Target = PgConnection;
-    fn deref(&self) -> &PgConnection {
-        self.conn.as_ref().expect("a Tx holds its connection until commit or rollback")
-    }
-}
-
-impl std::ops::DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut PgConnection {
-        self.conn.as_mut().expect("a Tx holds its connection until commit or rollback")
-    }
-}
-
-impl Drop for Tx {
-    fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else { return };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn(async move {
-                    if simple(&mut conn, "ROLLBACK").await.is_err() {
-                        conn.close_on_drop();
-                    }
-                });
-            }
-            // No runtime to roll back on: never return an open transaction to the pool.
-            Err(_) => conn.close_on_drop(),
-        }
-    }
-}
-
-/// Runs `sql` (possibly several statements) as one simple-protocol message.
-async fn simple(conn: &mut PoolConnection<Postgres>, sql: &str) -> Result<(), sqlx::Error> {
-    use sqlx::Executor;
-    let conn: &mut PgConnection = conn;
-    conn.execute(sql).await.map(|_| ())
 }
 
 /// The app role's connection URL, derived from the owner's URL when not given:
