@@ -219,6 +219,52 @@ impl Client {
         self.delete(&format!("/v1/tokens/{id}")).await
     }
 
+    // --- roles and bindings -------------------------------------------------
+
+    pub async fn create_role(&self, req: &CreateRole, opts: &RequestOptions) -> Result<Role, ClientError> {
+        self.post("/v1/roles", req, opts).await
+    }
+
+    pub async fn get_role(&self, id: Uuid) -> Result<Role, ClientError> {
+        self.get(&format!("/v1/roles/{id}")).await
+    }
+
+    pub async fn list_roles(&self, query: &str) -> Result<Page<Role>, ClientError> {
+        self.get(&format!("/v1/roles?{query}")).await
+    }
+
+    pub async fn update_role(&self, id: Uuid, req: &UpdateRole, opts: &RequestOptions) -> Result<Role, ClientError> {
+        self.patch(&format!("/v1/roles/{id}"), req, opts).await
+    }
+
+    pub async fn delete_role(&self, id: Uuid) -> Result<(), ClientError> {
+        self.delete(&format!("/v1/roles/{id}")).await
+    }
+
+    pub async fn create_role_binding(
+        &self,
+        req: &CreateRoleBinding,
+        opts: &RequestOptions,
+    ) -> Result<RoleBinding, ClientError> {
+        self.post("/v1/role-bindings", req, opts).await
+    }
+
+    pub async fn get_role_binding(&self, id: Uuid) -> Result<RoleBinding, ClientError> {
+        self.get(&format!("/v1/role-bindings/{id}")).await
+    }
+
+    pub async fn list_role_bindings(&self, query: &str) -> Result<Page<RoleBinding>, ClientError> {
+        self.get(&format!("/v1/role-bindings?{query}")).await
+    }
+
+    pub async fn delete_role_binding(&self, id: Uuid) -> Result<(), ClientError> {
+        self.delete(&format!("/v1/role-bindings/{id}")).await
+    }
+
+    pub async fn authz_check(&self, req: &AuthzCheck) -> Result<AuthzDecision, ClientError> {
+        self.post("/v1/authz/check", req, &RequestOptions::default()).await
+    }
+
     // --- audit, catalog -----------------------------------------------------
 
     pub async fn list_audit_events(&self, query: &str) -> Result<Page<AuditEvent>, ClientError> {

@@ -274,3 +274,89 @@ pub struct Permission {
     pub description: String,
     pub scopes: Vec<String>,
 }
+
+/// A named set of permissions. Built-in roles are system rows, read-only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Role {
+    pub id: Uuid,
+    /// Null for built-in and provider (system) roles.
+    pub tenant_id: Option<Uuid>,
+    pub name: String,
+    pub description: String,
+    /// Sorted `resource:action` strings.
+    pub permissions: Vec<String>,
+    pub builtin: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRole {
+    /// Must match the caller's tenant context when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `resource:action` names from `GET /v1/permissions`; at least one.
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRole {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Replaces the whole set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+}
+
+/// A role granted to a user at one scope object: the system, a tenant, or one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RoleBinding {
+    pub id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    pub user_id: Uuid,
+    pub role_id: Uuid,
+    pub cluster_id: Option<Uuid>,
+    /// `system`, `tenant` or `cluster`.
+    pub scope: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoleBinding {
+    pub role_id: Uuid,
+    pub user_id: Uuid,
+    /// Must match the caller's tenant context when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    /// Set for cluster scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<Uuid>,
+}
+
+/// `POST /v1/authz/check`: may I do this?
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzCheck {
+    pub permission: String,
+    /// Ask about one cluster (cluster-scoped bindings count there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuthzDecision {
+    pub allowed: bool,
+    pub permission: String,
+    /// The binding that grants it, when allowed.
+    pub binding_id: Option<Uuid>,
+    pub role: Option<String>,
+    /// Why not, when refused.
+    pub reason: Option<String>,
+}

@@ -33,6 +33,7 @@ impl AppState {
     pub async fn start(config: Config) -> Result<AppState, StartError> {
         crate::db::migrate::migrate(&config.database_url, config.app_database_password.as_deref()).await?;
         let db = Db::connect(&config.app_database_url, config.db_max_connections).await?;
+        crate::authz::sync_builtin_roles(&db).await?;
         let keys = Keys::load_or_generate(&config.jwt_key_file, chrono::Duration::seconds(config.token_ttl_seconds))?;
         Ok(AppState { db, keys: Arc::new(keys), config: Arc::new(config), metrics: Arc::new(Metrics::new()) })
     }

@@ -5,14 +5,16 @@
 //! whether the caller may run it. Permissions are `resource:action` strings, each
 //! grantable at some of the scopes `system`, `tenant`, `cluster`.
 //!
-//! Effective permissions come from [`effective_permissions`]. Until role bindings
-//! exist (the RBAC issue) the rule is fixed: provider staff at system scope hold
-//! every system permission; whoever acts inside a tenant holds that tenant's
-//! permissions. RLS stays underneath whatever this decides.
+//! Effective permissions come from role bindings: `basalt_enter` answers the
+//! caller's bindings that reach its context, and [`Grants`] decides from them. The
+//! built-in roles ([`BUILTIN_ROLES`]) derive their permission sets from the
+//! catalog by rule. RLS stays underneath whatever this decides.
 
 use std::collections::BTreeSet;
 
-use crate::auth::{Context, Principal};
+use uuid::Uuid;
+
+use crate::auth::Context;
 use crate::error::ApiError;
 
 /// Where a permission can be granted.
@@ -56,6 +58,12 @@ macro_rules! permissions {
                 match self { $(Permission::$variant => &[$(ScopeKind::$scope),+]),+ }
             }
 
+            /// Can this permission be granted at `scope` or a scope inside it
+            /// (system ⊃ tenant ⊃ cluster)? What a role bound at `scope` may hold.
+            pub fn grantable_within(self, scope: ScopeKind) -> bool {
+                self.scopes().iter().any(|s| *s >= scope)
+            }
+
             pub fn from_name(name: &str) -> Option<Permission> {
                 match name { $($name => Some(Permission::$variant),)+ _ => None }
             }
@@ -82,6 +90,15 @@ permissions! {
     TokenRevoke = "token:revoke", [System, Tenant], "Revoke one's own API tokens.";
     AuditRead = "audit:read", [System, Tenant], "Read the audit trail of the current context.";
     PermissionList = "permission:list", [System, Tenant], "Read the permission catalog.";
+    RoleCreate = "role:create", [System, Tenant], "Create custom roles in the current context.";
+    RoleList = "role:list", [System, Tenant], "List the roles of the current context and the built-in roles.";
+    RoleRead = "role:read", [System, Tenant], "Read a role.";
+    RoleUpdate = "role:update", [System, Tenant], "Change a custom role's description or permissions.";
+    RoleDelete = "role:delete", [System, Tenant], "Delete a custom role that nobody is bound to.";
+    RoleBindingCreate = "role_binding:create", [System, Tenant], "Grant a role to a user (never more than one holds).";
+    RoleBindingList = "role_binding:list", [System, Tenant], "List the role bindings of the current context.";
+    RoleBindingRead = "role_binding:read", [System, Tenant], "Read a role binding.";
+    RoleBindingDelete = "role_binding:delete", [System, Tenant], "Remove a role binding (never the last admin's).";
 }
 
 /// What a route requires of its caller.
@@ -95,30 +112,322 @@ pub enum Access {
     Permission(Permission),
 }
 
-/// The permissions `principal` holds in its current context.
-pub fn effective_permissions(principal: &Principal) -> BTreeSet<Permission> {
-    let scope = match principal.context {
-        Context::System if principal.is_provider_staff() => ScopeKind::System,
-        // A tenant user can never carry system scope (token issuing refuses it);
-        // should one appear, it holds nothing.
-        Context::System => return BTreeSet::new(),
-        Context::Tenant(_) => ScopeKind::Tenant,
-    };
-    Permission::ALL.iter().copied().filter(|p| p.scopes().contains(&scope)).collect()
+/// One role binding that reaches the current context, as `basalt_enter` answers it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantRow {
+    pub binding_id: Uuid,
+    pub role_id: Uuid,
+    pub role_name: String,
+    /// Set for a cluster-scoped binding.
+    pub cluster_id: Option<Uuid>,
+    /// A provider-staff binding at system scope.
+    pub system_binding: bool,
+    pub permissions: Vec<String>,
 }
 
-/// The choke point: refuse unless `principal` holds `permission`.
-pub fn require(principal: &Principal, permission: Permission) -> Result<(), ApiError> {
-    if effective_permissions(principal).contains(&permission) {
+/// What the caller may do in its current context, resolved once per request from
+/// its bindings.
+///
+/// * At system scope: system bindings, for permissions grantable at system scope.
+/// * Inside a tenant: the tenant's bindings, and provider staff's system bindings,
+///   for permissions grantable at tenant scope (staff switch in "like anyone
+///   else" and keep their authority there).
+/// * Cluster bindings count only for permissions grantable at cluster scope, and
+///   only on their cluster ([`Grants::granting_on_cluster`]).
+#[derive(Debug, Clone)]
+pub struct Grants {
+    level: ScopeKind,
+    rows: Vec<GrantRow>,
+}
+
+impl Grants {
+    pub fn new(context: Context, rows: Vec<GrantRow>) -> Grants {
+        let level = match context {
+            Context::System => ScopeKind::System,
+            Context::Tenant(_) => ScopeKind::Tenant,
+        };
+        Grants { level, rows }
+    }
+
+    /// The binding that grants `permission` at the context's own level, if any.
+    pub fn granting(&self, permission: Permission) -> Option<&GrantRow> {
+        if !permission.scopes().contains(&self.level) {
+            return None;
+        }
+        self.rows.iter().find(|r| {
+            let counts = match self.level {
+                ScopeKind::System => r.system_binding && r.cluster_id.is_none(),
+                _ => r.cluster_id.is_none(),
+            };
+            counts && r.permissions.iter().any(|p| p == permission.name())
+        })
+    }
+
+    /// The binding that grants `permission` on `cluster`: at the tenant level, or
+    /// through a binding on that cluster.
+    pub fn granting_on_cluster(&self, permission: Permission, cluster: Uuid) -> Option<&GrantRow> {
+        self.granting(permission).or_else(|| {
+            if !permission.scopes().contains(&ScopeKind::Cluster) {
+                return None;
+            }
+            self.rows
+                .iter()
+                .find(|r| r.cluster_id == Some(cluster) && r.permissions.iter().any(|p| p == permission.name()))
+        })
+    }
+
+    /// Does the caller hold `permission` anywhere in its context (at its level or
+    /// on some cluster)? The route-level check; handlers check the object.
+    pub fn holds_somewhere(&self, permission: Permission) -> bool {
+        self.granting(permission).is_some()
+            || (permission.scopes().contains(&ScopeKind::Cluster)
+                && self
+                    .rows
+                    .iter()
+                    .any(|r| r.cluster_id.is_some() && r.permissions.iter().any(|p| p == permission.name())))
+    }
+
+    /// May the caller hand `permission` on (in a role it composes or binds)? Only
+    /// if one of its context-level bindings holds it: cluster delegates cannot
+    /// delegate further, and nobody grants what they do not hold.
+    pub fn delegable(&self, permission: Permission) -> bool {
+        self.rows.iter().any(|r| {
+            let counts = match self.level {
+                ScopeKind::System => r.system_binding && r.cluster_id.is_none(),
+                _ => r.cluster_id.is_none(),
+            };
+            counts && r.permissions.iter().any(|p| p == permission.name())
+        })
+    }
+
+    /// The permissions held at the context's own level, sorted.
+    pub fn effective(&self) -> BTreeSet<Permission> {
+        Permission::ALL.iter().copied().filter(|p| self.granting(*p).is_some()).collect()
+    }
+
+    /// Refuses unless `permission` is held at the context's level.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        match self.granting(permission) {
+            Some(_) => Ok(()),
+            None => Err(ApiError::PermissionDenied { permission: permission.name().to_string() }),
+        }
+    }
+}
+
+/// The choke point: refuse unless the caller holds `permission` somewhere in its context.
+pub fn require(grants: &Grants, permission: Permission) -> Result<(), ApiError> {
+    if grants.holds_somewhere(permission) {
         Ok(())
     } else {
         Err(ApiError::PermissionDenied { permission: permission.name().to_string() })
     }
 }
 
+// --- Built-in roles ---------------------------------------------------------
+
+/// A role that ships with Basalt. Its permission set is derived from the catalog
+/// by a rule, so a new permission joins the right built-in roles by itself.
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltinRole {
+    pub id: Uuid,
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Shown to provider staff only.
+    pub provider_only: bool,
+    /// The scope it is bound at.
+    pub scope: ScopeKind,
+    rule: fn(Permission) -> bool,
+}
+
+impl BuiltinRole {
+    pub fn permissions(&self) -> Vec<Permission> {
+        Permission::ALL.iter().copied().filter(|p| p.grantable_within(self.scope) && (self.rule)(*p)).collect()
+    }
+}
+
+fn action(p: Permission) -> &'static str {
+    p.name().split_once(':').map_or("", |(_, a)| a)
+}
+
+fn resource(p: Permission) -> &'static str {
+    p.name().split_once(':').map_or("", |(r, _)| r)
+}
+
+fn is_read(p: Permission) -> bool {
+    matches!(action(p), "read" | "list")
+}
+
+/// Managing who may do what: users, roles, bindings.
+fn is_identity_admin(p: Permission) -> bool {
+    matches!(resource(p), "user" | "role" | "role_binding") && !is_read(p)
+}
+
+/// Every user may manage its own API tokens and read the catalog.
+fn is_self_service(p: Permission) -> bool {
+    resource(p) == "token" || p == Permission::PermissionList
+}
+
+const fn builtin_id(n: u128) -> Uuid {
+    Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0000 | n)
+}
+
+pub const BUILTIN_ROLES: &[BuiltinRole] = &[
+    BuiltinRole {
+        id: builtin_id(1),
+        name: "provider-admin",
+        description: "Provider staff with every permission, at system scope and inside every tenant.",
+        provider_only: true,
+        scope: ScopeKind::System,
+        rule: |_| true,
+    },
+    BuiltinRole {
+        id: builtin_id(2),
+        name: "provider-operator",
+        description: "Provider staff who run the estate: read everything, suspend and resume tenants, switch into them; no identity administration, no deletions.",
+        provider_only: true,
+        scope: ScopeKind::System,
+        rule: |p| {
+            is_read(p)
+                || is_self_service(p)
+                || matches!(p, Permission::TenantSuspend | Permission::TenantResume | Permission::TenantSwitch | Permission::AuditRead)
+        },
+    },
+    BuiltinRole {
+        id: builtin_id(3),
+        name: "provider-auditor",
+        description: "Provider staff who read everything, including audit trails, and change nothing.",
+        provider_only: true,
+        scope: ScopeKind::System,
+        rule: |p| is_read(p) || is_self_service(p) || p == Permission::TenantSwitch,
+    },
+    BuiltinRole {
+        id: builtin_id(4),
+        name: "tenant-admin",
+        description: "Everything inside one tenant, including its users, roles and bindings.",
+        provider_only: false,
+        scope: ScopeKind::Tenant,
+        rule: |_| true,
+    },
+    BuiltinRole {
+        id: builtin_id(5),
+        name: "tenant-operator",
+        description: "Operates a tenant's resources; cannot manage users, roles or bindings.",
+        provider_only: false,
+        scope: ScopeKind::Tenant,
+        rule: |p| !is_identity_admin(p),
+    },
+    BuiltinRole {
+        id: builtin_id(6),
+        name: "tenant-viewer",
+        description: "Reads a tenant's resources (not its audit trail).",
+        provider_only: false,
+        scope: ScopeKind::Tenant,
+        rule: |p| (is_read(p) && resource(p) != "audit") || is_self_service(p),
+    },
+    BuiltinRole {
+        id: builtin_id(7),
+        name: "auditor",
+        description: "Reads a tenant's resources and its audit trail.",
+        provider_only: false,
+        scope: ScopeKind::Tenant,
+        rule: |p| is_read(p) || is_self_service(p),
+    },
+    BuiltinRole {
+        id: builtin_id(8),
+        name: "cluster-admin",
+        description: "Everything on one cluster of a tenant, and nothing else of the estate.",
+        provider_only: false,
+        scope: ScopeKind::Cluster,
+        rule: |_| true,
+    },
+    BuiltinRole {
+        id: builtin_id(9),
+        name: "cluster-operator",
+        description: "Operates the resources on one cluster of a tenant; no deletions.",
+        provider_only: false,
+        scope: ScopeKind::Cluster,
+        rule: |p| action(p) != "delete",
+    },
+];
+
+pub fn builtin_role(id: Uuid) -> Option<&'static BuiltinRole> {
+    BUILTIN_ROLES.iter().find(|r| r.id == id)
+}
+
+pub fn builtin_role_named(name: &str) -> Option<&'static BuiltinRole> {
+    BUILTIN_ROLES.iter().find(|r| r.name == name)
+}
+
+/// Makes the built-in roles in the database equal to the catalog (at every start,
+/// so a new permission reaches them without a migration).
+pub async fn sync_builtin_roles(db: &crate::db::Db) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin(crate::db::DbScope::System, None, true).await?;
+    for role in BUILTIN_ROLES {
+        let permissions: Vec<&str> = role.permissions().iter().map(|p| p.name()).collect();
+        sqlx::query(
+            "INSERT INTO roles (id, tenant_id, name, description, permissions, builtin, provider_only)
+             VALUES ($1, NULL, $2, $3, $4, true, $5)
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,
+                 permissions = EXCLUDED.permissions, provider_only = EXCLUDED.provider_only,
+                 version = roles.version + 1, updated_at = now()
+             WHERE (roles.name, roles.description, roles.permissions, roles.provider_only)
+                 IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.description, EXCLUDED.permissions, EXCLUDED.provider_only)",
+        )
+        .bind(role.id)
+        .bind(role.name)
+        .bind(role.description)
+        .bind(&permissions)
+        .bind(role.provider_only)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// The closest catalog name to `unknown`, for "did you mean ...?".
+pub fn suggest(unknown: &str) -> Option<&'static str> {
+    Permission::ALL
+        .iter()
+        .map(|p| (edit_distance(unknown, p.name()), p.name()))
+        .filter(|(d, name)| *d <= 3.max(name.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, name)| name)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggestions_catch_typos() {
+        assert_eq!(suggest("tenant:craete"), Some("tenant:create"));
+        assert_eq!(suggest("role_bindings:create"), Some("role_binding:create"));
+        assert_eq!(suggest("galaxy:explode"), None);
+    }
+
+    #[test]
+    fn builtin_roles_are_sane() {
+        let admin = builtin_role_named("tenant-admin").unwrap().permissions();
+        let viewer = builtin_role_named("tenant-viewer").unwrap().permissions();
+        assert!(viewer.iter().all(|p| admin.contains(p)));
+        assert!(!viewer.contains(&Permission::UserCreate));
+        assert!(!admin.contains(&Permission::TenantCreate), "a tenant role holds a system permission");
+        assert_eq!(builtin_role_named("provider-admin").unwrap().permissions().len(), Permission::ALL.len());
+    }
 
     #[test]
     fn names_are_unique_and_well_formed() {

@@ -107,6 +107,17 @@ pub async fn ensure_admin(db: &Db, state_dir: &Path) -> anyhow::Result<String> {
             id
         }
     };
+    // The provider admin role, bound at system scope (idempotent).
+    let admin_role = crate::authz::builtin_role_named("provider-admin").map(|r| r.id);
+    sqlx::query(
+        "INSERT INTO role_bindings (id, tenant_id, user_id, role_id, role_tenant_id, cluster_id)
+         VALUES ($1, NULL, $2, $3, NULL, NULL) ON CONFLICT ON CONSTRAINT role_bindings_unique DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(user_id)
+    .bind(admin_role)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND name = $2")
         .bind(user_id)
         .bind(DEV_TOKEN_NAME)

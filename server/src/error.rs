@@ -22,6 +22,9 @@ pub enum ApiError {
     /// 403 for something that is not a catalog permission (self-escalation and such).
     #[error("{0}")]
     Forbidden(String),
+    /// 403: granting this would give away permissions the caller does not hold.
+    #[error("you cannot grant permissions you do not hold: {}", .missing.join(", "))]
+    Escalation { missing: Vec<String> },
     /// 404: missing, or belonging to another tenant: the two are indistinguishable.
     #[error("{kind} not found")]
     NotFound { kind: &'static str },
@@ -76,7 +79,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::PermissionDenied { .. } | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::PermissionDenied { .. } | ApiError::Forbidden(_) | ApiError::Escalation { .. } => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::VersionMismatch { .. } => StatusCode::CONFLICT,
@@ -96,6 +101,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::PermissionDenied { .. } => "permission_denied",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Escalation { .. } => "escalation_refused",
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict { code, .. } => code,
@@ -115,6 +121,7 @@ impl ApiError {
             ApiError::BadRequest { field: Some(f), .. } => json!({ "field": f }),
             ApiError::PermissionDenied { permission } => json!({ "permission": permission }),
             ApiError::NotFound { kind } => json!({ "kind": kind }),
+            ApiError::Escalation { missing } => json!({ "missing": missing }),
             ApiError::VersionMismatch { expected, current } => {
                 json!({ "expected": expected, "current": current })
             }
@@ -192,6 +199,8 @@ fn conflict_message(constraint: Option<&str>) -> String {
         Some("tenants_live_name") => "a tenant with this name already exists".into(),
         Some("users_tenant_username") => "a user with this username already exists".into(),
         Some("api_tokens_tenant_name") => "you already have a token with this name".into(),
+        Some("roles_tenant_name") => "a role with this name already exists".into(),
+        Some("role_bindings_unique") => "this user already has this role here".into(),
         Some(c) => format!("the object conflicts with an existing one ({c})"),
         None => "the object conflicts with an existing one".into(),
     }

@@ -32,6 +32,13 @@ const SEEDERS: &[(&str, &str)] = &[
         "INSERT INTO audit_events (id, tenant_id, actor_id, actor_name, action, target_type, outcome)
          VALUES ($2, $1, $3, 'seed', 'seed.create', 'seed', 'success')",
     ),
+    ("roles", "INSERT INTO roles (id, tenant_id, name, permissions) VALUES ($2, $1, 'r-' || $2::text, '{user:read}')"),
+    (
+        "role_bindings",
+        "INSERT INTO role_bindings (id, tenant_id, user_id, role_id, role_tenant_id)
+         SELECT $2, $1, $3, r.id, r.tenant_id FROM roles r
+          WHERE r.tenant_id IS NOT DISTINCT FROM $1 ORDER BY r.id LIMIT 1",
+    ),
     (
         "idempotency_keys",
         "INSERT INTO idempotency_keys (id, tenant_id, actor_id, key, request_sha256, response_status, response_body)
@@ -181,7 +188,7 @@ async fn the_app_role_cannot_write_another_tenants_rows() {
         c.execute(if inserted.is_ok() { "RELEASE SAVEPOINT attempt" } else { "ROLLBACK TO SAVEPOINT attempt" })
             .await
             .unwrap();
-        assert!(inserted.is_err(), "{table}: A inserted a row for B");
+        assert!(refused(inserted), "{table}: A inserted a row for B");
         // Touch B's rows.
         let updated = attempt(c, &format!("UPDATE {table} SET id = id WHERE tenant_id = $1"), Some(s.b)).await;
         assert!(refused(updated), "{table}: A updated B's rows");

@@ -18,6 +18,8 @@ const NOT_TENANT_DATA: &[(&str, &str)] =
 const KEY_EXCEPTIONS: &[(&str, &str)] = &[
     ("tenants_live_name", "tenant names are global: they are what users type at login"),
     ("tenants_tenant_id", "the tenant registry's own tenant_id (= id)"),
+    ("role_bindings_role", "the role's own tenant: pinned to tenant_id by a CHECK, NULL for built-in and system roles"),
+    ("role_bindings_role_id_fkey", "existence of built-in and system roles, whose composite key has a NULL tenant"),
     (
         "api_tokens_context_tenant_id_fkey",
         "the tenant a provider-staff token acts in; for tenant users a CHECK pins it to tenant_id",

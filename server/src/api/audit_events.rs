@@ -10,6 +10,7 @@ use super::extract::{page, ApiQuery, PageQuery, Req};
 use crate::error::ApiResult;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     pub limit: Option<i64>,
@@ -36,11 +37,11 @@ struct AuditRow {
 }
 
 /// List audit events, newest first.
-#[utoipa::path(get, path = "/v1/audit-events", tag = "audit", params(AuditQuery),
+#[utoipa::path(get, operation_id = "audit_events_list", path = "/v1/audit-events", tag = "audit", params(AuditQuery),
     responses((status = 200, body = Page<AuditEvent>)), security(("bearer" = [])))]
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<Page<AuditEvent>>> {
     let params = PageQuery { limit: q.limit, cursor: q.cursor }.params()?;
-    let mut tx = req.begin(false).await?;
+    let mut tx = req.tx()?;
     let rows: Vec<AuditRow> = sqlx::query_as(
         "SELECT id, tenant_id, at, actor_id, actor_name, action, target_type, target_id, request_id, outcome, details
            FROM audit_events

@@ -6,7 +6,6 @@
 //! the tenant entered (and of the system, when provider staff leave it).
 
 use axum::extract::State;
-use axum::http::request::Parts;
 use axum::Json;
 use basalt_client::{LoginRequest, Me, Scope, SwitchTenantRequest, TokenResponse};
 use serde_json::json;
@@ -15,8 +14,7 @@ use uuid::Uuid;
 use super::extract::{ApiJson, Req};
 use crate::app::AppState;
 use crate::audit::{self, Event};
-use crate::auth::{password, Context, Principal};
-use crate::authz;
+use crate::auth::{password, Context};
 use crate::db::DbScope;
 use crate::error::{ApiError, ApiResult};
 
@@ -30,7 +28,7 @@ struct LoginRow {
 }
 
 /// Exchange a username and password for a user token.
-#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, operation_id = "auth_login", path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401)))]
 pub async fn login(
     State(state): State<AppState>,
@@ -85,7 +83,7 @@ pub async fn login(
 }
 
 /// Exchange the caller's credential for a token acting inside another tenant.
-#[utoipa::path(post, path = "/v1/auth/switch-tenant", tag = "auth", request_body = SwitchTenantRequest,
+#[utoipa::path(post, operation_id = "auth_switch_tenant", path = "/v1/auth/switch-tenant", tag = "auth", request_body = SwitchTenantRequest,
     responses((status = 200, body = TokenResponse), (status = 404)), security(("bearer" = [])))]
 pub async fn switch_tenant(req: Req, ApiJson(body): ApiJson<SwitchTenantRequest>) -> ApiResult<Json<TokenResponse>> {
     let p = &req.principal;
@@ -120,30 +118,26 @@ pub async fn switch_tenant(req: Req, ApiJson(body): ApiJson<SwitchTenantRequest>
 }
 
 /// The caller, its context and its effective permissions.
-#[utoipa::path(get, path = "/v1/me", tag = "auth", responses((status = 200, body = Me), (status = 401)),
+#[utoipa::path(get, operation_id = "auth_me", path = "/v1/me", tag = "auth", responses((status = 200, body = Me), (status = 401)),
     security(("bearer" = [])))]
-pub async fn me(State(state): State<AppState>, parts: Parts) -> ApiResult<Json<Me>> {
-    let p = parts
-        .extensions
-        .get::<Principal>()
-        .cloned()
-        .ok_or_else(|| ApiError::Unauthenticated("an Authorization: Bearer token is required".into()))?;
+pub async fn me(req: Req) -> ApiResult<Json<Me>> {
+    let p = &req.principal;
     // The caller's own record, read in the auth scope: provider staff who switched
     // into a tenant are not rows of that tenant.
-    let mut tx = state.db.begin(DbScope::Auth, Some(p.user_id), false).await?;
+    let mut tx = req.state.db.begin(DbScope::Auth, Some(p.user_id), false).await?;
     let user = super::users::fetch(&mut tx, p.user_id, false).await.ok().filter(|u| !u.disabled);
     tx.commit().await?;
     let user = user.ok_or_else(|| ApiError::Unauthenticated("the user no longer exists".into()))?;
     let tenant_name = match p.context {
         Context::System => None,
         Context::Tenant(t) => {
-            let mut tx = state.db.begin(DbScope::Tenant(t), Some(p.user_id), false).await?;
+            let mut tx = req.tx()?;
             let found = super::tenants::resolve(&mut tx, &t.to_string()).await?;
             tx.commit().await?;
             found.map(|t| t.name)
         }
     };
-    let permissions = authz::effective_permissions(&p).into_iter().map(|x| x.name().to_string()).collect();
+    let permissions = req.grants.effective().into_iter().map(|x| x.name().to_string()).collect();
     Ok(Json(Me {
         user,
         scope: if p.context == Context::System { Scope::System } else { Scope::Tenant },

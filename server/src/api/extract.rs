@@ -11,8 +11,11 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use std::sync::{Arc, Mutex};
+
 use crate::app::AppState;
 use crate::auth::Principal;
+use crate::authz::Grants;
 use crate::db::Tx;
 use crate::error::ApiError;
 
@@ -218,12 +221,28 @@ fn serde_urlencoded_strict<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> 
     .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
 }
 
-/// The context of one authenticated request: who, which request, and a way to open
-/// the request's transaction in the caller's context.
+/// What the choke point resolved for an authenticated request: the caller's
+/// grants, and the transaction it opened in the caller's context for the handler.
+#[derive(Clone)]
+pub struct Authorized {
+    pub grants: Arc<Grants>,
+    tx: Arc<Mutex<Option<Tx>>>,
+}
+
+impl Authorized {
+    pub fn new(grants: Grants, tx: Option<Tx>) -> Authorized {
+        Authorized { grants: Arc::new(grants), tx: Arc::new(Mutex::new(tx)) }
+    }
+}
+
+/// The context of one authenticated request: who, which request, what it may do,
+/// and the request's transaction.
 pub struct Req {
     pub principal: Principal,
     pub request_id: String,
     pub state: AppState,
+    pub grants: Arc<Grants>,
+    tx: Arc<Mutex<Option<Tx>>>,
 }
 
 impl FromRequestParts<AppState> for Req {
@@ -231,7 +250,11 @@ impl FromRequestParts<AppState> for Req {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let principal = Principal::from_request_parts(parts, state).await?;
-        Ok(Req { principal, request_id: request_id(parts), state: state.clone() })
+        let authorized =
+            parts.extensions.get::<Authorized>().cloned().ok_or_else(|| {
+                ApiError::internal("a route without an authorization check asked for a request context")
+            })?;
+        Ok(Req::new(principal, request_id(parts), state.clone(), authorized))
     }
 }
 
@@ -240,7 +263,35 @@ pub fn request_id(parts: &Parts) -> String {
 }
 
 impl Req {
-    /// A transaction in the caller's context. `mutating` makes a suspended tenant a 423.
+    pub fn new(principal: Principal, request_id: String, state: AppState, authorized: Authorized) -> Req {
+        Req { principal, request_id, state, grants: authorized.grants, tx: authorized.tx }
+    }
+
+    /// The request's transaction, opened by the choke point in the caller's
+    /// context (a suspended tenant already answered 423 for a change). Taken once.
+    pub fn tx(&self) -> Result<Tx, ApiError> {
+        self.tx
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .ok_or_else(|| ApiError::internal("the request transaction was already taken"))
+    }
+
+    /// Refuses a `tenant_id` in a body that is not the caller's context: objects are
+    /// created in the context, and naming another tenant means switching first.
+    pub fn check_body_tenant(&self, body_tenant: Option<Uuid>) -> Result<Option<Uuid>, ApiError> {
+        let context = self.principal.context.tenant();
+        if body_tenant.is_some() && body_tenant != context {
+            return Err(ApiError::Unprocessable {
+                code: "tenant_mismatch",
+                message: "tenant_id must be the tenant of the current context; switch tenant first".into(),
+                details: serde_json::json!({ "field": "tenant_id" }),
+            });
+        }
+        Ok(context)
+    }
+
+    /// A further transaction in the caller's context (for work outside the request's own).
     pub async fn begin(&self, mutating: bool) -> Result<Tx, ApiError> {
         Ok(self.state.db.begin(self.principal.context.db_scope(), Some(self.principal.user_id), mutating).await?)
     }

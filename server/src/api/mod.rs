@@ -9,6 +9,8 @@ pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod permissions;
+pub mod role_bindings;
+pub mod roles;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
@@ -27,15 +29,34 @@ use tower_http::trace::TraceLayer;
 use crate::app::AppState;
 use crate::audit::{self as audit, Event};
 use crate::auth::Principal;
-use crate::authz::{self, Access, Permission};
+use crate::authz::{self, Access, Grants, Permission};
 use crate::error::ApiError;
+use extract::Authorized;
 
 /// One route: method, path template, what it requires, and its handler.
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
+    /// Changes data: refused with 423 in a suspended tenant. Every method but GET,
+    /// unless the route says otherwise ([`Route::reads`]).
+    pub mutating: bool,
     handler: MethodRouter<AppState>,
+}
+
+/// What the choke point needs to know about a route.
+#[derive(Debug, Clone, Copy)]
+struct RouteAccess {
+    access: Access,
+    mutating: bool,
+}
+
+impl Route {
+    /// A POST that changes nothing in the tenant (a token exchange, a question).
+    fn reads(mut self) -> Route {
+        self.mutating = false;
+        self
+    }
 }
 
 fn route<H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Route
@@ -44,7 +65,8 @@ where
     T: 'static,
 {
     let filter = MethodFilter::try_from(method.clone()).expect("standard method");
-    Route { method, path, access, handler: on(filter, handler) }
+    let mutating = method != Method::GET && method != Method::HEAD;
+    Route { method, path, access, mutating, handler: on(filter, handler) }
 }
 
 /// Every route of the API, with what it requires. One line per route, so the
@@ -61,7 +83,7 @@ pub fn routes() -> Vec<Route> {
         route(M::GET,    "/metrics",                   Public,                  health::metrics),
         route(M::GET,    "/v1/openapi.json",           Public,                  openapi::document),
         route(M::POST,   "/v1/auth/login",             Public,                  auth::login),
-        route(M::POST,   "/v1/auth/switch-tenant",     p(P::TenantSwitch),      auth::switch_tenant),
+        route(M::POST,   "/v1/auth/switch-tenant",     p(P::TenantSwitch),      auth::switch_tenant).reads(),
         route(M::GET,    "/v1/me",                     Authenticated,           auth::me),
         route(M::GET,    "/v1/permissions",            p(P::PermissionList),    permissions::list),
         route(M::GET,    "/v1/tenants",                p(P::TenantList),        tenants::list),
@@ -80,6 +102,16 @@ pub fn routes() -> Vec<Route> {
         route(M::POST,   "/v1/tokens",                 p(P::TokenCreate),       tokens::create),
         route(M::DELETE, "/v1/tokens/{id}",            p(P::TokenRevoke),       tokens::revoke),
         route(M::GET,    "/v1/audit-events",           p(P::AuditRead),         audit_events::list),
+        route(M::GET,    "/v1/roles",                  p(P::RoleList),          roles::list),
+        route(M::POST,   "/v1/roles",                  p(P::RoleCreate),        roles::create),
+        route(M::GET,    "/v1/roles/{id}",             p(P::RoleRead),          roles::get),
+        route(M::PATCH,  "/v1/roles/{id}",             p(P::RoleUpdate),        roles::update),
+        route(M::DELETE, "/v1/roles/{id}",             p(P::RoleDelete),        roles::delete),
+        route(M::GET,    "/v1/role-bindings",          p(P::RoleBindingList),   role_bindings::list),
+        route(M::POST,   "/v1/role-bindings",          p(P::RoleBindingCreate), role_bindings::create),
+        route(M::GET,    "/v1/role-bindings/{id}",     p(P::RoleBindingRead),   role_bindings::get),
+        route(M::DELETE, "/v1/role-bindings/{id}",     p(P::RoleBindingDelete), role_bindings::delete),
+        route(M::POST,   "/v1/authz/check",            Authenticated,           role_bindings::check).reads(),
     ]
 }
 
@@ -88,7 +120,7 @@ pub fn routes() -> Vec<Route> {
 pub fn router(state: AppState) -> Router {
     let mut app: Router<AppState> = Router::new();
     for r in routes() {
-        let access = r.access;
+        let access = RouteAccess { access: r.access, mutating: r.mutating };
         let guarded = r.handler.route_layer(middleware::from_fn_with_state(
             state.clone(),
             move |st: State<AppState>, req: Request, next: Next| authorize(access, st, req, next),
@@ -109,9 +141,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The choke point: authenticate, check the route's permission, then run it.
-async fn authorize(access: Access, State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if access == Access::Public {
+/// The choke point: authenticate, open the request's transaction in the caller's
+/// context (which also answers the caller's grants), check the route's
+/// permission, then run the handler with that transaction.
+async fn authorize(route: RouteAccess, State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if route.access == Access::Public {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
@@ -120,19 +154,27 @@ async fn authorize(access: Access, State(state): State<AppState>, req: Request, 
             Ok(p) => p,
             Err(e) => return e.into_response(),
         };
-    if let Access::Permission(permission) = access {
-        if let Err(e) = authz::require(&principal, permission) {
+    let scope = principal.context.db_scope();
+    let (tx, rows) = match state.db.begin_with_grants(scope, Some(principal.user_id), route.mutating).await {
+        Ok(entered) => entered,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let grants = Grants::new(principal.context, rows);
+    if let Access::Permission(permission) = route.access {
+        if let Err(e) = authz::require(&grants, permission) {
+            drop(tx);
             tracing::info!(user = %principal.user_id, permission = permission.name(), "permission denied");
             let details = serde_json::json!({
                 "method": parts.method.as_str(),
                 "path": parts.uri.path(),
                 "permission": permission.name(),
             });
-            let req = extract::Req { request_id: extract::request_id(&parts), principal, state };
+            let req = extract::Req::new(principal, extract::request_id(&parts), state, Authorized::new(grants, None));
             audit::record_denied(&req, Event::new("permission.denied", "route", None).details(details)).await;
             return e.into_response();
         }
     }
+    parts.extensions.insert(Authorized::new(grants, Some(tx)));
     next.run(Request::from_parts(parts, body)).await
 }
 

@@ -20,10 +20,14 @@ use basalt_client::*;
         super::users::list, super::users::create, super::users::get, super::users::update, super::users::delete,
         super::tokens::list, super::tokens::create, super::tokens::revoke,
         super::audit_events::list, document,
+        super::roles::list, super::roles::create, super::roles::get, super::roles::update, super::roles::delete,
+        super::role_bindings::list, super::role_bindings::create, super::role_bindings::get,
+        super::role_bindings::delete, super::role_bindings::check,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
-        ApiToken, CreateApiToken, CreatedApiToken, AuditEvent, Permission)),
+        ApiToken, CreateApiToken, CreatedApiToken, AuditEvent, Permission,
+        Role, CreateRole, UpdateRole, RoleBinding, CreateRoleBinding, AuthzCheck, AuthzDecision)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -46,7 +50,7 @@ pub fn document_json() -> String {
 }
 
 /// Serve the OpenAPI document.
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[utoipa::path(get, operation_id = "openapi_document", path = "/v1/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -9,6 +9,7 @@ use crate::authz::{Permission, ScopeKind};
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionQuery {
     /// `system`, `tenant` or `cluster`: only permissions grantable there.
@@ -29,7 +30,7 @@ pub fn catalog(scope: Option<ScopeKind>) -> Vec<PermissionView> {
 }
 
 /// List the permission catalog.
-#[utoipa::path(get, path = "/v1/permissions", tag = "rbac", params(PermissionQuery),
+#[utoipa::path(get, operation_id = "permissions_list", path = "/v1/permissions", tag = "rbac", params(PermissionQuery),
     responses((status = 200, body = Vec<PermissionView>)), security(("bearer" = [])))]
 pub async fn list(ApiQuery(q): ApiQuery<PermissionQuery>) -> ApiResult<Json<Vec<PermissionView>>> {
     let scope = match q.scope.as_deref() {

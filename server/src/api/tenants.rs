@@ -78,6 +78,7 @@ pub async fn resolve(tx: &mut Tx, ident: &str) -> ApiResult<Option<Tenant>> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TenantQuery {
     pub limit: Option<i64>,
@@ -89,7 +90,7 @@ pub struct TenantQuery {
 }
 
 /// List tenants (system scope).
-#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(TenantQuery),
+#[utoipa::path(get, operation_id = "tenants_list", path = "/v1/tenants", tag = "tenants", params(TenantQuery),
     responses((status = 200, body = Page<Tenant>)), security(("bearer" = [])))]
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<TenantQuery>) -> ApiResult<Json<Page<Tenant>>> {
     let params = super::extract::PageQuery { limit: q.limit, cursor: q.cursor }.params()?;
@@ -98,7 +99,7 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<TenantQuery>) -> ApiResult<Jso
         Some(s @ ("active" | "suspended")) => Some(s),
         Some(_) => return Err(ApiError::bad_field("state", "state must be active or suspended")),
     };
-    let mut tx = req.begin(false).await?;
+    let mut tx = req.tx()?;
     let rows: Vec<TenantRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM tenants
           WHERE state <> 'deleted' AND ($1::uuid IS NULL OR id > $1)
@@ -117,7 +118,7 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<TenantQuery>) -> ApiResult<Jso
 }
 
 /// Create a tenant (system scope). Accepts `Idempotency-Key`.
-#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant,
+#[utoipa::path(post, operation_id = "tenants_create", path = "/v1/tenants", tag = "tenants", request_body = CreateTenant,
     responses((status = 201, body = Tenant), (status = 400), (status = 409)), security(("bearer" = [])))]
 pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateTenant>) -> ApiResult<Response> {
     validate::name("name", &body.name)?;
@@ -129,7 +130,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     }
     let suspend_action = body.suspend_action.unwrap_or(SuspendAction::Stop);
 
-    let mut tx = req.begin(true).await?;
+    let mut tx = req.tx()?;
     let claimed = match idempotency::claim(&mut tx, &req, &key, &body).await? {
         Claim::Replay(status, stored) => return Ok(idempotency::replay(status, stored)),
         Claim::Proceed(c) => c,
@@ -159,17 +160,17 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
 }
 
 /// Read a tenant. Inside a tenant, only that tenant is visible.
-#[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = Uuid, Path)),
+#[utoipa::path(get, operation_id = "tenants_get", path = "/v1/tenants/{id}", tag = "tenants", params(("id" = Uuid, Path)),
     responses((status = 200, body = Tenant), (status = 404)), security(("bearer" = [])))]
 pub async fn get(req: Req, PathId(id): PathId) -> ApiResult<Json<Tenant>> {
-    let mut tx = req.begin(false).await?;
+    let mut tx = req.tx()?;
     let tenant = fetch_live(&mut tx, id, false).await?;
     tx.commit().await?;
     Ok(Json(tenant))
 }
 
 /// Update a tenant (system scope). `If-Match` guards against lost updates.
-#[utoipa::path(patch, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = Uuid, Path)),
+#[utoipa::path(patch, operation_id = "tenants_update", path = "/v1/tenants/{id}", tag = "tenants", params(("id" = Uuid, Path)),
     request_body = UpdateTenant,
     responses((status = 200, body = Tenant), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn update(
@@ -184,7 +185,7 @@ pub async fn update(
     if body.state == Some(TenantState::Deleted) {
         return Err(ApiError::bad_field("state", "use DELETE to delete a tenant"));
     }
-    let mut tx = req.begin(true).await?;
+    let mut tx = req.tx()?;
     let current = fetch_live(&mut tx, id, true).await?;
     check_version(&if_match, current.version)?;
     let state = body.state.unwrap_or(current.state);
@@ -212,7 +213,7 @@ pub async fn update(
 
 /// Moves a live tenant to `to` (suspend or resume), audited with the transition.
 async fn transition(req: &Req, id: Uuid, to: TenantState) -> ApiResult<Json<Tenant>> {
-    let mut tx = req.begin(true).await?;
+    let mut tx = req.tx()?;
     let current = fetch_live(&mut tx, id, true).await?;
     if current.state == to {
         tx.commit().await?;
@@ -240,14 +241,14 @@ async fn transition(req: &Req, id: Uuid, to: TenantState) -> ApiResult<Json<Tena
 }
 
 /// Suspend a tenant: its callers can still read, every change answers 423.
-#[utoipa::path(post, path = "/v1/tenants/{id}/suspend", tag = "tenants", params(("id" = Uuid, Path)),
+#[utoipa::path(post, operation_id = "tenants_suspend", path = "/v1/tenants/{id}/suspend", tag = "tenants", params(("id" = Uuid, Path)),
     responses((status = 200, body = Tenant), (status = 404)), security(("bearer" = [])))]
 pub async fn suspend(req: Req, PathId(id): PathId) -> ApiResult<Json<Tenant>> {
     transition(&req, id, TenantState::Suspended).await
 }
 
 /// Resume a suspended tenant.
-#[utoipa::path(post, path = "/v1/tenants/{id}/resume", tag = "tenants", params(("id" = Uuid, Path)),
+#[utoipa::path(post, operation_id = "tenants_resume", path = "/v1/tenants/{id}/resume", tag = "tenants", params(("id" = Uuid, Path)),
     responses((status = 200, body = Tenant), (status = 404)), security(("bearer" = [])))]
 pub async fn resume(req: Req, PathId(id): PathId) -> ApiResult<Json<Tenant>> {
     transition(&req, id, TenantState::Active).await
@@ -255,10 +256,10 @@ pub async fn resume(req: Req, PathId(id): PathId) -> ApiResult<Json<Tenant>> {
 
 /// Delete a tenant: soft at once (gone from lists and lookups, its credentials stop
 /// working), purged with everything it owns after the retention period.
-#[utoipa::path(delete, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, operation_id = "tenants_delete", path = "/v1/tenants/{id}", tag = "tenants", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn delete(req: Req, PathId(id): PathId, if_match: IfMatch) -> ApiResult<StatusCode> {
-    let mut tx = req.begin(true).await?;
+    let mut tx = req.tx()?;
     let current = fetch_live(&mut tx, id, true).await?;
     check_version(&if_match, current.version)?;
     sqlx::query(

@@ -58,7 +58,7 @@ async fn begin_home(req: &Req, mutating: bool) -> ApiResult<Tx> {
 }
 
 /// List the caller's API tokens (never their secrets).
-#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, operation_id = "tokens_list", path = "/v1/tokens", tag = "tokens", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<ApiToken>)), security(("bearer" = [])))]
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<ApiToken>>> {
     let params = q.params()?;
@@ -77,7 +77,7 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<
 }
 
 /// Create an API token for the caller. The answer holds the secret, once.
-#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateApiToken,
+#[utoipa::path(post, operation_id = "tokens_create", path = "/v1/tokens", tag = "tokens", request_body = CreateApiToken,
     responses((status = 201, body = CreatedApiToken), (status = 400), (status = 404)), security(("bearer" = [])))]
 pub async fn create(req: Req, ApiJson(body): ApiJson<CreateApiToken>) -> ApiResult<Response> {
     validate::name("name", &body.name)?;
@@ -149,7 +149,7 @@ async fn token_context(req: &Req, tenant: Option<&str>) -> ApiResult<Option<Uuid
 }
 
 /// Revoke one of the caller's API tokens. Takes effect on the next request.
-#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, operation_id = "tokens_revoke", path = "/v1/tokens/{id}", tag = "tokens", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn revoke(req: Req, PathId(id): PathId) -> ApiResult<StatusCode> {
     let mut tx = begin_home(&req, true).await?;

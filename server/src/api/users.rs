@@ -58,11 +58,11 @@ pub async fn fetch(tx: &mut Tx, id: Uuid, lock: bool) -> ApiResult<User> {
 }
 
 /// List the users of the current context.
-#[utoipa::path(get, path = "/v1/users", tag = "users", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, operation_id = "users_list", path = "/v1/users", tag = "users", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<User>)), security(("bearer" = [])))]
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<User>>> {
     let params = q.params()?;
-    let mut tx = req.begin(false).await?;
+    let mut tx = req.tx()?;
     let rows: Vec<UserRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM users WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
     ))
@@ -76,7 +76,7 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<
 }
 
 /// Create a user in the current context. Accepts `Idempotency-Key`.
-#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUser,
+#[utoipa::path(post, operation_id = "users_create", path = "/v1/users", tag = "users", request_body = CreateUser,
     responses((status = 201, body = User), (status = 400), (status = 409), (status = 422)), security(("bearer" = [])))]
 pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateUser>) -> ApiResult<Response> {
     validate::username("username", &body.username)?;
@@ -86,19 +86,12 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     if let Some(p) = &body.password {
         password::validate("password", p)?;
     }
-    let tenant = req.principal.context.tenant();
-    if body.tenant_id.is_some() && body.tenant_id != tenant {
-        return Err(ApiError::Unprocessable {
-            code: "tenant_mismatch",
-            message: "tenant_id must be the tenant of the current context; switch tenant first".into(),
-            details: json!({ "field": "tenant_id" }),
-        });
-    }
+    let tenant = req.check_body_tenant(body.tenant_id)?;
     let hash = match &body.password {
         Some(p) => Some(password::hash(p.clone()).await?),
         None => None,
     };
-    let mut tx = req.begin(true).await?;
+    let mut tx = req.tx()?;
     // The stored request omits the password: only its presence is part of the key.
     let keyed = CreateUser { password: body.password.as_ref().map(|_| String::new()), ..body.clone() };
     let claimed = match idempotency::claim(&mut tx, &req, &key, &keyed).await? {
@@ -129,17 +122,17 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
 }
 
 /// Read a user.
-#[utoipa::path(get, path = "/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+#[utoipa::path(get, operation_id = "users_get", path = "/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
     responses((status = 200, body = User), (status = 404)), security(("bearer" = [])))]
 pub async fn get(req: Req, PathId(id): PathId) -> ApiResult<Json<User>> {
-    let mut tx = req.begin(false).await?;
+    let mut tx = req.tx()?;
     let user = fetch(&mut tx, id, false).await?;
     tx.commit().await?;
     Ok(Json(user))
 }
 
 /// Update a user's email, password or disabled flag.
-#[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = UpdateUser,
+#[utoipa::path(patch, operation_id = "users_update", path = "/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = UpdateUser,
     responses((status = 200, body = User), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn update(
     req: Req,
@@ -160,7 +153,7 @@ pub async fn update(
         Some(p) => Some(password::hash(p.clone()).await?),
         None => None,
     };
-    let mut tx = req.begin(true).await?;
+    let mut tx = req.tx()?;
     let current = fetch(&mut tx, id, true).await?;
     check_version(&if_match, current.version)?;
     let row: UserRow = sqlx::query_as(&format!(
@@ -190,18 +183,24 @@ pub async fn update(
 }
 
 /// Delete a user (and its API tokens).
-#[utoipa::path(delete, path = "/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, operation_id = "users_delete", path = "/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn delete(req: Req, PathId(id): PathId, if_match: IfMatch) -> ApiResult<StatusCode> {
     if id == req.principal.user_id {
         return Err(ApiError::Forbidden("you cannot delete yourself".into()));
     }
-    let mut tx = req.begin(true).await?;
+    let mut tx = req.tx()?;
     let current = fetch(&mut tx, id, true).await?;
     check_version(&if_match, current.version)?;
+    // The last administrator of the context stays.
+    let bindings: Vec<(Uuid,)> =
+        sqlx::query_as("SELECT id FROM role_bindings WHERE user_id = $1").bind(id).fetch_all(&mut *tx).await?;
+    let bindings: Vec<Uuid> = bindings.into_iter().map(|(b,)| b).collect();
+    super::role_bindings::ensure_admin_remains(&mut tx, req.principal.context, &bindings).await?;
     // Composite foreign keys do not cascade for system rows (NULL tenant_id), so
-    // the user's tokens go explicitly.
+    // the user's tokens and bindings go explicitly.
     sqlx::query("DELETE FROM api_tokens WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM role_bindings WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
     audit::record(
         &mut tx,

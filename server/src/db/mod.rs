@@ -20,6 +20,8 @@ use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
 
+use crate::authz::GrantRow;
+
 /// The name of the application login role.
 pub const APP_ROLE: &str = "basalt_app";
 /// The name of the role that owns every object.
@@ -97,15 +99,29 @@ impl Db {
     /// `BEGIN` statement also leaves sqlx 0.8's connection inside the aborted
     /// transaction. A driver that pipelines the extended protocol could fold it.
     pub async fn begin(&self, scope: DbScope, actor: Option<Uuid>, mutating: bool) -> Result<Tx, sqlx::Error> {
+        self.begin_with_grants(scope, actor, mutating).await.map(|(tx, _)| tx)
+    }
+
+    /// [`Db::begin`], also answering the actor's role bindings that reach `scope`
+    /// (read by `basalt_enter` in the same statement).
+    pub async fn begin_with_grants(
+        &self,
+        scope: DbScope,
+        actor: Option<Uuid>,
+        mutating: bool,
+    ) -> Result<(Tx, Vec<GrantRow>), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT basalt_enter($1, $2, $3, $4)")
-            .bind(scope.name())
-            .bind(scope.tenant())
-            .bind(actor)
-            .bind(mutating)
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
+        let grants = sqlx::query_as(
+            "SELECT binding_id, role_id, role_name, cluster_id, system_binding, permissions
+               FROM basalt_enter($1, $2, $3, $4)",
+        )
+        .bind(scope.name())
+        .bind(scope.tenant())
+        .bind(actor)
+        .bind(mutating)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok((tx, grants))
     }
 
     /// Is Postgres answering (for `/readyz`)?

@@ -205,8 +205,21 @@ impl TestApp {
             )
             .await
             .expect("create tenant user");
+        self.bind(&inside, &user, "tenant-admin").await;
         let client = self.login(&user.username, Some(&tenant.name)).await;
         (tenant, user, client)
+    }
+
+    /// Binds the built-in role `role` to `user`, as `granter` (in its context).
+    pub async fn bind(&self, granter: &Client, user: &User, role: &str) -> basalt_client::RoleBinding {
+        let role_id = basalt_server::authz::builtin_role_named(role).expect("built-in role").id;
+        granter
+            .create_role_binding(
+                &basalt_client::CreateRoleBinding { role_id, user_id: user.id, ..Default::default() },
+                &RequestOptions::default(),
+            )
+            .await
+            .expect("bind role")
     }
 
     pub async fn login(&self, username: &str, tenant: Option<&str>) -> Client {

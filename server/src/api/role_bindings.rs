@@ -1,0 +1,226 @@
+//! `/v1/role-bindings`: who holds which role where, and `POST /v1/authz/check`.
+//!
+//! A binding grants one role to one user at one scope object: the system (in the
+//! system context), the tenant (in a tenant context), or one cluster of the tenant.
+//! Nobody binds a role holding a permission they do not hold themselves, and the
+//! last administrator of a context cannot be removed.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use basalt_client::{AuthzCheck, AuthzDecision, CreateRoleBinding, Page, RoleBinding};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::extract::{page, ApiJson, ApiQuery, IdempotencyKey, PageQuery, PathId, Req};
+use crate::audit::{self, Event};
+use crate::auth::Context;
+use crate::authz::{self, Permission, ScopeKind};
+use crate::db::Tx;
+use crate::error::{ApiError, ApiResult};
+use crate::idempotency::{self, Claim};
+
+const COLUMNS: &str = "id, tenant_id, user_id, role_id, cluster_id, created_at";
+
+#[derive(sqlx::FromRow)]
+struct BindingRow {
+    id: Uuid,
+    tenant_id: Option<Uuid>,
+    user_id: Uuid,
+    role_id: Uuid,
+    cluster_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<BindingRow> for RoleBinding {
+    fn from(r: BindingRow) -> RoleBinding {
+        let scope = match (r.tenant_id, r.cluster_id) {
+            (None, _) => "system",
+            (Some(_), None) => "tenant",
+            (Some(_), Some(_)) => "cluster",
+        };
+        RoleBinding {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            user_id: r.user_id,
+            role_id: r.role_id,
+            cluster_id: r.cluster_id,
+            scope: scope.to_string(),
+            created_at: r.created_at,
+        }
+    }
+}
+
+async fn fetch(tx: &mut Tx, id: Uuid, lock: bool) -> ApiResult<RoleBinding> {
+    let sql = format!("SELECT {COLUMNS} FROM role_bindings WHERE id = $1{}", if lock { " FOR UPDATE" } else { "" });
+    let row: Option<BindingRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut **tx).await?;
+    row.map(RoleBinding::from).ok_or(ApiError::NotFound { kind: "role_binding" })
+}
+
+/// The built-in administrator role of a context.
+fn admin_role(context: Context) -> Option<Uuid> {
+    let name = if context.tenant().is_some() { "tenant-admin" } else { "provider-admin" };
+    authz::builtin_role_named(name).map(|r| r.id)
+}
+
+/// Refuses a change that would leave the context with no administrator: after
+/// removing `removing`, some binding of the admin role must remain (if there was one).
+pub async fn ensure_admin_remains(tx: &mut Tx, context: Context, removing: &[Uuid]) -> ApiResult<()> {
+    let Some(admin) = admin_role(context) else { return Ok(()) };
+    // Lock the admin bindings, so two concurrent removals cannot both pass.
+    let ids: Vec<(Uuid,)> =
+        sqlx::query_as("SELECT id FROM role_bindings WHERE role_id = $1 AND cluster_id IS NULL FOR UPDATE")
+            .bind(admin)
+            .fetch_all(&mut **tx)
+            .await?;
+    let remaining = ids.iter().filter(|(id,)| !removing.contains(id)).count();
+    if !ids.is_empty() && remaining == 0 {
+        return Err(ApiError::Conflict {
+            code: "last_admin",
+            message: "this would remove the last administrator of this context; bind another one first".into(),
+        });
+    }
+    Ok(())
+}
+
+/// List the role bindings of the current context.
+#[utoipa::path(get, operation_id = "role_bindings_list", path = "/v1/role-bindings", tag = "rbac", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<RoleBinding>)), security(("bearer" = [])))]
+pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<RoleBinding>>> {
+    let params = q.params()?;
+    let mut tx = req.tx()?;
+    let rows: Vec<BindingRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM role_bindings WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+    ))
+    .bind(params.after)
+    .bind(params.limit + 1)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(page(rows.into_iter().map(RoleBinding::from).collect(), params, |b| b.id)))
+}
+
+/// Grant a role to a user of the current context. Accepts `Idempotency-Key`.
+#[utoipa::path(post, operation_id = "role_bindings_create", path = "/v1/role-bindings", tag = "rbac", request_body = CreateRoleBinding,
+    responses((status = 201, body = RoleBinding), (status = 403), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateRoleBinding>) -> ApiResult<Response> {
+    let tenant = req.check_body_tenant(body.tenant_id)?;
+    if body.cluster_id.is_some() {
+        return Err(ApiError::Unprocessable {
+            code: "invalid_reference",
+            message: "cluster-scoped bindings need compute clusters, which this version does not have yet".into(),
+            details: json!({ "field": "cluster_id" }),
+        });
+    }
+    let scope = if tenant.is_some() { ScopeKind::Tenant } else { ScopeKind::System };
+    let mut tx = req.tx()?;
+    // Both must be visible in the context: another tenant's user or role is a 404.
+    super::users::fetch(&mut tx, body.user_id, false).await?;
+    let role = super::roles::fetch(&mut tx, body.role_id, false).await?;
+    let mut not_grantable = Vec::new();
+    let mut missing = Vec::new();
+    for name in &role.permissions {
+        match Permission::from_name(name) {
+            Some(p) if !p.grantable_within(scope) => not_grantable.push(name.clone()),
+            Some(p) if !req.grants.delegable(p) => missing.push(name.clone()),
+            _ => {}
+        }
+    }
+    if !not_grantable.is_empty() {
+        return Err(ApiError::Unprocessable {
+            code: "permission_not_grantable",
+            message: format!("role {} holds permissions not grantable at {} scope", role.name, scope.as_str()),
+            details: json!({ "field": "role_id", "permissions": not_grantable }),
+        });
+    }
+    if !missing.is_empty() {
+        return Err(ApiError::Escalation { missing });
+    }
+    let claimed = match idempotency::claim(&mut tx, &req, &key, &body).await? {
+        Claim::Replay(status, stored) => return Ok(idempotency::replay(status, stored)),
+        Claim::Proceed(c) => c,
+    };
+    let row: BindingRow = sqlx::query_as(&format!(
+        "INSERT INTO role_bindings (id, tenant_id, user_id, role_id, role_tenant_id, cluster_id)
+         VALUES ($1, $2, $3, $4, $5, NULL) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(tenant)
+    .bind(body.user_id)
+    .bind(role.id)
+    .bind(role.tenant_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let binding = RoleBinding::from(row);
+    audit::record(
+        &mut tx,
+        &req,
+        Event::new("role_binding.create", "role_binding", Some(binding.id))
+            .details(json!({ "after": binding, "role": role.name })),
+    )
+    .await?;
+    let resp = idempotency::created(&mut tx, claimed, binding).await?;
+    tx.commit().await?;
+    Ok(resp)
+}
+
+/// Read a role binding.
+#[utoipa::path(get, operation_id = "role_bindings_get", path = "/v1/role-bindings/{id}", tag = "rbac", params(("id" = Uuid, Path)),
+    responses((status = 200, body = RoleBinding), (status = 404)), security(("bearer" = [])))]
+pub async fn get(req: Req, PathId(id): PathId) -> ApiResult<Json<RoleBinding>> {
+    let mut tx = req.tx()?;
+    let binding = fetch(&mut tx, id, false).await?;
+    tx.commit().await?;
+    Ok(Json(binding))
+}
+
+/// Remove a role binding (never the last administrator's).
+#[utoipa::path(delete, operation_id = "role_bindings_delete", path = "/v1/role-bindings/{id}", tag = "rbac", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn delete(req: Req, PathId(id): PathId) -> ApiResult<StatusCode> {
+    let mut tx = req.tx()?;
+    let current = fetch(&mut tx, id, true).await?;
+    ensure_admin_remains(&mut tx, req.principal.context, &[id]).await?;
+    sqlx::query("DELETE FROM role_bindings WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    audit::record(
+        &mut tx,
+        &req,
+        Event::new("role_binding.delete", "role_binding", Some(id)).details(json!({ "before": current })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// May the caller do this? Names the binding that grants it, or why not.
+#[utoipa::path(post, operation_id = "role_bindings_check", path = "/v1/authz/check", tag = "rbac", request_body = AuthzCheck,
+    responses((status = 200, body = AuthzDecision), (status = 422)), security(("bearer" = [])))]
+pub async fn check(req: Req, ApiJson(body): ApiJson<AuthzCheck>) -> ApiResult<Json<AuthzDecision>> {
+    let Some(permission) = Permission::from_name(&body.permission) else {
+        let suggestion = authz::suggest(&body.permission);
+        return Err(ApiError::Unprocessable {
+            code: "unknown_permission",
+            message: match suggestion {
+                Some(s) => format!("unknown permission {}; did you mean {s}?", body.permission),
+                None => format!("unknown permission {}", body.permission),
+            },
+            details: json!({ "field": "permission", "suggestion": suggestion }),
+        });
+    };
+    let granted = match body.cluster_id {
+        Some(cluster) => req.grants.granting_on_cluster(permission, cluster),
+        None => req.grants.granting(permission),
+    };
+    Ok(Json(AuthzDecision {
+        allowed: granted.is_some(),
+        permission: permission.name().to_string(),
+        binding_id: granted.map(|g| g.binding_id),
+        role: granted.map(|g| g.role_name.clone()),
+        reason: match granted {
+            Some(_) => None,
+            None => Some(format!("no role binding grants {} in this context", permission.name())),
+        },
+    }))
+}
