@@ -191,8 +191,9 @@ pub async fn update(
         None => None,
     };
     let mut tx = req.tx()?;
+    // Built-in roles are visible to tenants but not lockable by them: look first.
+    refuse_builtin(&fetch(&mut tx, id, false).await?)?;
     let current = fetch(&mut tx, id, true).await?;
-    refuse_builtin(&current)?;
     check_version(&if_match, current.version)?;
     let row: RoleRow = sqlx::query_as(&format!(
         "UPDATE roles SET description = COALESCE($2, description), permissions = COALESCE($3, permissions),
@@ -220,8 +221,9 @@ pub async fn update(
     responses((status = 204), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn delete(req: Req, PathId(id): PathId, if_match: IfMatch) -> ApiResult<StatusCode> {
     let mut tx = req.tx()?;
+    // Built-in roles are visible to tenants but not lockable by them: look first.
+    refuse_builtin(&fetch(&mut tx, id, false).await?)?;
     let current = fetch(&mut tx, id, true).await?;
-    refuse_builtin(&current)?;
     check_version(&if_match, current.version)?;
     let (bound,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM role_bindings WHERE role_id = $1").bind(id).fetch_one(&mut *tx).await?;

@@ -1,0 +1,277 @@
+//! Role-based access control through the API: built-in roles, custom roles,
+//! bindings that take effect at once, `authz/check`, the coverage of every route
+//! by a permission, and escalation attempts that must all be refused with nothing
+//! written.
+
+mod common;
+
+use basalt_client::*;
+use basalt_server::authz::{Access, Permission};
+use common::{TestApp, PASSWORD};
+
+fn opts() -> RequestOptions {
+    RequestOptions::default()
+}
+
+fn user(name: &str) -> CreateUser {
+    CreateUser { username: name.into(), password: Some(PASSWORD.into()), ..Default::default() }
+}
+
+fn role(name: &str, permissions: &[&str]) -> CreateRole {
+    CreateRole {
+        name: name.into(),
+        permissions: permissions.iter().map(|p| p.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn every_route_names_its_permission_and_every_permission_gates_a_route() {
+    let routes = basalt_server::api::routes();
+    let public: Vec<&str> = routes.iter().filter(|r| r.access == Access::Public).map(|r| r.path).collect();
+    assert_eq!(
+        public,
+        ["/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/v1/auth/login"],
+        "only health, metrics, the OpenAPI document and login may be public"
+    );
+    let authenticated: Vec<&str> =
+        routes.iter().filter(|r| r.access == Access::Authenticated).map(|r| r.path).collect();
+    assert_eq!(authenticated, ["/v1/me", "/v1/authz/check"], "questions about oneself need only a credential");
+    for p in Permission::ALL {
+        assert!(
+            routes.iter().any(|r| r.access == Access::Permission(*p)),
+            "catalog permission {} gates no route",
+            p.name()
+        );
+    }
+    println!("catalog permissions: {}", Permission::ALL.len());
+}
+
+#[tokio::test]
+async fn bindings_take_effect_at_once_and_me_and_check_explain_them() {
+    let app = TestApp::spawn().await;
+    let (_tenant, _admin, t) = app.tenant_with_user("alpha").await;
+    let ops = t.create_user(&user("ops"), &opts()).await.unwrap();
+    let as_ops = app.login("ops", Some("alpha")).await;
+
+    // No binding: a credential, but no permission.
+    assert_eq!(as_ops.list_users("").await.unwrap_err().code(), Some("permission_denied"));
+    assert!(as_ops.me().await.unwrap().permissions.is_empty());
+
+    let viewer = app.bind(&t, &ops, "tenant-viewer").await;
+    assert_eq!(viewer.scope, "tenant");
+    assert!(as_ops.list_users("").await.is_ok(), "the binding works without a new login");
+    let err = as_ops.create_user(&user("x"), &opts()).await.unwrap_err();
+    assert_eq!(err.status(), Some(403));
+    let check = as_ops.authz_check(&AuthzCheck { permission: "user:list".into(), ..Default::default() }).await.unwrap();
+    assert!(check.allowed);
+    assert_eq!((check.binding_id, check.role.as_deref()), (Some(viewer.id), Some("tenant-viewer")));
+    let check =
+        as_ops.authz_check(&AuthzCheck { permission: "user:create".into(), ..Default::default() }).await.unwrap();
+    assert!(!check.allowed && check.reason.is_some());
+    let typo = as_ops.authz_check(&AuthzCheck { permission: "user:craete".into(), ..Default::default() }).await;
+    let typo = typo.unwrap_err();
+    assert_eq!(typo.code(), Some("unknown_permission"));
+    assert!(format!("{typo}").contains("did you mean user:create"), "{typo}");
+
+    // A custom role, bound: its permissions and nothing more.
+    let creator = t.create_role(&role("user-creator", &["user:create", "user:list"]), &opts()).await.unwrap();
+    t.create_role_binding(&CreateRoleBinding { role_id: creator.id, user_id: ops.id, ..Default::default() }, &opts())
+        .await
+        .unwrap();
+    as_ops.create_user(&user("made-by-ops"), &opts()).await.unwrap();
+    let me = as_ops.me().await.unwrap();
+    assert!(
+        me.permissions.contains(&"user:create".to_string()) && !me.permissions.contains(&"role:create".to_string())
+    );
+
+    // Unbinding takes effect at once too.
+    t.delete_role_binding(viewer.id).await.unwrap();
+    let bindings = t.list_role_bindings("").await.unwrap();
+    let creator_binding = bindings.items.iter().find(|b| b.role_id == creator.id).unwrap();
+    t.delete_role_binding(creator_binding.id).await.unwrap();
+    assert_eq!(as_ops.list_users("").await.unwrap_err().status(), Some(403));
+
+    // Role and binding changes are audited with before and after.
+    let events = t.list_audit_events("action=role_binding.delete").await.unwrap();
+    assert_eq!(events.items.len(), 2);
+    assert!(events.items[0].details["before"]["id"].is_string());
+    let created = t.list_audit_events("action=role.create").await.unwrap();
+    assert_eq!(created.items[0].details["after"]["name"], "user-creator");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn tenants_see_tenant_roles_only_and_built_in_roles_are_read_only() {
+    let app = TestApp::spawn().await;
+    let (_tenant, _admin, t) = app.tenant_with_user("alpha").await;
+    let roles = t.list_roles("").await.unwrap();
+    let names: Vec<&str> = roles.items.iter().map(|r| r.name.as_str()).collect();
+    for expected in ["tenant-admin", "tenant-operator", "tenant-viewer", "auditor", "cluster-admin", "cluster-operator"]
+    {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    assert!(names.iter().all(|n| !n.starts_with("provider-")), "tenants see provider roles: {names:?}");
+    let staff_roles = app.admin.list_roles("").await.unwrap();
+    assert!(staff_roles.items.iter().any(|r| r.name == "provider-admin"));
+    let viewer = roles.items.iter().find(|r| r.name == "tenant-viewer").unwrap();
+    assert!(viewer.permissions.contains(&"user:list".to_string()));
+    assert!(!viewer.permissions.iter().any(|p| p.starts_with("tenant:create")));
+    app.stop().await;
+}
+
+/// Each attempt must be refused with the given status and code, and write nothing.
+#[tokio::test]
+async fn escalation_attempts_are_refused_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let (alpha, alpha_admin, a) = app.tenant_with_user("alpha").await;
+    let (bravo, bravo_admin, b) = app.tenant_with_user("bravo").await;
+    let bravo_role = b.create_role(&role("bravo-ops", &["user:list"]), &opts()).await.unwrap();
+    let alpha_role = a.create_role(&role("alpha-reader", &["user:list"]), &opts()).await.unwrap();
+    let tenant_admin = basalt_server::authz::builtin_role_named("tenant-admin").unwrap().id;
+    let provider_admin = basalt_server::authz::builtin_role_named("provider-admin").unwrap().id;
+    let bind = |role_id, user_id| CreateRoleBinding { role_id, user_id, ..Default::default() };
+
+    // An operator; a delegate who may bind roles but holds little; one who may edit roles.
+    let op = a.create_user(&user("op"), &opts()).await.unwrap();
+    app.bind(&a, &op, "tenant-operator").await;
+    let binder_role = a
+        .create_role(&role("binder", &["role_binding:create", "role:read", "user:read", "user:list"]), &opts())
+        .await
+        .unwrap();
+    let binder = a.create_user(&user("binder"), &opts()).await.unwrap();
+    a.create_role_binding(&bind(binder_role.id, binder.id), &opts()).await.unwrap();
+    let editor_role = a.create_role(&role("editor", &["role:update", "role:read"]), &opts()).await.unwrap();
+    let editor = a.create_user(&user("editor"), &opts()).await.unwrap();
+    a.create_role_binding(&bind(editor_role.id, editor.id), &opts()).await.unwrap();
+    a.create_role_binding(&bind(alpha_role.id, op.id), &opts()).await.unwrap();
+    let (as_op, as_binder, as_editor) = (
+        app.login("op", Some("alpha")).await,
+        app.login("binder", Some("alpha")).await,
+        app.login("editor", Some("alpha")).await,
+    );
+    let staff_in_alpha = app.admin_in(&alpha).await;
+    let admin_binding =
+        a.list_role_bindings("").await.unwrap().items.into_iter().find(|x| x.user_id == alpha_admin.id).unwrap();
+
+    let mut conn = app.db.admin().await;
+    let no_audit =
+        |f: Vec<(String, i64, String)>| f.into_iter().filter(|(t, _, _)| t != "audit_events").collect::<Vec<_>>();
+    let before = no_audit(common::db_fingerprint(&mut conn).await);
+
+    let add_delete =
+        UpdateRole { permissions: Some(vec!["user:list".into(), "user:delete".into()]), ..Default::default() };
+    let attempts: Vec<(&str, Result<(), ClientError>, u16, &str)> = vec![
+        (
+            "operator binds itself tenant-admin",
+            as_op.create_role_binding(&bind(tenant_admin, op.id), &opts()).await.map(drop),
+            403,
+            "permission_denied",
+        ),
+        (
+            "operator composes a role",
+            as_op.create_role(&role("mine", &["user:list"]), &opts()).await.map(drop),
+            403,
+            "permission_denied",
+        ),
+        (
+            "delegate binds a role stronger than itself",
+            as_binder.create_role_binding(&bind(tenant_admin, binder.id), &opts()).await.map(drop),
+            403,
+            "escalation_refused",
+        ),
+        (
+            "editor adds a permission it lacks to a role",
+            as_editor.update_role(alpha_role.id, &add_delete, &opts()).await.map(drop),
+            403,
+            "escalation_refused",
+        ),
+        (
+            "tenant role with a system permission",
+            a.create_role(&role("evil", &["tenant:create"]), &opts()).await.map(drop),
+            422,
+            "permission_not_grantable",
+        ),
+        (
+            "tenant role with an unknown permission",
+            a.create_role(&role("typo", &["user:craete"]), &opts()).await.map(drop),
+            422,
+            "unknown_permission",
+        ),
+        (
+            "bind the provider-admin role in a tenant",
+            a.create_role_binding(&bind(provider_admin, op.id), &opts()).await.map(drop),
+            404,
+            "not_found",
+        ),
+        (
+            "bind another tenant's role",
+            a.create_role_binding(&bind(bravo_role.id, op.id), &opts()).await.map(drop),
+            404,
+            "not_found",
+        ),
+        (
+            "bind another tenant's user",
+            a.create_role_binding(&bind(alpha_role.id, bravo_admin.id), &opts()).await.map(drop),
+            404,
+            "not_found",
+        ),
+        (
+            "bind naming another tenant",
+            a.create_role_binding(
+                &CreateRoleBinding { tenant_id: Some(bravo.id), ..bind(alpha_role.id, op.id) },
+                &opts(),
+            )
+            .await
+            .map(drop),
+            422,
+            "tenant_mismatch",
+        ),
+        (
+            "edit a built-in role",
+            a.update_role(
+                tenant_admin,
+                &UpdateRole { description: Some("mine now".into()), ..Default::default() },
+                &opts(),
+            )
+            .await
+            .map(drop),
+            403,
+            "forbidden",
+        ),
+        ("delete a built-in role", a.delete_role(tenant_admin).await, 403, "forbidden"),
+        ("delete a role still bound", a.delete_role(alpha_role.id).await, 409, "role_in_use"),
+        ("remove the last tenant admin binding", a.delete_role_binding(admin_binding.id).await, 409, "last_admin"),
+        ("delete the last tenant admin", staff_in_alpha.delete_user(alpha_admin.id).await, 409, "last_admin"),
+        (
+            "bind at a cluster that does not exist",
+            a.create_role_binding(
+                &CreateRoleBinding { cluster_id: Some(uuid::Uuid::now_v7()), ..bind(alpha_role.id, op.id) },
+                &opts(),
+            )
+            .await
+            .map(drop),
+            422,
+            "invalid_reference",
+        ),
+        (
+            "staff switched in binds another tenant's user",
+            staff_in_alpha.create_role_binding(&bind(alpha_role.id, bravo_admin.id), &opts()).await.map(drop),
+            404,
+            "not_found",
+        ),
+    ];
+    let after = no_audit(common::db_fingerprint(&mut conn).await);
+    app.stop().await;
+    let failures: Vec<String> = attempts
+        .iter()
+        .filter_map(|(name, result, status, code)| match result {
+            Ok(()) => Some(format!("{name}: succeeded")),
+            Err(e) if e.status() == Some(*status) && e.code() == Some(*code) => None,
+            Err(e) => Some(format!("{name}: {e} (want {status} {code})")),
+        })
+        .collect();
+    assert!(attempts.len() >= 10);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(before, after, "a refused attempt wrote something");
+}
