@@ -384,6 +384,27 @@ pub async fn sync_builtin_roles(db: &crate::db::Db) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
+/// The catalog and the built-in roles as Markdown tables (the generated part of
+/// `docs/rbac.md`; `basalt-server permissions --markdown` prints it).
+pub fn catalog_markdown() -> String {
+    let mut out = String::from("| permission | scopes | description |\n|---|---|---|\n");
+    for p in Permission::ALL {
+        let scopes: Vec<&str> = p.scopes().iter().map(|s| s.as_str()).collect();
+        out.push_str(&format!("| `{}` | {} | {} |\n", p.name(), scopes.join(", "), p.description()));
+    }
+    out.push_str("\n| built-in role | bound at | permissions |\n|---|---|---|\n");
+    for r in BUILTIN_ROLES {
+        let perms: Vec<String> = r.permissions().iter().map(|p| format!("`{}`", p.name())).collect();
+        let perms = if perms.is_empty() {
+            "(none yet: cluster permissions arrive with compute)".to_string()
+        } else {
+            perms.join(" ")
+        };
+        out.push_str(&format!("| `{}` | {} | {} |\n", r.name, r.scope.as_str(), perms));
+    }
+    out
+}
+
 /// The closest catalog name to `unknown`, for "did you mean ...?".
 pub fn suggest(unknown: &str) -> Option<&'static str> {
     Permission::ALL

@@ -35,6 +35,15 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Print the permission catalog.
+    Permissions {
+        /// Print only the number of permissions.
+        #[arg(long)]
+        count: bool,
+        /// Print the catalog and built-in roles as Markdown (docs/rbac.md).
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -160,6 +169,18 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
         }
         Command::Openapi => println!("{}", basalt_server::api::openapi::document_json()),
+        Command::Permissions { count, markdown } => {
+            use basalt_server::authz::Permission;
+            if count {
+                println!("{}", Permission::ALL.len());
+            } else if markdown {
+                print!("{}", basalt_server::authz::catalog_markdown());
+            } else {
+                for p in Permission::ALL {
+                    println!("{}\t{}", p.name(), p.description());
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -275,3 +275,12 @@ async fn escalation_attempts_are_refused_and_write_nothing() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(before, after, "a refused attempt wrote something");
 }
+
+#[test]
+fn docs_rbac_md_lists_the_current_catalog() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/rbac.md")).expect("docs/rbac.md");
+    assert!(
+        doc.ends_with(&basalt_server::authz::catalog_markdown()),
+        "docs/rbac.md is stale: regenerate its last section with `basalt-server permissions --markdown`"
+    );
+}
