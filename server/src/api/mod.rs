@@ -5,6 +5,7 @@
 
 mod audit_events;
 pub mod auth;
+pub mod crud;
 pub mod extract;
 pub mod health;
 pub mod openapi;

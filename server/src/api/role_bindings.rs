@@ -13,13 +13,13 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{page, ApiJson, ApiQuery, IdempotencyKey, PageQuery, PathId, Req};
+use super::crud;
+use super::extract::{ApiJson, ApiQuery, IdempotencyKey, PageQuery, PathId, Req};
 use crate::audit::{self, Event};
 use crate::auth::Context;
 use crate::authz::{self, Permission, ScopeKind};
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
-use crate::idempotency::{self, Claim};
 
 const COLUMNS: &str = "id, tenant_id, user_id, role_id, cluster_id, created_at";
 
@@ -88,17 +88,7 @@ pub async fn ensure_admin_remains(tx: &mut Tx, context: Context, removing: &[Uui
 #[utoipa::path(get, operation_id = "role_bindings_list", path = "/v1/role-bindings", tag = "rbac", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<RoleBinding>)), security(("bearer" = [])))]
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<RoleBinding>>> {
-    let params = q.params()?;
-    let mut tx = req.tx()?;
-    let rows: Vec<BindingRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM role_bindings WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
-    ))
-    .bind(params.after)
-    .bind(params.limit + 1)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Json(page(rows.into_iter().map(RoleBinding::from).collect(), params, |b| b.id)))
+    crud::list::<BindingRow, RoleBinding>(&req, &q, "role_bindings", COLUMNS).await
 }
 
 /// Grant a role to a user of the current context. Accepts `Idempotency-Key`.
@@ -138,32 +128,34 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     if !missing.is_empty() {
         return Err(ApiError::Escalation { missing });
     }
-    let claimed = match idempotency::claim(&mut tx, &req, &key, &body).await? {
-        Claim::Replay(status, stored) => return Ok(idempotency::replay(status, stored)),
-        Claim::Proceed(c) => c,
-    };
-    let row: BindingRow = sqlx::query_as(&format!(
-        "INSERT INTO role_bindings (id, tenant_id, user_id, role_id, role_tenant_id, cluster_id)
-         VALUES ($1, $2, $3, $4, $5, NULL) RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(tenant)
-    .bind(body.user_id)
-    .bind(role.id)
-    .bind(role.tenant_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    let binding = RoleBinding::from(row);
-    audit::record(
-        &mut tx,
+    let (user_id, role_id, role_tenant, role_name) = (body.user_id, role.id, role.tenant_id, role.name);
+    crud::create(
+        tx,
         &req,
-        Event::new("role_binding.create", "role_binding", Some(binding.id))
-            .details(json!({ "after": binding, "role": role.name })),
+        &key,
+        &body,
+        move |tx| {
+            Box::pin(async move {
+                let row: BindingRow = sqlx::query_as(&format!(
+                    "INSERT INTO role_bindings (id, tenant_id, user_id, role_id, role_tenant_id, cluster_id)
+                     VALUES ($1, $2, $3, $4, $5, NULL) RETURNING {COLUMNS}"
+                ))
+                .bind(Uuid::now_v7())
+                .bind(tenant)
+                .bind(user_id)
+                .bind(role_id)
+                .bind(role_tenant)
+                .fetch_one(&mut **tx)
+                .await?;
+                Ok(RoleBinding::from(row))
+            })
+        },
+        |b| {
+            Event::new("role_binding.create", "role_binding", Some(b.id))
+                .details(json!({ "after": b, "role": role_name }))
+        },
     )
-    .await?;
-    let resp = idempotency::created(&mut tx, claimed, binding).await?;
-    tx.commit().await?;
-    Ok(resp)
+    .await
 }
 
 /// Read a role binding.

@@ -13,12 +13,12 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, Req};
+use super::crud;
+use super::extract::{check_version, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, Req};
 use crate::audit::{self, Event};
 use crate::authz::{self, Grants, Permission, ScopeKind};
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
-use crate::idempotency::{self, Claim};
 use crate::validate;
 
 const COLUMNS: &str = "id, tenant_id, name, description, permissions, builtin, version, created_at, updated_at";
@@ -118,17 +118,7 @@ fn level(req: &Req) -> ScopeKind {
 #[utoipa::path(get, operation_id = "roles_list", path = "/v1/roles", tag = "rbac", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<Role>)), security(("bearer" = [])))]
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<Role>>> {
-    let params = q.params()?;
-    let mut tx = req.tx()?;
-    let rows: Vec<RoleRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM roles WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
-    ))
-    .bind(params.after)
-    .bind(params.limit + 1)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Json(page(rows.into_iter().map(Role::from).collect(), params, |r| r.id)))
+    crud::list::<RoleRow, Role>(&req, &q, "roles", COLUMNS).await
 }
 
 /// Create a custom role. Accepts `Idempotency-Key`.
@@ -140,27 +130,31 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     validate::display_text("description", &description, 1024)?;
     let tenant = req.check_body_tenant(body.tenant_id)?;
     let permissions = checked_permissions(&body.permissions, level(&req), &req.grants)?;
-    let mut tx = req.tx()?;
-    let claimed = match idempotency::claim(&mut tx, &req, &key, &body).await? {
-        Claim::Replay(status, stored) => return Ok(idempotency::replay(status, stored)),
-        Claim::Proceed(c) => c,
-    };
-    let row: RoleRow = sqlx::query_as(&format!(
-        "INSERT INTO roles (id, tenant_id, name, description, permissions) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(tenant)
-    .bind(&body.name)
-    .bind(&description)
-    .bind(&permissions)
-    .fetch_one(&mut *tx)
-    .await?;
-    let role = Role::from(row);
-    audit::record(&mut tx, &req, Event::new("role.create", "role", Some(role.id)).details(json!({ "after": role })))
-        .await?;
-    let resp = idempotency::created(&mut tx, claimed, role).await?;
-    tx.commit().await?;
-    Ok(resp)
+    let name = body.name.clone();
+    crud::create(
+        req.tx()?,
+        &req,
+        &key,
+        &body,
+        move |tx| {
+            Box::pin(async move {
+                let row: RoleRow = sqlx::query_as(&format!(
+                    "INSERT INTO roles (id, tenant_id, name, description, permissions)
+                     VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+                ))
+                .bind(Uuid::now_v7())
+                .bind(tenant)
+                .bind(name)
+                .bind(description)
+                .bind(permissions)
+                .fetch_one(&mut **tx)
+                .await?;
+                Ok(Role::from(row))
+            })
+        },
+        |role| Event::new("role.create", "role", Some(role.id)).details(json!({ "after": role })),
+    )
+    .await
 }
 
 /// Read a role.

@@ -12,11 +12,11 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::crud;
 use super::extract::{check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PathId, Req};
 use crate::audit::{self, Event};
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
-use crate::idempotency::{self, Claim};
 use crate::validate;
 
 const COLUMNS: &str = "id, name, display_name, state, suspend_action, version, created_at, updated_at";
@@ -130,33 +130,31 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     }
     let suspend_action = body.suspend_action.unwrap_or(SuspendAction::Stop);
 
-    let mut tx = req.tx()?;
-    let claimed = match idempotency::claim(&mut tx, &req, &key, &body).await? {
-        Claim::Replay(status, stored) => return Ok(idempotency::replay(status, stored)),
-        Claim::Proceed(c) => c,
-    };
-    let row: TenantRow = sqlx::query_as(&format!(
-        "INSERT INTO tenants (id, name, display_name, state, suspend_action)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(&body.name)
-    .bind(&display_name)
-    .bind(state.as_str())
-    .bind(suspend_action.as_str())
-    .fetch_one(&mut *tx)
-    .await?;
-    let tenant = Tenant::from(row);
-    audit::record(
-        &mut tx,
+    let name = body.name.clone();
+    crud::create(
+        req.tx()?,
         &req,
-        Event::new("tenant.create", "tenant", Some(tenant.id))
-            .details(json!({ "name": tenant.name, "state": tenant.state })),
+        &key,
+        &body,
+        move |tx| {
+            Box::pin(async move {
+                let row: TenantRow = sqlx::query_as(&format!(
+                    "INSERT INTO tenants (id, name, display_name, state, suspend_action)
+                     VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+                ))
+                .bind(Uuid::now_v7())
+                .bind(name)
+                .bind(display_name)
+                .bind(state.as_str())
+                .bind(suspend_action.as_str())
+                .fetch_one(&mut **tx)
+                .await?;
+                Ok(Tenant::from(row))
+            })
+        },
+        |t| Event::new("tenant.create", "tenant", Some(t.id)).details(json!({ "name": t.name, "state": t.state })),
     )
-    .await?;
-    let resp = idempotency::created(&mut tx, claimed, tenant).await?;
-    tx.commit().await?;
-    Ok(resp)
+    .await
 }
 
 /// Read a tenant. Inside a tenant, only that tenant is visible.

@@ -10,12 +10,12 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, Req};
+use super::crud;
+use super::extract::{check_version, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, Req};
 use crate::audit::{self, Event};
 use crate::auth::password;
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
-use crate::idempotency::{self, Claim};
 use crate::validate;
 
 const COLUMNS: &str =
@@ -61,18 +61,7 @@ pub async fn fetch(tx: &mut Tx, id: Uuid, lock: bool) -> ApiResult<User> {
 #[utoipa::path(get, operation_id = "users_list", path = "/v1/users", tag = "users", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<User>)), security(("bearer" = [])))]
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<User>>> {
-    let params = q.params()?;
-    let mut tx = req.tx()?;
-    let rows: Vec<UserRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM users WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
-    ))
-    .bind(params.after)
-    .bind(params.limit + 1)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let users: Vec<User> = rows.into_iter().map(User::from).collect();
-    Ok(Json(page(users, params, |u| u.id)))
+    crud::list::<UserRow, User>(&req, &q, "users", COLUMNS).await
 }
 
 /// Create a user in the current context. Accepts `Idempotency-Key`.
@@ -91,34 +80,33 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
         Some(p) => Some(password::hash(p.clone()).await?),
         None => None,
     };
-    let mut tx = req.tx()?;
     // The stored request omits the password: only its presence is part of the key.
     let keyed = CreateUser { password: body.password.as_ref().map(|_| String::new()), ..body.clone() };
-    let claimed = match idempotency::claim(&mut tx, &req, &key, &keyed).await? {
-        Claim::Replay(status, stored) => return Ok(idempotency::replay(status, stored)),
-        Claim::Proceed(c) => c,
-    };
-    let row: UserRow = sqlx::query_as(&format!(
-        "INSERT INTO users (id, tenant_id, username, email, password_hash)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(tenant)
-    .bind(&body.username)
-    .bind(&body.email)
-    .bind(hash)
-    .fetch_one(&mut *tx)
-    .await?;
-    let user = User::from(row);
-    audit::record(
-        &mut tx,
+    let (username, email) = (body.username.clone(), body.email.clone());
+    crud::create(
+        req.tx()?,
         &req,
-        Event::new("user.create", "user", Some(user.id)).details(json!({ "username": user.username })),
+        &key,
+        &keyed,
+        move |tx| {
+            Box::pin(async move {
+                let row: UserRow = sqlx::query_as(&format!(
+                    "INSERT INTO users (id, tenant_id, username, email, password_hash)
+                     VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+                ))
+                .bind(Uuid::now_v7())
+                .bind(tenant)
+                .bind(username)
+                .bind(email)
+                .bind(hash)
+                .fetch_one(&mut **tx)
+                .await?;
+                Ok(User::from(row))
+            })
+        },
+        |user| Event::new("user.create", "user", Some(user.id)).details(json!({ "username": user.username })),
     )
-    .await?;
-    let resp = idempotency::created(&mut tx, claimed, user).await?;
-    tx.commit().await?;
-    Ok(resp)
+    .await
 }
 
 /// Read a user.

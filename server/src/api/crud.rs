@@ -1,0 +1,79 @@
+//! The shape every resource shares, written once: the create flow (idempotency
+//! key, insert, audit event, 201) and the plain paginated list of a context.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::response::Response;
+use axum::Json;
+use basalt_client::Page;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::extract::{page, IdempotencyKey, PageQuery, Req};
+use crate::audit::{self, Event};
+use crate::db::Tx;
+use crate::error::ApiResult;
+use crate::idempotency::{self, Claim};
+
+/// Creates an object in `tx` (the request's transaction, after any checks the
+/// caller made in it): claims the `Idempotency-Key`
+/// for `body` (a retry answers the stored result), runs `insert`, records the
+/// audit event `describe` makes of the new object, and answers 201 with it.
+pub async fn create<B, T>(
+    mut tx: Tx,
+    req: &Req,
+    key: &IdempotencyKey,
+    body: &B,
+    insert: impl for<'t> FnOnce(&'t mut Tx) -> Insert<'t, T>,
+    describe: impl FnOnce(&T) -> Event<'static>,
+) -> ApiResult<Response>
+where
+    B: Serialize,
+    T: Serialize,
+{
+    let claimed = match idempotency::claim(&mut tx, req, key, body).await? {
+        Claim::Replay(status, stored) => return Ok(idempotency::replay(status, stored)),
+        Claim::Proceed(c) => c,
+    };
+    let created = insert(&mut tx).await?;
+    audit::record(&mut tx, req, describe(&created)).await?;
+    let resp = idempotency::created(&mut tx, claimed, created).await?;
+    tx.commit().await?;
+    Ok(resp)
+}
+
+/// One page of everything `table` holds in the caller's context (RLS decides
+/// what that is), in id order.
+pub async fn list<R, T>(req: &Req, query: &PageQuery, table: &str, columns: &str) -> ApiResult<Json<Page<T>>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: From<R> + HasId,
+{
+    let params = query.params()?;
+    let mut tx = req.tx()?;
+    let rows: Vec<R> = sqlx::query_as(&format!(
+        "SELECT {columns} FROM {table} WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+    ))
+    .bind(params.after)
+    .bind(params.limit + 1)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(page(rows.into_iter().map(T::from).collect(), params, |x| x.id())))
+}
+
+/// The insert step of [`create`]: a boxed future (so the handler stays `Send`)
+/// borrowing the transaction.
+pub type Insert<'t, T> = Pin<Box<dyn Future<Output = ApiResult<T>> + Send + 't>>;
+
+/// Objects with an id (for cursors).
+pub trait HasId {
+    fn id(&self) -> Uuid;
+}
+
+macro_rules! has_id {
+    ($($t:ty),+) => { $(impl HasId for $t { fn id(&self) -> Uuid { self.id } })+ };
+}
+
+has_id!(basalt_client::User, basalt_client::Role, basalt_client::RoleBinding, basalt_client::Tenant);
