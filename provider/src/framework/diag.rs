@@ -1,0 +1,174 @@
+//! Diagnostics as Terraform shows them (error or warning, summary, detail, and the
+//! attribute they point at), and the mapping from API errors to diagnostics that
+//! tell a user what to do: 403 names the missing permission, 423 says the tenant
+//! is suspended, a 400 on a field points at the matching attribute.
+
+use basalt_client::ClientError;
+
+use crate::codec::CodecError;
+use crate::proto::tfplugin6 as pb;
+
+/// A path to an attribute; only top-level attribute names are needed so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttrPath(pub Vec<String>);
+
+impl AttrPath {
+    pub fn attr(name: &str) -> Self {
+        AttrPath(vec![name.to_string()])
+    }
+
+    pub fn to_proto(&self) -> pb::AttributePath {
+        let steps = self
+            .0
+            .iter()
+            .map(|n| pb::attribute_path::Step {
+                selector: Some(pb::attribute_path::step::Selector::AttributeName(n.clone())),
+            })
+            .collect();
+        pb::AttributePath { steps }
+    }
+}
+
+/// A list of diagnostics collected while serving one RPC.
+#[derive(Debug, Default)]
+pub struct Diagnostics(Vec<pb::Diagnostic>);
+
+impl Diagnostics {
+    pub fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
+        self.push(pb::diagnostic::Severity::Error, summary.into(), detail.into(), None);
+    }
+
+    pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
+        self.push(pb::diagnostic::Severity::Warning, summary.into(), detail.into(), None);
+    }
+
+    pub fn attr_error(&mut self, path: &AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
+        self.push(pb::diagnostic::Severity::Error, summary.into(), detail.into(), Some(path));
+    }
+
+    fn push(&mut self, sev: pb::diagnostic::Severity, summary: String, detail: String, path: Option<&AttrPath>) {
+        self.0.push(pb::Diagnostic { severity: sev as i32, summary, detail, attribute: path.map(AttrPath::to_proto) });
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(|d| d.severity == pb::diagnostic::Severity::Error as i32)
+    }
+
+    pub fn into_vec(self) -> Vec<pb::Diagnostic> {
+        self.0
+    }
+
+    /// Adds `err` (from `what`, e.g. "creating basalt_tenant") as an error diagnostic.
+    pub fn from_error(&mut self, what: &str, err: &Error) {
+        match err {
+            Error::Api(e) => self.api_error(what, e),
+            Error::Attribute { path, summary, detail } => self.attr_error(path, summary.clone(), detail.clone()),
+            other => self.error(format!("Error {what}"), other.to_string()),
+        }
+    }
+
+    fn api_error(&mut self, what: &str, e: &ClientError) {
+        let summary = format!("Error {what}");
+        let ClientError::Api { status, body } = e else {
+            return self.error(summary, format!("{e}\n\nCheck that the Basalt endpoint is reachable and correct."));
+        };
+        let detail = &body.error.details;
+        let message = &body.error.message;
+        match (*status, body.error.code.as_str()) {
+            (403, _) => {
+                let perm = detail.get("permission").and_then(|p| p.as_str()).unwrap_or("(not named by the server)");
+                self.error(
+                    format!("Permission denied {what}"),
+                    format!("The provider's token lacks the permission `{perm}` in its current context: {message}"),
+                );
+            }
+            (423, _) => self.error(
+                format!("Tenant suspended while {what}"),
+                format!("The tenant is suspended, so changes inside it are refused until it is resumed: {message}"),
+            ),
+            (401, _) => self.error(summary, format!("The token was rejected (missing, expired or revoked): {message}")),
+            (400, _) => match detail.get("field").and_then(|f| f.as_str()) {
+                Some(field) => self.attr_error(&AttrPath::attr(field), summary, message.clone()),
+                None => self.error(summary, message.clone()),
+            },
+            (409, "already_exists") => self.error(
+                summary,
+                format!("{message}\n\nIf it should be managed here, bring it under Terraform with `terraform import`."),
+            ),
+            (s, code) => self.error(summary, format!("{message} (HTTP {s}, {code})")),
+        }
+    }
+}
+
+/// What can go wrong in a resource operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Api(#[from] ClientError),
+    #[error("{summary}: {detail}")]
+    Attribute { path: AttrPath, summary: String, detail: String },
+    #[error("the provider is not configured (ConfigureProvider was not called or failed)")]
+    NotConfigured,
+    #[error("unknown resource or data source type {0:?}")]
+    UnknownType(String),
+    #[error("cannot decode a value from Terraform: {0}")]
+    Codec(#[from] CodecError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// An error pointing at one attribute.
+    pub fn attr(name: &str, summary: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::Attribute { path: AttrPath::attr(name), summary: summary.into(), detail: detail.into() }
+    }
+
+    /// The API answered 404: the object is gone (or belongs to another tenant).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Api(e) if e.status() == Some(404))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use basalt_client::{ErrorBody, ErrorDetail};
+
+    fn api(status: u16, code: &str, details: serde_json::Value) -> Error {
+        let error = ErrorDetail { code: code.into(), message: "refused".into(), details };
+        Error::Api(ClientError::Api { status, body: ErrorBody { error } })
+    }
+
+    fn one(err: &Error) -> pb::Diagnostic {
+        let mut d = Diagnostics::default();
+        d.from_error("creating basalt_tenant", err);
+        let mut v = d.into_vec();
+        assert_eq!(v.len(), 1);
+        v.remove(0)
+    }
+
+    #[test]
+    fn forbidden_names_the_permission() {
+        let d = one(&api(403, "permission_denied", serde_json::json!({"permission": "tenant:create"})));
+        assert!(d.summary.starts_with("Permission denied"), "{}", d.summary);
+        assert!(d.detail.contains("`tenant:create`"), "{}", d.detail);
+    }
+
+    #[test]
+    fn locked_says_the_tenant_is_suspended() {
+        let d = one(&api(423, "tenant_suspended", serde_json::json!({})));
+        assert!(d.summary.contains("Tenant suspended"), "{}", d.summary);
+    }
+
+    #[test]
+    fn bad_field_points_at_the_attribute() {
+        let d = one(&api(400, "invalid_field", serde_json::json!({"field": "display_name"})));
+        assert_eq!(d.attribute, Some(AttrPath::attr("display_name").to_proto()));
+    }
+
+    #[test]
+    fn only_api_404_counts_as_gone() {
+        assert!(api(404, "not_found", serde_json::json!({})).is_not_found());
+        assert!(!api(403, "permission_denied", serde_json::json!({})).is_not_found());
+    }
+}

@@ -1,0 +1,66 @@
+//! The Basalt provider itself: the provider block (`endpoint`, `token`, `tenant`
+//! with `BASALT_*` environment fallbacks), turning it into an API client, and
+//! the registry of every resource and data source.
+
+use std::sync::Arc;
+
+use basalt_client::Client;
+
+use crate::data_sources::tenant::TenantDataSource;
+use crate::framework::{Api, AttrPath, Attribute, Diagnostics, Mode, Obj, Registry, Schema};
+use crate::resources::tenant::TenantResource;
+use crate::value::Value;
+
+/// Every resource and data source the provider serves.
+pub fn registry() -> Registry {
+    Registry::new(schema(), configure).resource(TenantResource).data_source(TenantDataSource)
+}
+
+fn schema() -> Schema {
+    Schema::new(
+        "Manage a Basalt control plane: tenants, users, roles, clusters and VMs.",
+        vec![
+            Attribute::string("endpoint", Mode::Optional)
+                .validate(Arc::new(|v: &Value| match v.as_str() {
+                    Some(s) if s.starts_with("http://") || s.starts_with("https://") => Ok(()),
+                    _ => Err("must be an http:// or https:// URL, e.g. http://127.0.0.1:8080".into()),
+                }))
+                .describe("Base URL of the Basalt API, e.g. `http://127.0.0.1:8080`. Defaults to `BASALT_ENDPOINT`."),
+            Attribute::string("token", Mode::Optional)
+                .sensitive()
+                .describe("API token or user token. Defaults to `BASALT_TOKEN`."),
+            Attribute::string("tenant", Mode::Optional)
+                .describe("Default tenant context (id or name) for resources whose `tenant_id` is left out. Defaults to `BASALT_TENANT`."),
+        ],
+    )
+}
+
+/// The attribute's value, else the environment variable's; `Err` when the value
+/// is unknown (a provider block cannot depend on values known only after apply).
+fn setting(config: &Obj, name: &str, env: &str, diags: &mut Diagnostics) -> Option<String> {
+    match config.get(name) {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Unknown => {
+            let detail = format!("`{name}` depends on a value known only after apply; set it from known values.");
+            diags.attr_error(&AttrPath::attr(name), "Unknown provider setting", detail);
+            None
+        }
+        _ => std::env::var(env).ok().filter(|s| !s.is_empty()),
+    }
+}
+
+fn configure(config: &Obj, diags: &mut Diagnostics) -> Option<Api> {
+    let endpoint = setting(config, "endpoint", "BASALT_ENDPOINT", diags);
+    let token = setting(config, "token", "BASALT_TOKEN", diags);
+    let tenant = setting(config, "tenant", "BASALT_TENANT", diags);
+    if endpoint.is_none() {
+        diags.attr_error(&AttrPath::attr("endpoint"), "Missing Basalt endpoint", "Set `endpoint` or BASALT_ENDPOINT.");
+    }
+    if token.is_none() {
+        diags.attr_error(&AttrPath::attr("token"), "Missing Basalt token", "Set `token` or BASALT_TOKEN.");
+    }
+    if diags.has_errors() {
+        return None;
+    }
+    Some(Api { client: Client::new(&endpoint?, token), tenant })
+}

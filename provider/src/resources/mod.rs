@@ -1,0 +1,3 @@
+//! Managed resources, one module each; each only maps attributes to API calls.
+
+pub mod tenant;
