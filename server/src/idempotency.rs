@@ -108,3 +108,15 @@ pub fn replay(status: StatusCode, body: Value) -> axum::response::Response {
     use axum::response::IntoResponse;
     (status, [("idempotent-replayed", "true")], axum::Json(body)).into_response()
 }
+
+/// Forgets the keys whose stored answer is the object `id`, when the object is
+/// deleted: a later create with the same key (Terraform derives keys from the
+/// planned object, so re-creating a destroyed one repeats its key) then creates
+/// anew instead of answering with an object that is gone.
+pub async fn forget_object(tx: &mut Tx, id: Uuid) -> Result<(), ApiError> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE response_body->>'id' = $1")
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

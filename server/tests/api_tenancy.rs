@@ -263,6 +263,14 @@ async fn idempotency_keys_make_retries_safe() {
     let req = CreateTenant { name: "racer".into(), ..Default::default() };
     let (x, y) = tokio::join!(app.admin.create_tenant(&req, &key), app.admin.create_tenant(&req, &key));
     assert_eq!(x.unwrap().id, y.unwrap().id);
+    // Deleting the object forgets its key: the same create with the same key makes
+    // a new object (Terraform re-creating a destroyed one repeats its key).
+    let key = RequestOptions { idempotency_key: Some("create-acme-1".into()), ..Default::default() };
+    app.admin.delete_tenant(first.id).await.unwrap();
+    let acme = CreateTenant { name: "acme".into(), display_name: Some("Acme".into()), ..Default::default() };
+    let again = app.admin.create_tenant(&acme, &key).await.unwrap();
+    assert_ne!(again.id, first.id, "a deleted object was replayed");
+    assert_eq!(app.admin.get_tenant(again.id).await.unwrap().name, "acme");
     // Without a key, a second create is a conflict.
     let err = app
         .admin

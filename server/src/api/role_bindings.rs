@@ -176,6 +176,7 @@ pub async fn delete(req: Req, PathId(id): PathId) -> ApiResult<StatusCode> {
     let current = fetch(&mut tx, id, true).await?;
     ensure_admin_remains(&mut tx, req.principal.context, &[id]).await?;
     sqlx::query("DELETE FROM role_bindings WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    crate::idempotency::forget_object(&mut tx, id).await?;
     audit::record(
         &mut tx,
         &req,

@@ -228,6 +228,7 @@ pub async fn delete(req: Req, PathId(id): PathId, if_match: IfMatch) -> ApiResul
         });
     }
     sqlx::query("DELETE FROM roles WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    crate::idempotency::forget_object(&mut tx, id).await?;
     audit::record(&mut tx, &req, Event::new("role.delete", "role", Some(id)).details(json!({ "before": current })))
         .await?;
     tx.commit().await?;

@@ -270,6 +270,7 @@ pub async fn delete(req: Req, PathId(id): PathId, if_match: IfMatch) -> ApiResul
     .bind(req.state.config.tenant_retention_days as i32)
     .execute(&mut *tx)
     .await?;
+    crate::idempotency::forget_object(&mut tx, id).await?;
     audit::record(
         &mut tx,
         &req,

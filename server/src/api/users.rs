@@ -190,6 +190,7 @@ pub async fn delete(req: Req, PathId(id): PathId, if_match: IfMatch) -> ApiResul
     sqlx::query("DELETE FROM api_tokens WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM role_bindings WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    crate::idempotency::forget_object(&mut tx, id).await?;
     audit::record(
         &mut tx,
         &req,
