@@ -4,6 +4,7 @@
 //! The server uses the types (without `http`) so that the wire format has one
 //! definition; the Terraform provider and the tests use the client.
 
+pub mod suggest;
 pub mod types;
 pub use types::*;
 

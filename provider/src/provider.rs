@@ -6,14 +6,28 @@ use std::sync::Arc;
 
 use basalt_client::Client;
 
+use crate::data_sources::current_user::CurrentUserDataSource;
+use crate::data_sources::permissions::PermissionsDataSource;
+use crate::data_sources::role::RoleDataSource;
 use crate::data_sources::tenant::TenantDataSource;
 use crate::framework::{Api, AttrPath, Attribute, Diagnostics, Mode, Obj, Registry, Schema};
+use crate::resources::role::RoleResource;
+use crate::resources::role_binding::RoleBindingResource;
 use crate::resources::tenant::TenantResource;
+use crate::resources::user::UserResource;
 use crate::value::Value;
 
 /// Every resource and data source the provider serves.
 pub fn registry() -> Registry {
-    Registry::new(schema(), configure).resource(TenantResource).data_source(TenantDataSource)
+    Registry::new(schema(), configure)
+        .resource(TenantResource)
+        .resource(UserResource)
+        .resource(RoleResource)
+        .resource(RoleBindingResource)
+        .data_source(TenantDataSource)
+        .data_source(RoleDataSource)
+        .data_source(PermissionsDataSource)
+        .data_source(CurrentUserDataSource)
 }
 
 fn schema() -> Schema {
@@ -62,5 +76,5 @@ fn configure(config: &Obj, diags: &mut Diagnostics) -> Option<Api> {
     if diags.has_errors() {
         return None;
     }
-    Some(Api { client: Client::new(&endpoint?, token), tenant })
+    Some(Api::new(Client::new(&endpoint?, token), tenant))
 }

@@ -57,7 +57,10 @@ impl Number {
 }
 
 /// A value of some [`Type`]; `Unknown` is only ever seen during validation and planning.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Equality treats sets as sets: the same elements in another order are equal
+/// (Terraform and the API may order them differently; that is no change).
+#[derive(Debug, Clone)]
 pub enum Value {
     Null,
     Unknown,
@@ -68,6 +71,24 @@ pub enum Value {
     Set(Vec<Value>),
     Map(BTreeMap<String, Value>),
     Object(BTreeMap<String, Value>),
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        use Value::*;
+        match (self, other) {
+            (Null, Null) | (Unknown, Unknown) => true,
+            (Bool(a), Bool(b)) => a == b,
+            (Number(a), Number(b)) => a == b,
+            (String(a), String(b)) => a == b,
+            (List(a), List(b)) => a == b,
+            (Set(a), Set(b)) => {
+                a.len() == b.len() && a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
+            }
+            (Map(a), Map(b)) | (Object(a), Object(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl Value {
@@ -100,8 +121,42 @@ impl Value {
         Value::String(s.into())
     }
 
+    /// A set of strings, sorted and without duplicates (the order cty uses).
+    pub fn string_set<S: Into<String>>(items: impl IntoIterator<Item = S>) -> Value {
+        let set: std::collections::BTreeSet<String> = items.into_iter().map(Into::into).collect();
+        Value::Set(set.into_iter().map(Value::String).collect())
+    }
+
+    /// A list of strings, in the given order.
+    pub fn string_list<S: Into<String>>(items: impl IntoIterator<Item = S>) -> Value {
+        Value::List(items.into_iter().map(|s| Value::String(s.into())).collect())
+    }
+
+    /// The elements of a list or set, `None` for anything else (null, unknown).
+    pub fn elements(&self) -> Option<&[Value]> {
+        match self {
+            Value::List(v) | Value::Set(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// `Some(s)` as a string, `None` as null.
     pub fn opt_string(s: Option<impl Into<String>>) -> Value {
         s.map_or(Value::Null, |s| Value::String(s.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_compare_without_order_lists_with_order() {
+        let a = Value::Set(vec![Value::string("a"), Value::string("b")]);
+        let b = Value::Set(vec![Value::string("b"), Value::string("a")]);
+        assert_eq!(a, b);
+        assert_ne!(a, Value::Set(vec![Value::string("a")]));
+        assert_ne!(Value::string_list(["a", "b"]), Value::string_list(["b", "a"]));
+        assert_eq!(Value::string_set(["b", "a", "b"]), Value::Set(vec![Value::string("a"), Value::string("b")]));
     }
 }

@@ -407,26 +407,7 @@ pub fn catalog_markdown() -> String {
 
 /// The closest catalog name to `unknown`, for "did you mean ...?".
 pub fn suggest(unknown: &str) -> Option<&'static str> {
-    Permission::ALL
-        .iter()
-        .map(|p| (edit_distance(unknown, p.name()), p.name()))
-        .filter(|(d, name)| *d <= 3.max(name.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, name)| name)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    basalt_client::suggest::closest(unknown, Permission::ALL.iter().map(|p| p.name()))
 }
 
 #[cfg(test)]

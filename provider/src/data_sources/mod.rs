@@ -1,3 +1,6 @@
 //! Data sources, one module each.
 
+pub mod current_user;
+pub mod permissions;
+pub mod role;
 pub mod tenant;

@@ -5,6 +5,7 @@
 
 use basalt_client::ClientError;
 
+use super::api::TenantSource;
 use crate::codec::CodecError;
 use crate::proto::tfplugin6 as pb;
 
@@ -63,7 +64,27 @@ impl Diagnostics {
         match err {
             Error::Api(e) => self.api_error(what, e),
             Error::Attribute { path, summary, detail } => self.attr_error(path, summary.clone(), detail.clone()),
+            Error::TenantSwitch { tenant, from, err } => self.tenant_switch_error(what, tenant, *from, err),
             other => self.error(format!("Error {what}"), other.to_string()),
+        }
+    }
+
+    fn tenant_switch_error(&mut self, what: &str, tenant: &str, from: TenantSource, err: &ClientError) {
+        let (path, setting) = match from {
+            TenantSource::Attribute => (Some(AttrPath::attr("tenant_id")), "the resource's `tenant_id`"),
+            TenantSource::Provider => (None, "the provider's `tenant` (or BASALT_TENANT)"),
+        };
+        if err.status() == Some(404) {
+            let summary = format!("Tenant not found {what}");
+            let detail = format!(
+                "{setting} names tenant {tenant:?}, which does not exist, is deleted, or is not visible to this token."
+            );
+            match path {
+                Some(p) => self.attr_error(&p, summary, detail),
+                None => self.error(summary, detail),
+            }
+        } else {
+            self.api_error(&format!("{what} (entering tenant {tenant:?}, named by {setting})"), err);
         }
     }
 
@@ -87,10 +108,16 @@ impl Diagnostics {
                 format!("The tenant is suspended, so changes inside it are refused until it is resumed: {message}"),
             ),
             (401, _) => self.error(summary, format!("The token was rejected (missing, expired or revoked): {message}")),
-            (400, _) => match detail.get("field").and_then(|f| f.as_str()) {
-                Some(field) => self.attr_error(&AttrPath::attr(field), summary, message.clone()),
-                None => self.error(summary, message.clone()),
-            },
+            (400 | 422, _) => {
+                let mut text = message.clone();
+                if let Some(s) = detail.get("suggestions").filter(|s| !s.is_null()) {
+                    text.push_str(&format!("\n\nSuggestions: {s}"));
+                }
+                match detail.get("field").and_then(|f| f.as_str()) {
+                    Some(field) => self.attr_error(&AttrPath::attr(field), summary, text),
+                    None => self.error(summary, format!("{text} (HTTP {status}, {})", body.error.code)),
+                }
+            }
             (409, "already_exists") => self.error(
                 summary,
                 format!("{message}\n\nIf it should be managed here, bring it under Terraform with `terraform import`."),
@@ -107,6 +134,9 @@ pub enum Error {
     Api(#[from] ClientError),
     #[error("{summary}: {detail}")]
     Attribute { path: AttrPath, summary: String, detail: String },
+    /// Entering a tenant's context failed; `from` says which setting named it.
+    #[error("cannot act in tenant {tenant:?}: {err}")]
+    TenantSwitch { tenant: String, from: super::api::TenantSource, err: ClientError },
     #[error("the provider is not configured (ConfigureProvider was not called or failed)")]
     NotConfigured,
     #[error("unknown resource or data source type {0:?}")]
@@ -123,9 +153,18 @@ impl Error {
         Error::Attribute { path: AttrPath::attr(name), summary: summary.into(), detail: detail.into() }
     }
 
-    /// The API answered 404: the object is gone (or belongs to another tenant).
+    /// The API answered 404: the object is gone (or belongs to another tenant, or
+    /// its tenant is gone, which takes everything inside it along).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::Api(e) if e.status() == Some(404))
+        matches!(self, Error::Api(e) | Error::TenantSwitch { err: e, .. } if e.status() == Some(404))
+    }
+
+    /// The API's error code (`last_admin`, `unknown_permission`, ...), if any.
+    pub fn api_code(&self) -> Option<&str> {
+        match self {
+            Error::Api(e) | Error::TenantSwitch { err: e, .. } => e.code(),
+            _ => None,
+        }
     }
 }
 
@@ -164,6 +203,25 @@ mod tests {
     fn bad_field_points_at_the_attribute() {
         let d = one(&api(400, "invalid_field", serde_json::json!({"field": "display_name"})));
         assert_eq!(d.attribute, Some(AttrPath::attr("display_name").to_proto()));
+    }
+
+    #[test]
+    fn unprocessable_field_points_at_the_attribute() {
+        let d = one(&api(422, "invalid_reference", serde_json::json!({"field": "cluster_id"})));
+        assert_eq!(d.attribute, Some(AttrPath::attr("cluster_id").to_proto()));
+    }
+
+    #[test]
+    fn a_missing_tenant_points_at_tenant_id() {
+        let err = match api(404, "not_found", serde_json::json!({})) {
+            Error::Api(err) => err,
+            _ => unreachable!(),
+        };
+        let e = Error::TenantSwitch { tenant: "acme".into(), from: TenantSource::Attribute, err };
+        assert!(e.is_not_found());
+        let d = one(&e);
+        assert_eq!(d.attribute, Some(AttrPath::attr("tenant_id").to_proto()));
+        assert!(d.detail.contains("\"acme\""), "{}", d.detail);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! values, planning rules, diagnostics and the gRPC service that ties them to
 //! Terraform. Resources implement [`Resource`] and stay short.
 
+pub mod api;
 pub mod diag;
 pub mod object;
 pub mod plan;

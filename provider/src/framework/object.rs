@@ -52,4 +52,26 @@ impl Obj {
         let s = self.required_str(name)?;
         Uuid::try_parse(s).map_err(|_| Error::attr(name, "Invalid id", format!("{s:?} is not a UUID")))
     }
+
+    /// The attribute as an optional UUID: `None` when null or unknown.
+    pub fn opt_uuid(&self, name: &str) -> Result<Option<Uuid>, Error> {
+        match self.str(name) {
+            None => Ok(None),
+            Some(_) => self.uuid(name).map(Some),
+        }
+    }
+
+    /// The known string elements of a set or list attribute (`None` when null or unknown).
+    pub fn strings(&self, name: &str) -> Option<Vec<String>> {
+        let items = self.get(name).elements()?;
+        Some(items.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+    }
+
+    /// The string elements of a set or list attribute, or an error pointing at it.
+    pub fn required_strings(&self, name: &str) -> Result<Vec<String>, Error> {
+        match self.get(name).elements() {
+            Some(items) if items.iter().all(|v| v.as_str().is_some()) => Ok(self.strings(name).unwrap_or_default()),
+            _ => Err(Error::attr(name, "Missing value", format!("`{name}` must be set and wholly known"))),
+        }
+    }
 }

@@ -5,21 +5,13 @@
 //! mapping and the protocol around it, so each resource stays short.
 
 use async_trait::async_trait;
-use basalt_client::{Client, RequestOptions};
+use basalt_client::RequestOptions;
 
+pub use super::api::Api;
 use super::diag::{Diagnostics, Error};
 use super::object::Obj;
 use super::schema::Schema;
 use crate::value::Value;
-
-/// What a configured provider hands to resources: the API client and the default
-/// tenant context from the provider block.
-#[derive(Debug, Clone)]
-pub struct Api {
-    pub client: Client,
-    /// The provider's `tenant` (id or name), if set.
-    pub tenant: Option<String>,
-}
 
 /// A managed resource type.
 #[async_trait]
@@ -30,6 +22,11 @@ pub trait Resource: Send + Sync {
 
     /// Checks across attributes, beyond each attribute's validators. Values may be unknown.
     fn validate(&self, _config: &Obj, _diags: &mut Diagnostics) {}
+
+    /// Checks of a planned create or update that need the API (e.g. names against
+    /// a live catalog) or the prior state; runs at plan time, after the framework's
+    /// planning rules. Values may be unknown. Errors should point at attributes.
+    async fn check_plan(&self, _api: &Api, _prior: Option<&Obj>, _planned: &Obj, _diags: &mut Diagnostics) {}
 
     /// Creates the object from the plan (computed attributes unknown) and returns
     /// the full new state. `opts` carries the instance's `Idempotency-Key`.
@@ -44,16 +41,29 @@ pub trait Resource: Send + Sync {
     /// Deletes the object; an object already gone counts as deleted.
     async fn delete(&self, api: &Api, state: &Obj) -> Result<(), Error>;
 
-    /// The state that `terraform import ID` starts from before a read: the id only.
+    /// The state that `terraform import ID` starts from before a read: the id, and
+    /// for types with a `tenant_id`, the tenant from an id of the form
+    /// `TENANT/ID` (tenant id or name; without it, the provider's `tenant` or the
+    /// token's own context is searched).
     async fn import(&self, _api: &Api, id: &str) -> Result<Obj, Error> {
+        let schema = self.schema();
+        let has_tenant = schema.attributes.iter().any(|a| a.name == "tenant_id");
+        let (tenant, id) = match id.split_once('/') {
+            Some((t, i)) if has_tenant && !t.is_empty() => (Some(t), i),
+            _ => (None, id),
+        };
         if uuid::Uuid::try_parse(id).is_err() {
-            return Err(Error::Invalid(format!("import id {id:?} is not a UUID; import by the object's id")));
+            let form = if has_tenant { " (or TENANT/ID)" } else { "" };
+            return Err(Error::Invalid(format!("import id {id:?} is not a UUID; import by the object's id{form}")));
         }
         let mut state = Obj::default();
-        for a in self.schema().attributes {
+        for a in schema.attributes {
             state.set(a.name, Value::Null);
         }
         state.set("id", Value::string(id));
+        if let Some(t) = tenant {
+            state.set("tenant_id", Value::string(t));
+        }
         Ok(state)
     }
 }

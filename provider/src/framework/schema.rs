@@ -64,6 +64,22 @@ impl Attribute {
         Attribute::new(name, Type::String, mode)
     }
 
+    /// A set of strings (order does not matter; no duplicates).
+    pub fn string_set(name: &'static str, mode: Mode) -> Self {
+        Attribute::new(name, Type::Set(Box::new(Type::String)), mode)
+    }
+
+    /// A list of strings (ordered).
+    pub fn string_list(name: &'static str, mode: Mode) -> Self {
+        Attribute::new(name, Type::List(Box::new(Type::String)), mode)
+    }
+
+    /// A list of objects with the given attribute types (for data sources' results).
+    pub fn object_list(name: &'static str, mode: Mode, fields: &[(&str, Type)]) -> Self {
+        let fields = fields.iter().map(|(k, t)| (k.to_string(), t.clone())).collect();
+        Attribute::new(name, Type::List(Box::new(Type::Object(fields))), mode)
+    }
+
     /// The conventional computed `id`, stable once known.
     pub fn id() -> Self {
         Attribute::string("id", Mode::Computed).use_state_for_unknown().describe("The object's id (a UUID).")
@@ -184,6 +200,24 @@ pub mod validators {
                     "{s:?} is not a valid name: use 1-63 lower-case letters, digits and '-', starting with a letter"
                 ))
             }
+        })
+    }
+
+    /// A UUID in its canonical form (lower-case, hyphenated), as the API writes ids,
+    /// so that the state always equals the configuration.
+    pub fn uuid() -> Validator {
+        Arc::new(|v: &Value| match v.as_str() {
+            Some(s) if uuid::Uuid::try_parse(s).is_ok_and(|u| u.to_string() == s) => Ok(()),
+            Some(s) => Err(format!("{s:?} is not a UUID in canonical form; reference the object's `id`")),
+            None => Ok(()),
+        })
+    }
+
+    /// Every element of a set or list is non-empty and at least `min` elements are given.
+    pub fn min_items(min: usize) -> Validator {
+        Arc::new(move |v: &Value| match v.elements() {
+            Some(items) if items.len() < min => Err(format!("must hold at least {min} element(s)")),
+            _ => Ok(()),
         })
     }
 

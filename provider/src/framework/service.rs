@@ -273,7 +273,8 @@ impl Provider for ProviderService {
     ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
         let req = req.into_inner();
         let mut diags = Diagnostics::default();
-        let planned = self.plan(&req).map_err(|e| diags.from_error(&format!("planning {}", req.type_name), &e));
+        let planned =
+            self.plan(&req, &mut diags).await.map_err(|e| diags.from_error(&format!("planning {}", req.type_name), &e));
         let (planned_state, requires_replace) = planned.unwrap_or_default();
         Ok(Response::new(pb::plan_resource_change::Response {
             planned_state,
@@ -385,15 +386,20 @@ impl ProviderService {
         }
     }
 
-    fn plan(
+    async fn plan(
         &self,
         req: &pb::plan_resource_change::Request,
+        diags: &mut Diagnostics,
     ) -> Result<(Option<pb::DynamicValue>, Vec<pb::AttributePath>), Error> {
-        let schema = self.registry.find_resource(&req.type_name)?.schema();
+        let res = self.registry.find_resource(&req.type_name)?;
+        let schema = res.schema();
         let prior = decode(req.prior_state.as_ref(), &schema)?;
         let proposed = decode(req.proposed_new_state.as_ref(), &schema)?;
         let config = decode(req.config.as_ref(), &schema)?;
         let planned = plan::plan(&schema, prior.as_ref(), proposed, config.as_ref());
+        if let Some(state) = &planned.state {
+            res.check_plan(&*self.api()?, prior.as_ref(), state, diags).await;
+        }
         let replace = planned.requires_replace.iter().map(|p| p.to_proto()).collect();
         Ok((Some(encode(planned.state, &schema)?), replace))
     }
@@ -410,6 +416,21 @@ impl ProviderService {
         let api = self.api()?;
         let new_state = match (prior, planned) {
             (Some(prior), None) => match res.delete(&api, &prior).await {
+                Err(e) if e.api_code() == Some("last_admin") => {
+                    // Basalt keeps the last administrator of a tenant (or of the
+                    // system) until the tenant itself goes; refusing here would make
+                    // every onboarding module impossible to destroy.
+                    diags.warning(
+                        format!("{} kept by Basalt: last administrator", req.type_name),
+                        format!(
+                            "{} {} is the last administrator of its tenant, which Basalt never removes; it is \
+                             dropped from the Terraform state and stays until its tenant is deleted.",
+                            req.type_name,
+                            prior.str("id").unwrap_or("?")
+                        ),
+                    );
+                    None
+                }
                 Err(e) if !e.is_not_found() => return Err(e),
                 _ => None,
             },

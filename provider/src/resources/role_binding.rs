@@ -1,0 +1,86 @@
+//! `basalt_role_binding`: one role granted to one user at one scope object (the
+//! system, a tenant, or a cluster of a tenant), over `/v1/role-bindings`.
+//! Bindings cannot change: every argument replaces the binding.
+
+use async_trait::async_trait;
+use basalt_client::{CreateRoleBinding, RequestOptions, RoleBinding};
+
+use crate::framework::schema::validators::uuid;
+use crate::framework::{Api, Attribute, Error, Mode, Obj, Resource, Schema};
+use crate::value::Value;
+
+pub struct RoleBindingResource;
+
+fn to_state(b: &RoleBinding) -> Obj {
+    let mut o = Obj::default();
+    o.set("id", Value::string(b.id.to_string()))
+        .set("role_id", Value::string(b.role_id.to_string()))
+        .set("user_id", Value::string(b.user_id.to_string()))
+        .set("tenant_id", Value::opt_string(b.tenant_id.map(|t| t.to_string())))
+        .set("cluster_id", Value::opt_string(b.cluster_id.map(|c| c.to_string())))
+        .set("scope", Value::string(&b.scope));
+    o
+}
+
+#[async_trait]
+impl Resource for RoleBindingResource {
+    fn type_name(&self) -> &'static str {
+        "basalt_role_binding"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            "Grants a role to a user in a tenant (or, with `cluster_id`, on one cluster of it). Nobody can grant a role holding more than they hold themselves.",
+            vec![
+                Attribute::id(),
+                Attribute::string("role_id", Mode::Required)
+                    .requires_replace()
+                    .validate(uuid())
+                    .describe("The role to grant: a custom `basalt_role` or a built-in role (see the `basalt_role` data source)."),
+                Attribute::string("user_id", Mode::Required)
+                    .requires_replace()
+                    .validate(uuid())
+                    .describe("The user who receives the role."),
+                Attribute::string("tenant_id", Mode::OptionalComputed)
+                    .requires_replace()
+                    .use_state_for_unknown()
+                    .validate(uuid())
+                    .describe("The id of the tenant the binding applies in. Defaults to the provider's `tenant`, else the token's own context (none: a system binding)."),
+                Attribute::string("cluster_id", Mode::Optional)
+                    .requires_replace()
+                    .validate(uuid())
+                    .describe("Set to grant the role on this one cluster only (cluster scope)."),
+                Attribute::string("scope", Mode::Computed)
+                    .use_state_for_unknown()
+                    .describe("`system`, `tenant` or `cluster`."),
+            ],
+        )
+    }
+
+    async fn create(&self, api: &Api, plan: &Obj, opts: &RequestOptions) -> Result<Obj, Error> {
+        let client = api.for_tenant(plan.str("tenant_id")).await?;
+        let req = CreateRoleBinding {
+            role_id: plan.uuid("role_id")?,
+            user_id: plan.uuid("user_id")?,
+            tenant_id: None,
+            cluster_id: plan.opt_uuid("cluster_id")?,
+        };
+        Ok(to_state(&client.create_role_binding(&req, opts).await?))
+    }
+
+    async fn read(&self, api: &Api, state: &Obj) -> Result<Obj, Error> {
+        let client = api.for_tenant(state.str("tenant_id")).await?;
+        Ok(to_state(&client.get_role_binding(state.uuid("id")?).await?))
+    }
+
+    async fn update(&self, api: &Api, prior: &Obj, _plan: &Obj) -> Result<Obj, Error> {
+        // Every argument requires replacement, so Terraform never plans an update;
+        // should it, the binding is what it was.
+        self.read(api, prior).await
+    }
+
+    async fn delete(&self, api: &Api, state: &Obj) -> Result<(), Error> {
+        let client = api.for_tenant(state.str("tenant_id")).await?;
+        Ok(client.delete_role_binding(state.uuid("id")?).await?)
+    }
+}
