@@ -49,9 +49,9 @@ pub enum ApiError {
     /// 423: the caller's tenant is suspended; reads work, changes do not.
     #[error("tenant is suspended: reads are allowed, changes are refused")]
     TenantSuspended,
-    /// 429.
-    #[error("too many requests")]
-    TooManyRequests,
+    /// 429: slow down; `retry_after` seconds until the next try can succeed.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
     /// 503: a dependency (Postgres) is unavailable; retrying later may succeed.
     #[error("{0}")]
     Unavailable(String),
@@ -89,7 +89,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TenantSuspended => StatusCode::LOCKED,
-            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -110,7 +110,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unprocessable { code, .. } => code,
             ApiError::TenantSuspended => "tenant_suspended",
-            ApiError::TooManyRequests => "rate_limited",
+            ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -126,6 +126,7 @@ impl ApiError {
                 json!({ "expected": expected, "current": current })
             }
             ApiError::PayloadTooLarge { limit } => json!({ "limit_bytes": limit }),
+            ApiError::TooManyRequests { retry_after, .. } => json!({ "retry_after_seconds": retry_after }),
             ApiError::Unprocessable { details, .. } => details.clone(),
             _ => json!({}),
         }
@@ -144,7 +145,14 @@ impl IntoResponse for ApiError {
             tracing::error!(%detail, "internal error");
         }
         let status = self.status();
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
         let mut resp = (status, axum::Json(self.body())).into_response();
+        if let Some(secs) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+            resp.headers_mut().insert("retry-after", secs);
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer"));
         }

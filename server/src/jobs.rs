@@ -27,8 +27,8 @@ pub async fn run(state: AppState) {
     }
 }
 
-/// Purges tenants deleted longer ago than their retention, and expired
-/// idempotency keys. Returns `None` when another replica holds the lock.
+/// Purges tenants deleted longer ago than their retention, expired idempotency
+/// keys and old login failures. Returns `None` when another replica holds the lock.
 pub async fn purge(db: &Db) -> Result<Option<u64>, sqlx::Error> {
     let mut tx = db.begin(DbScope::System, None, true).await?;
     let (locked,): (bool,) =
@@ -44,20 +44,25 @@ pub async fn purge(db: &Db) -> Result<Option<u64>, sqlx::Error> {
         .rows_affected();
     let tenants: Vec<(uuid::Uuid,)> =
         sqlx::query_as("SELECT id FROM tenants WHERE state <> 'deleted'").fetch_all(&mut *tx).await?;
-    sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)")
-        .bind(IDEMPOTENCY_KEEP_HOURS)
-        .execute(&mut *tx)
-        .await?;
+    expire(&mut tx).await?;
     tx.commit().await?;
     // Each tenant's keys are deleted in that tenant's own context: no path here
     // sees two tenants at once.
     for (tenant,) in tenants {
         let mut tx = db.begin(DbScope::Tenant(tenant), None, false).await?;
-        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)")
-            .bind(IDEMPOTENCY_KEEP_HOURS)
-            .execute(&mut *tx)
-            .await?;
+        expire(&mut tx).await?;
         tx.commit().await?;
     }
     Ok(Some(purged))
+}
+
+/// Deletes what has outlived its use in the transaction's context: idempotency
+/// keys past their window and old login failures.
+async fn expire(tx: &mut crate::db::Tx) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)")
+        .bind(IDEMPOTENCY_KEEP_HOURS)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM login_failures WHERE at < now() - interval '1 day'").execute(&mut **tx).await?;
+    Ok(())
 }

@@ -376,3 +376,34 @@ async fn a_disabled_or_deleted_users_token_stops_working_at_once() {
     assert_eq!(as_carol.list_users("").await.unwrap_err().status(), Some(401), "a deleted user's token still works");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn repeated_failed_logins_are_throttled_per_user() {
+    let app = TestApp::spawn().await;
+    let (_tenant, _u, t) = app.tenant_with_user("alpha").await;
+    t.create_user(&new_user("carol"), &opts()).await.unwrap();
+    let attempt = |user: &str, password: &str| LoginRequest {
+        username: user.into(),
+        password: password.into(),
+        tenant: Some("alpha".into()),
+    };
+    for _ in 0..10 {
+        let err = app.anonymous().login(&attempt("admin", "not the password")).await.unwrap_err();
+        assert_eq!(err.status(), Some(401));
+    }
+    // Now even the right password waits: the guesses ran out.
+    let resp = app
+        .http()
+        .post(format!("{}/v1/auth/login", app.endpoint))
+        .json(&attempt("admin", PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("900"));
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Another user of the same tenant is not affected.
+    assert!(app.anonymous().login(&attempt("carol", PASSWORD)).await.is_ok());
+    app.stop().await;
+}

@@ -1,7 +1,7 @@
 //! Bad input gets the documented 4xx with a clear message, never a 5xx, and
 //! changes nothing: the database fingerprint (every row of every business table)
 //! is the same before and after the whole corpus. Refusals of permission are
-//! audited, so the audit trail may only grow by `denied` events.
+//! audited and failed logins counted, so those two may grow, by exactly as much.
 
 mod common;
 
@@ -341,7 +341,11 @@ async fn the_bad_input_corpus_gets_clear_4xx_and_changes_nothing() {
 
     let mut conn = app.db.admin().await;
     let tables_but_audit =
-        |f: Vec<(String, i64, String)>| f.into_iter().filter(|(t, _, _)| t != "audit_events").collect::<Vec<_>>();
+        // Security bookkeeping is expected to grow (checked below): denials are
+        // audited and failed logins are counted.
+        |f: Vec<(String, i64, String)>| {
+            f.into_iter().filter(|(t, _, _)| t != "audit_events" && t != "login_failures").collect::<Vec<_>>()
+        };
     let before = tables_but_audit(common::db_fingerprint(&mut conn).await);
     let (audit_before,): (i64,) = sqlx::query_as("SELECT count(*) FROM audit_events WHERE outcome <> 'denied'")
         .fetch_one(&mut conn)
@@ -385,6 +389,8 @@ async fn the_bad_input_corpus_gets_clear_4xx_and_changes_nothing() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
+    let (failed_logins,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM login_failures").fetch_one(&mut conn).await.unwrap();
     let (denied,): (i64,) = sqlx::query_as("SELECT count(*) FROM audit_events WHERE outcome = 'denied'")
         .fetch_one(&mut conn)
         .await
@@ -394,4 +400,5 @@ async fn the_bad_input_corpus_gets_clear_4xx_and_changes_nothing() {
     assert_eq!(before, after, "bad input changed the database");
     assert_eq!(audit_before, audit_after, "bad input wrote audit events other than denials");
     assert_eq!(denied, 2, "both permission refusals are audited");
+    assert_eq!(failed_logins, 1, "the one wrong password is counted");
 }

@@ -39,6 +39,7 @@ const SEEDERS: &[(&str, &str)] = &[
          SELECT $2, $1, $3, r.id, r.tenant_id FROM roles r
           WHERE r.tenant_id IS NOT DISTINCT FROM $1 ORDER BY r.id LIMIT 1",
     ),
+    ("login_failures", "INSERT INTO login_failures (id, tenant_id, username) VALUES ($2, $1, 'u-' || $3::text)"),
     (
         "idempotency_keys",
         "INSERT INTO idempotency_keys (id, tenant_id, actor_id, key, request_sha256, response_status, response_body)

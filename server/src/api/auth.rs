@@ -15,7 +15,7 @@ use super::extract::{ApiJson, Req};
 use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{password, Context};
-use crate::db::DbScope;
+use crate::db::{DbScope, Tx};
 use crate::error::{ApiError, ApiResult};
 
 #[derive(sqlx::FromRow)]
@@ -58,6 +58,7 @@ pub async fn login(
     };
     let scope = tenant.map_or(DbScope::System, DbScope::Tenant);
     let mut tx = state.db.begin(scope, None, false).await?;
+    throttle(&mut tx, tenant, &body.username).await?;
     let row: Option<LoginRow> = sqlx::query_as(
         "SELECT id, username, tenant_id, password_hash, disabled FROM users
           WHERE tenant_id IS NOT DISTINCT FROM $1 AND username = $2",
@@ -69,6 +70,7 @@ pub async fn login(
     tx.commit().await?;
     let stored = row.as_ref().and_then(|r| r.password_hash.clone());
     let ok = password::verify(body.password, stored).await?;
+    record_attempt(&state, scope, &body.username, ok).await?;
     let user = match row {
         Some(u) if ok && !u.disabled => u,
         _ => return Err(denied()),
@@ -80,6 +82,49 @@ pub async fn login(
     let (token, expires_at) = state.keys.issue(user.id, &user.username, user.tenant_id, context)?;
     tracing::info!(user = %user.id, "login");
     Ok(Json(TokenResponse { token, expires_at, tenant_id: context.tenant() }))
+}
+
+/// Failed logins allowed per username in [`THROTTLE_WINDOW_MINUTES`].
+const MAX_FAILURES: i64 = 10;
+const THROTTLE_WINDOW_MINUTES: i32 = 15;
+
+/// Refuses a login (429) after too many recent failures for this username, before
+/// any password is checked: a brute-force run gets a handful of guesses per window.
+async fn throttle(tx: &mut Tx, tenant: Option<Uuid>, username: &str) -> ApiResult<()> {
+    let (failures,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM login_failures
+          WHERE tenant_id IS NOT DISTINCT FROM $1 AND username = $2
+            AND at > now() - make_interval(mins => $3)",
+    )
+    .bind(tenant)
+    .bind(username)
+    .bind(THROTTLE_WINDOW_MINUTES)
+    .fetch_one(&mut **tx)
+    .await?;
+    if failures >= MAX_FAILURES {
+        return Err(ApiError::TooManyRequests {
+            message: format!("too many failed logins for this user; try again in {THROTTLE_WINDOW_MINUTES} minutes"),
+            retry_after: THROTTLE_WINDOW_MINUTES as u64 * 60,
+        });
+    }
+    Ok(())
+}
+
+/// Counts a failed login, or clears the count after a successful one.
+async fn record_attempt(state: &AppState, scope: DbScope, username: &str, ok: bool) -> ApiResult<()> {
+    let mut tx = state.db.begin(scope, None, false).await?;
+    if ok {
+        sqlx::query("DELETE FROM login_failures WHERE username = $1").bind(username).execute(&mut *tx).await?;
+    } else {
+        sqlx::query("INSERT INTO login_failures (id, tenant_id, username) VALUES ($1, $2, $3)")
+            .bind(Uuid::now_v7())
+            .bind(scope.tenant())
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Exchange the caller's credential for a token acting inside another tenant.
