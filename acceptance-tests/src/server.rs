@@ -24,7 +24,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
-        let db = TestDb::new().await;
+        let db = TestDb::new().await.expect("test database");
         let state_dir = std::env::temp_dir().join(format!("basalt-acc-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&state_dir).expect("state dir");
         let mut config = Config::with_database(db.url.clone(), state_dir.clone()).expect("config");

@@ -25,4 +25,5 @@ pub mod error;
 pub mod idempotency;
 pub mod jobs;
 pub mod metrics;
+pub mod testing;
 pub mod validate;

@@ -13,104 +13,33 @@ use std::sync::Arc;
 use basalt_client::{Client, CreateTenant, CreateUser, LoginRequest, RequestOptions, Tenant, User};
 use basalt_server::app::{self, AppState};
 use basalt_server::config::Config;
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
-pub fn admin_url() -> String {
-    std::env::var("BASALT_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
+/// A fresh database (see `basalt_server::testing`), with panicking helpers for tests.
+pub struct TestDb(basalt_server::testing::TestDb);
 
-/// `admin_url()` with another database name.
-pub fn url_for(db: &str) -> String {
-    let base = admin_url();
-    let (head, query) = match base.split_once('?') {
-        Some((h, q)) => (h.to_string(), format!("?{q}")),
-        None => (base.clone(), String::new()),
-    };
-    let head = head.rsplit_once('/').map(|(h, _)| h.to_string()).unwrap_or(head);
-    format!("{head}/{db}{query}")
-}
-
-/// A fresh database with the current schema, dropped by [`TestDb::drop_db`].
-pub struct TestDb {
-    pub name: String,
-    pub url: String,
+impl std::ops::Deref for TestDb {
+    type Target = basalt_server::testing::TestDb;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl TestDb {
     pub async fn new() -> TestDb {
-        let template = ensure_template().await;
-        let name = format!("basalt_t_{}_{}", chrono::Utc::now().timestamp(), Uuid::new_v4().simple());
-        let mut conn = PgConnection::connect(&admin_url()).await.expect("connect to the test Postgres");
-        sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template} OWNER basalt_owner"))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
-        conn.close().await.ok();
-        TestDb { url: url_for(&name), name }
+        TestDb(basalt_server::testing::TestDb::new().await.expect("test database"))
     }
 
-    /// A connection as the administrator (superuser: bypasses RLS; for seeding and checks).
     pub async fn admin(&self) -> PgConnection {
-        PgConnection::connect(&self.url).await.expect("admin connection")
+        self.0.admin().await.expect("admin connection")
     }
 
     pub fn app_url(&self) -> String {
-        basalt_server::db::derive_app_url(&self.url, None).expect("app url")
+        self.0.app_url().expect("app url")
     }
-
-    pub async fn drop_db(&self) {
-        if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
-            let _ =
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn).await;
-        }
-    }
-}
-
-/// The migrated template, made once per schema version by whichever test gets the
-/// lock first; old test databases (over two hours) are swept on the way.
-async fn ensure_template() -> String {
-    let version: u64 = basalt_server::db::migrate::MIGRATOR
-        .iter()
-        .fold(0xcbf29ce484222325, |h, m| m.checksum.iter().fold(h, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3)));
-    let template = format!("basalt_tpl_{version:016x}");
-    let mut conn = PgConnection::connect(&admin_url()).await.expect("connect to the test Postgres");
-    sqlx::query("SELECT pg_advisory_lock(7243)").execute(&mut conn).await.expect("lock");
-    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
-        .bind(&template)
-        .fetch_optional(&mut conn)
-        .await
-        .expect("look up template");
-    if exists.is_none() {
-        sqlx::query(&format!("CREATE DATABASE {template}")).execute(&mut conn).await.expect("create template");
-        basalt_server::db::migrate::migrate(&url_for(&template), None).await.expect("migrate template");
-        let stale: Vec<(String,)> =
-            sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'basalt\\_tpl\\_%' AND datname <> $1")
-                .bind(&template)
-                .fetch_all(&mut conn)
-                .await
-                .unwrap_or_default();
-        for (db,) in stale {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut conn).await;
-        }
-    }
-    let cutoff = chrono::Utc::now().timestamp() - 7200;
-    let old: Vec<(String,)> = sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'basalt\\_t\\_%'")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap_or_default();
-    for (db,) in old {
-        let ts = db.split('_').nth(2).and_then(|t| t.parse::<i64>().ok()).unwrap_or(i64::MAX);
-        if ts < cutoff {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut conn).await;
-        }
-    }
-    sqlx::query("SELECT pg_advisory_unlock(7243)").execute(&mut conn).await.ok();
-    conn.close().await.ok();
-    template
 }
 
 /// A running server on its own database, and a provider admin client.
