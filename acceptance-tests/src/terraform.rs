@@ -120,3 +120,16 @@ impl Drop for Terraform {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// `terraform apply` without questions.
+pub const APPLY: &[&str] = &["apply", "-auto-approve", "-input=false", "-no-color"];
+/// `terraform plan` whose exit code says whether anything would change (0: nothing).
+pub const PLAN_CLEAN: &[&str] = &["plan", "-detailed-exitcode", "-input=false", "-no-color"];
+/// The head of every test configuration: the provider, configured from `BASALT_*`.
+pub const PROVIDER: &str = r#"terraform {
+  required_providers {
+    basalt = { source = "basalt/basalt" }
+  }
+}
+
+provider "basalt" {}"#;

@@ -6,24 +6,16 @@
 //! name, refused at plan time on the attribute with a suggestion.
 
 use basalt_acceptance_tests::server::TestServer;
-use basalt_acceptance_tests::terraform::{terraform_binary, Terraform};
+use basalt_acceptance_tests::terraform::{terraform_binary, Terraform, APPLY, PLAN_CLEAN, PROVIDER};
 use basalt_client::{Client, LoginRequest};
 use uuid::Uuid;
 
 const TENANT_ADMIN: &str = "00000000-0000-7000-8000-000000000004";
 const PASSWORD: &str = "correct horse battery staple";
-const APPLY: &[&str] = &["apply", "-auto-approve", "-input=false", "-no-color"];
-const PLAN_CLEAN: &[&str] = &["plan", "-detailed-exitcode", "-input=false", "-no-color"];
 
 fn config(tenant: &str, permissions: &str) -> String {
     format!(
-        r#"terraform {{
-  required_providers {{
-    basalt = {{ source = "basalt/basalt" }}
-  }}
-}}
-
-provider "basalt" {{}}
+        r#"{PROVIDER}
 
 resource "basalt_tenant" "t" {{
   name = "{tenant}"

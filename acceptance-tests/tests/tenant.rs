@@ -5,7 +5,7 @@
 //! point at the attribute.
 
 use basalt_acceptance_tests::server::TestServer;
-use basalt_acceptance_tests::terraform::{terraform_binary, Terraform};
+use basalt_acceptance_tests::terraform::{terraform_binary, Terraform, APPLY, PLAN_CLEAN, PROVIDER};
 use basalt_client::{Tenant, TenantState};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
@@ -13,13 +13,7 @@ use uuid::Uuid;
 fn config(name: &str, display_name: &str, state: Option<&str>) -> String {
     let state = state.map(|s| format!("  state        = \"{s}\"\n")).unwrap_or_default();
     format!(
-        r#"terraform {{
-  required_providers {{
-    basalt = {{ source = "basalt/basalt" }}
-  }}
-}}
-
-provider "basalt" {{}}
+        r#"{PROVIDER}
 
 resource "basalt_tenant" "t" {{
   name         = "{name}"
@@ -61,9 +55,6 @@ async fn idempotency_keys(server: &TestServer, suffix: &str) -> i64 {
         .expect("count keys");
     n
 }
-
-const APPLY: &[&str] = &["apply", "-auto-approve", "-input=false", "-no-color"];
-const PLAN_CLEAN: &[&str] = &["plan", "-detailed-exitcode", "-input=false", "-no-color"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_lifecycle_with_real_terraform() {

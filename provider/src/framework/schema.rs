@@ -85,6 +85,17 @@ impl Attribute {
         Attribute::string("id", Mode::Computed).use_state_for_unknown().describe("The object's id (a UUID).")
     }
 
+    /// The `tenant_id` every tenant-scoped resource has: optional (defaults to the
+    /// provider's `tenant`, else the token's own context), filled in from the API,
+    /// a UUID, and changing it replaces the object.
+    pub fn tenant_id(markdown: &'static str) -> Self {
+        Attribute::string("tenant_id", Mode::OptionalComputed)
+            .requires_replace()
+            .use_state_for_unknown()
+            .validate(validators::uuid())
+            .describe(markdown)
+    }
+
     pub fn describe(mut self, markdown: &'static str) -> Self {
         self.description = markdown;
         self

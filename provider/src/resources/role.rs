@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use basalt_client::{CreateRole, RequestOptions, Role, UpdateRole};
 
-use crate::framework::schema::validators::{basalt_name, max_len, min_items, uuid};
+use crate::framework::schema::validators::{basalt_name, max_len, min_items};
 use crate::framework::{Api, AttrPath, Attribute, Diagnostics, Error, Mode, Obj, Resource, Schema};
 use crate::value::Value;
 use basalt_client::suggest::closest;
@@ -53,11 +53,7 @@ impl Resource for RoleResource {
             "A custom role: a named set of permissions that `basalt_role_binding` grants to users. Nobody can put a permission in a role that they do not hold themselves.",
             vec![
                 Attribute::id(),
-                Attribute::string("tenant_id", Mode::OptionalComputed)
-                    .requires_replace()
-                    .use_state_for_unknown()
-                    .validate(uuid())
-                    .describe("The id of the tenant the role belongs to. Defaults to the provider's `tenant`, else the token's own context (none: a system role). Changing it replaces the role."),
+                Attribute::tenant_id("The id of the tenant the role belongs to. Defaults to the provider's `tenant`, else the token's own context (none: a system role). Changing it replaces the role."),
                 Attribute::string("name", Mode::Required)
                     .requires_replace()
                     .validate(basalt_name())

@@ -41,11 +41,7 @@ impl Resource for RoleBindingResource {
                     .requires_replace()
                     .validate(uuid())
                     .describe("The user who receives the role."),
-                Attribute::string("tenant_id", Mode::OptionalComputed)
-                    .requires_replace()
-                    .use_state_for_unknown()
-                    .validate(uuid())
-                    .describe("The id of the tenant the binding applies in. Defaults to the provider's `tenant`, else the token's own context (none: a system binding)."),
+                Attribute::tenant_id("The id of the tenant the binding applies in. Defaults to the provider's `tenant`, else the token's own context (none: a system binding)."),
                 Attribute::string("cluster_id", Mode::Optional)
                     .requires_replace()
                     .validate(uuid())

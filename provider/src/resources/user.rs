@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use basalt_client::{CreateUser, RequestOptions, UpdateUser, User};
 
-use crate::framework::schema::validators::{max_len, uuid};
+use crate::framework::schema::validators::max_len;
 use crate::framework::{Api, AttrPath, Attribute, Diagnostics, Error, Mode, Obj, Resource, Schema};
 use crate::value::Value;
 
@@ -41,11 +41,7 @@ impl Resource for UserResource {
             "A user: a person or pipeline identity inside one tenant. Grant it roles with `basalt_role_binding`.",
             vec![
                 Attribute::id(),
-                Attribute::string("tenant_id", Mode::OptionalComputed)
-                    .requires_replace()
-                    .use_state_for_unknown()
-                    .validate(uuid())
-                    .describe("The id of the tenant the user belongs to. Defaults to the provider's `tenant`, else the token's own context. Changing it replaces the user."),
+                Attribute::tenant_id("The id of the tenant the user belongs to. Defaults to the provider's `tenant`, else the token's own context. Changing it replaces the user."),
                 Attribute::string("username", Mode::Required)
                     .requires_replace()
                     .validate(std::sync::Arc::new(|v: &Value| match v.as_str() {
