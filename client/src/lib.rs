@@ -4,8 +4,10 @@
 //! The server uses the types (without `http`) so that the wire format has one
 //! definition; the Terraform provider and the tests use the client.
 
+pub mod compute;
 pub mod suggest;
 pub mod types;
+pub use compute::*;
 pub use types::*;
 
 #[cfg(feature = "http")]

@@ -17,6 +17,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod compute;
 pub mod config;
 pub mod db;
 pub mod dev;

@@ -1,0 +1,112 @@
+//! The hypervisor seam: everything Basalt asks of a host, as one trait.
+//!
+//! Calls are **blocking** (libvirt's C API blocks): callers on the async runtime
+//! go through [`crate::compute::Compute`], which runs them on the blocking pool.
+//! Hosts are named by their libvirt URI; domains by the VM's id, which is also the
+//! libvirt domain UUID, so a domain found on a host maps back to its VM row.
+//! The one implementation is [`super::libvirt::Libvirt`].
+
+use uuid::Uuid;
+
+/// What the hypervisor reports about a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostCapacity {
+    /// Physical CPUs (threads) the host has.
+    pub cpus: u32,
+    pub memory_mib: u64,
+}
+
+/// What a domain is doing, as the hypervisor sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainPower {
+    Running,
+    /// Paused (suspended) in memory.
+    Paused,
+    /// Defined but not running (shut off, crashed, or never started).
+    Off,
+}
+
+/// Everything needed to define a VM's domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainSpec {
+    /// The VM's id; becomes the domain UUID.
+    pub id: Uuid,
+    /// The domain name (`basalt-<id>`: unique on the host, meaningless to guests).
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    /// The VM's own qcow2 disk (a linked clone of the template's image), if any.
+    pub disk: Option<std::path::PathBuf>,
+    /// Direct kernel boot (tests' tiny guest): kernel, initrd and command line.
+    pub kernel: Option<KernelBoot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelBoot {
+    pub kernel: std::path::PathBuf,
+    pub initrd: std::path::PathBuf,
+    pub cmdline: String,
+}
+
+/// A typed hypervisor failure. The message is libvirt's, which may name the host:
+/// it is for logs and provider staff, and is never shown to tenants as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HvError {
+    /// The host cannot be reached (connection refused, daemon down).
+    #[error("host {uri} is unreachable: {message}")]
+    Unreachable { uri: String, message: String },
+    /// No such domain (or snapshot) on the host.
+    #[error("not found on the host: {0}")]
+    NotFound(String),
+    /// The hypervisor cannot do this (e.g. the test driver cannot migrate).
+    #[error("not supported by this host: {0}")]
+    Unsupported(String),
+    /// The domain is not in a state that allows it (e.g. start a running domain).
+    #[error("invalid domain state: {0}")]
+    InvalidState(String),
+    /// Anything else libvirt refused.
+    #[error("hypervisor error: {0}")]
+    Failed(String),
+}
+
+/// A serial console stream of a running domain.
+pub trait ConsoleStream: Send {
+    /// Blocks until output is available; `Ok(0)` at end of stream.
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, HvError>;
+    fn write(&mut self, data: &[u8]) -> Result<(), HvError>;
+}
+
+/// Everything Basalt does on a host. Every method blocks.
+pub trait Hypervisor: Send + Sync + 'static {
+    /// CPUs and memory of the host at `uri`; also proves it is reachable.
+    fn capacity(&self, uri: &str) -> Result<HostCapacity, HvError>;
+    /// Defines (persistently) the domain; defining an existing id replaces its config.
+    fn define(&self, uri: &str, spec: &DomainSpec) -> Result<(), HvError>;
+    /// The domain's power state; `Ok(None)` when it is not defined on the host.
+    fn power(&self, uri: &str, id: Uuid) -> Result<Option<DomainPower>, HvError>;
+    /// Every domain on the host that Basalt defined (UUID and power), for the reconciler.
+    fn domains(&self, uri: &str) -> Result<Vec<(Uuid, DomainPower)>, HvError>;
+    fn start(&self, uri: &str, id: Uuid) -> Result<(), HvError>;
+    /// Asks the guest to shut down (ACPI); returns at once.
+    fn shutdown(&self, uri: &str, id: Uuid) -> Result<(), HvError>;
+    /// Powers off at once.
+    fn destroy(&self, uri: &str, id: Uuid) -> Result<(), HvError>;
+    fn reboot(&self, uri: &str, id: Uuid) -> Result<(), HvError>;
+    fn suspend(&self, uri: &str, id: Uuid) -> Result<(), HvError>;
+    fn resume(&self, uri: &str, id: Uuid) -> Result<(), HvError>;
+    /// Changes vCPUs and memory: in the persistent config, and live too when `live`.
+    fn resize(&self, uri: &str, id: Uuid, vcpus: u32, memory_mib: u64, live: bool) -> Result<(), HvError>;
+    /// Removes the domain's definition and its snapshot metadata (not its disk).
+    /// Not defined: `Ok(())`.
+    fn undefine(&self, uri: &str, id: Uuid) -> Result<(), HvError>;
+    fn snapshot_create(&self, uri: &str, id: Uuid, snapshot: &str) -> Result<(), HvError>;
+    fn snapshot_revert(&self, uri: &str, id: Uuid, snapshot: &str) -> Result<(), HvError>;
+    /// Not there: `Ok(())`.
+    fn snapshot_delete(&self, uri: &str, id: Uuid, snapshot: &str) -> Result<(), HvError>;
+    /// Moves the domain from `from` to `to`: live (`VIR_MIGRATE_LIVE`) when it
+    /// runs, otherwise offline (its definition moves). The destination keeps it
+    /// persistent; the source forgets it.
+    fn migrate(&self, from: &str, to: &str, id: Uuid, live: bool) -> Result<(), HvError>;
+    /// Opens the domain's serial console.
+    fn console(&self, uri: &str, id: Uuid) -> Result<Box<dyn ConsoleStream>, HvError>;
+}

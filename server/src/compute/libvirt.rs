@@ -1,0 +1,1 @@
+//! The [`Hypervisor`](super::Hypervisor) implementation over libvirt (placeholder: being written).
