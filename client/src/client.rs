@@ -6,6 +6,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::types::*;
+use crate::Operation;
 
 /// An API error (the server answered with an error body) or a transport failure.
 #[derive(Debug, thiserror::Error)]
@@ -273,5 +274,52 @@ impl Client {
 
     pub async fn list_permissions(&self) -> Result<Vec<Permission>, ClientError> {
         self.get("/v1/permissions").await
+    }
+
+    // --- any resource by path (compute: regions, clusters, quotas, templates, VMs) ---
+
+    /// `POST path` with a JSON body: a create (201) or an action (202 with an operation).
+    pub async fn post_at<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        opts: &RequestOptions,
+    ) -> Result<T, ClientError> {
+        self.post(path, body, opts).await
+    }
+
+    /// `GET path`.
+    pub async fn get_at<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.get(path).await
+    }
+
+    /// `PATCH path` with a partial update.
+    pub async fn patch_at<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        opts: &RequestOptions,
+    ) -> Result<T, ClientError> {
+        self.patch(path, body, opts).await
+    }
+
+    /// `DELETE path`: 204, or 202 with the operation doing the deletion.
+    pub async fn delete_at(&self, path: &str) -> Result<Option<Operation>, ClientError> {
+        self.send::<(), Option<Operation>>(reqwest::Method::DELETE, path, None, &RequestOptions::default()).await
+    }
+
+    /// Polls operation `id` until it is done (or `timeout` passes: the last state
+    /// seen is answered, not done).
+    pub async fn wait_operation(&self, id: Uuid, timeout: std::time::Duration) -> Result<Operation, ClientError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            let op: Operation = self.get(&format!("/v1/operations/{id}")).await?;
+            if op.status.is_done() || std::time::Instant::now() >= deadline {
+                return Ok(op);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(1));
+        }
     }
 }

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use crate::auth::jwt::Keys;
+use crate::compute::libvirt::Libvirt;
+use crate::compute::Compute;
 use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::Metrics;
@@ -14,6 +16,7 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
+    pub compute: Compute,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +37,10 @@ impl AppState {
         crate::db::migrate::migrate(&config.database_url, config.app_database_password.as_deref()).await?;
         let db = Db::connect(&config.app_database_url, config.db_max_connections).await?;
         crate::authz::sync_builtin_roles(&db).await?;
+        crate::api::regions::ensure_local(&db, &format!("http://{}", config.listen)).await?;
         let keys = Keys::load_or_generate(&config.jwt_key_file, chrono::Duration::seconds(config.token_ttl_seconds))?;
-        Ok(AppState { db, keys: Arc::new(keys), config: Arc::new(config), metrics: Arc::new(Metrics::new()) })
+        let compute = Compute::new(Arc::new(Libvirt::new()), config.state_dir.clone(), config.cpu_overcommit);
+        Ok(AppState { db, keys: Arc::new(keys), config: Arc::new(config), metrics: Arc::new(Metrics::new()), compute })
     }
 }
 

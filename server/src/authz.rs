@@ -85,11 +85,11 @@ permissions! {
     UserRead = "user:read", [System, Tenant], "Read a user.";
     UserUpdate = "user:update", [System, Tenant], "Change a user's email, password or disabled flag.";
     UserDelete = "user:delete", [System, Tenant], "Delete a user.";
-    TokenCreate = "token:create", [System, Tenant], "Create API tokens for oneself.";
-    TokenList = "token:list", [System, Tenant], "List one's own API tokens.";
-    TokenRevoke = "token:revoke", [System, Tenant], "Revoke one's own API tokens.";
+    TokenCreate = "token:create", [System, Tenant, Cluster], "Create API tokens for oneself.";
+    TokenList = "token:list", [System, Tenant, Cluster], "List one's own API tokens.";
+    TokenRevoke = "token:revoke", [System, Tenant, Cluster], "Revoke one's own API tokens.";
     AuditRead = "audit:read", [System, Tenant], "Read the audit trail of the current context.";
-    PermissionList = "permission:list", [System, Tenant], "Read the permission catalog.";
+    PermissionList = "permission:list", [System, Tenant, Cluster], "Read the permission catalog.";
     RoleCreate = "role:create", [System, Tenant], "Create custom roles in the current context.";
     RoleList = "role:list", [System, Tenant], "List the roles of the current context and the built-in roles.";
     RoleRead = "role:read", [System, Tenant], "Read a role.";
@@ -99,6 +99,65 @@ permissions! {
     RoleBindingList = "role_binding:list", [System, Tenant], "List the role bindings of the current context.";
     RoleBindingRead = "role_binding:read", [System, Tenant], "Read a role binding.";
     RoleBindingDelete = "role_binding:delete", [System, Tenant], "Remove a role binding (never the last admin's).";
+    RegionRegister = "region:register", [System], "Register a region (its gateway endpoint) with the controller.";
+    RegionList = "region:list", [System, Tenant], "List regions (tenants see names and availability only).";
+    RegionRead = "region:read", [System, Tenant], "Read a region.";
+    RegionUpdate = "region:update", [System], "Change a region's endpoint.";
+    RegionDeregister = "region:deregister", [System], "Remove a region that has no clusters.";
+    ClusterCreate = "cluster:create", [System], "Create a cluster from libvirt hosts in a region.";
+    ClusterList = "cluster:list", [System, Tenant, Cluster], "List clusters (tenants: those they hold a quota on, by alias).";
+    ClusterRead = "cluster:read", [System, Tenant, Cluster], "Read a cluster.";
+    ClusterUpdate = "cluster:update", [System], "Change a cluster's alias or its hosts.";
+    ClusterDelete = "cluster:delete", [System], "Delete a cluster with no quotas and no VMs.";
+    HostList = "host:list", [System], "List a cluster's hosts with their capacity and allocation.";
+    QuotaCreate = "quota:create", [System], "Assign a tenant capacity on a cluster.";
+    QuotaList = "quota:list", [System, Tenant, Cluster], "List quotas and their usage.";
+    QuotaRead = "quota:read", [System, Tenant, Cluster], "Read a quota and its usage.";
+    QuotaUpdate = "quota:update", [System], "Change a tenant's capacity on a cluster.";
+    QuotaDelete = "quota:delete", [System], "Withdraw a tenant's capacity on a cluster (refused while in use).";
+    TemplateCreate = "template:create", [System, Tenant], "Create templates (public at system scope, private in a tenant).";
+    TemplateList = "template:list", [System, Tenant, Cluster], "List the templates of the context and the public ones.";
+    TemplateRead = "template:read", [System, Tenant, Cluster], "Read a template.";
+    TemplateUpdate = "template:update", [System, Tenant], "Change a template's default size.";
+    TemplateDelete = "template:delete", [System, Tenant], "Delete a template.";
+    VmCreate = "vm:create", [Tenant, Cluster], "Create VMs from templates within the quota.";
+    VmList = "vm:list", [Tenant, Cluster], "List VMs.";
+    VmRead = "vm:read", [Tenant, Cluster], "Read a VM.";
+    VmPower = "vm:power", [Tenant, Cluster], "Start, stop, reboot, suspend and resume VMs.";
+    VmResize = "vm:resize", [Tenant, Cluster], "Change a VM's vCPUs and memory.";
+    VmMigrate = "vm:migrate", [Tenant, Cluster], "Move a VM to another host of its cluster.";
+    VmDelete = "vm:delete", [Tenant, Cluster], "Delete VMs and their disks.";
+    SnapshotCreate = "snapshot:create", [Tenant, Cluster], "Take snapshots of VMs.";
+    SnapshotList = "snapshot:list", [Tenant, Cluster], "List a VM's snapshots.";
+    SnapshotRead = "snapshot:read", [Tenant, Cluster], "Read a snapshot.";
+    SnapshotRevert = "snapshot:revert", [Tenant, Cluster], "Roll a VM back to a snapshot.";
+    SnapshotDelete = "snapshot:delete", [Tenant, Cluster], "Delete snapshots.";
+    OperationList = "operation:list", [System, Tenant, Cluster], "List operations (long work) of the context.";
+    OperationRead = "operation:read", [System, Tenant, Cluster], "Poll an operation.";
+}
+
+/// Which clusters a caller may act on with one permission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterFilter {
+    All,
+    Only(Vec<Uuid>),
+}
+
+impl ClusterFilter {
+    /// As a SQL parameter: NULL for all, else the array of cluster ids.
+    pub fn as_param(&self) -> Option<Vec<Uuid>> {
+        match self {
+            ClusterFilter::All => None,
+            ClusterFilter::Only(ids) => Some(ids.clone()),
+        }
+    }
+
+    pub fn allows(&self, cluster: Uuid) -> bool {
+        match self {
+            ClusterFilter::All => true,
+            ClusterFilter::Only(ids) => ids.contains(&cluster),
+        }
+    }
 }
 
 /// What a route requires of its caller.
@@ -174,6 +233,32 @@ impl Grants {
                 .iter()
                 .find(|r| r.cluster_id == Some(cluster) && r.permissions.iter().any(|p| p == permission.name()))
         })
+    }
+
+    /// The clusters on which the caller holds `permission`: all of the context's
+    /// (a context-level grant) or only those of its cluster bindings. What a list
+    /// of cluster-bound objects is filtered by.
+    pub fn clusters_for(&self, permission: Permission) -> ClusterFilter {
+        if self.granting(permission).is_some() {
+            return ClusterFilter::All;
+        }
+        let ids = self
+            .rows
+            .iter()
+            .filter(|_| permission.scopes().contains(&ScopeKind::Cluster))
+            .filter(|r| r.permissions.iter().any(|p| p == permission.name()))
+            .filter_map(|r| r.cluster_id)
+            .collect();
+        ClusterFilter::Only(ids)
+    }
+
+    /// Refuses unless `permission` is held on `cluster` (at the context's level or
+    /// through a binding on that cluster).
+    pub fn require_on_cluster(&self, permission: Permission, cluster: Uuid) -> Result<(), ApiError> {
+        match self.granting_on_cluster(permission, cluster) {
+            Some(_) => Ok(()),
+            None => Err(ApiError::PermissionDenied { permission: permission.name().to_string() }),
+        }
     }
 
     /// Does the caller hold `permission` anywhere in its context (at its level or

@@ -20,6 +20,7 @@ pub struct FileConfig {
     pub purge_interval_seconds: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub db_max_connections: Option<u32>,
+    pub cpu_overcommit: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,8 @@ pub struct Config {
     pub purge_interval_seconds: u64,
     pub max_body_bytes: usize,
     pub db_max_connections: u32,
+    /// Schedulable vCPUs per host CPU (placement).
+    pub cpu_overcommit: u32,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -80,6 +83,7 @@ impl Config {
             purge_interval_seconds: 3600,
             max_body_bytes: 1 << 20,
             db_max_connections: 16,
+            cpu_overcommit: 4,
         })
     }
 
@@ -112,6 +116,7 @@ impl Config {
         take!(purge_interval_seconds);
         take!(max_body_bytes);
         take!(db_max_connections);
+        take!(cpu_overcommit);
         Ok(c)
     }
 }

@@ -58,6 +58,7 @@ async fn serve_dev(opts: &DevOptions, state_dir: &Path, pg: Option<&EmbeddedPost
     let listener = app::bind(config.listen).await?;
     let state = AppState::start(config).await?;
     let token = ensure_admin(&state.db, state_dir).await?;
+    ensure_default_cluster(&state).await?;
     let endpoint = format!("http://{}", listener.local_addr()?);
     let env = format!("BASALT_ENDPOINT={endpoint}\nBASALT_TOKEN={token}\nBASALT_DATABASE_URL={admin_url}\n");
     write_private(&state_dir.join("env"), env.as_bytes())?;
@@ -71,6 +72,40 @@ async fn serve_dev(opts: &DevOptions, state_dir: &Path, pg: Option<&EmbeddedPost
     println!("Ctrl-C stops it.");
     std::io::stdout().flush()?;
     app::serve(state, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// The one host of dev mode's default cluster: libvirt's in-process test driver.
+pub const DEV_HOST: &str = "test:///default";
+
+/// Makes sure a cluster `default` with libvirt's test driver as its one host
+/// exists (when the install has no cluster at all), in the local region.
+pub async fn ensure_default_cluster(state: &AppState) -> anyhow::Result<()> {
+    let cap = state.compute.schedulable(DEV_HOST).await?;
+    let mut tx = state.db.begin(DbScope::System, None, true).await?;
+    let (clusters,): (i64,) = sqlx::query_as("SELECT count(*) FROM clusters").fetch_one(&mut *tx).await?;
+    if clusters == 0 {
+        let cluster = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO clusters (id, region_id, name, alias)
+             SELECT $1, id, 'default', 'default' FROM regions ORDER BY id LIMIT 1",
+        )
+        .bind(cluster)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO hosts (id, cluster_id, position, uri, vcpus, memory_mib) VALUES ($1, $2, 0, $3, $4, $5)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(cluster)
+        .bind(DEV_HOST)
+        .bind(cap.cpus as i32)
+        .bind(cap.memory_mib as i64)
+        .execute(&mut *tx)
+        .await?;
+        println!("Created cluster `default` ({cluster}) on {DEV_HOST}");
+    }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -177,6 +177,11 @@ impl From<sqlx::Error> for ApiError {
                     "23505" => {
                         ApiError::Conflict { code: "already_exists", message: conflict_message(db.constraint()) }
                     }
+                    // The only CHECK a valid request can trip: a quota limit below usage.
+                    "23514" if db.constraint() == Some("quotas_within_limits") => ApiError::Conflict {
+                        code: "quota_in_use",
+                        message: "a limit cannot go below what the tenant already uses".into(),
+                    },
                     // Row-level security refused a write: the target is not the caller's.
                     "42501" => ApiError::NotFound { kind: "object" },
                     "23503" => ApiError::Unprocessable {
@@ -209,6 +214,13 @@ fn conflict_message(constraint: Option<&str>) -> String {
         Some("api_tokens_tenant_name") => "you already have a token with this name".into(),
         Some("roles_tenant_name") => "a role with this name already exists".into(),
         Some("role_bindings_unique") => "this user already has this role here".into(),
+        Some("regions_tenant_name") => "a region with this name already exists".into(),
+        Some("clusters_tenant_name") => "a cluster with this name already exists".into(),
+        Some("hosts_tenant_uri") => "this host already belongs to a cluster".into(),
+        Some("quotas_tenant_cluster") => "the tenant already has a quota on this cluster".into(),
+        Some("templates_tenant_name") => "a template with this name already exists".into(),
+        Some("vms_tenant_name") => "a VM with this name already exists".into(),
+        Some("vm_snapshots_tenant_vm_name") => "the VM already has a snapshot with this name".into(),
         Some(c) => format!("the object conflicts with an existing one ({c})"),
         None => "the object conflicts with an existing one".into(),
     }

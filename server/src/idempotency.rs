@@ -98,9 +98,19 @@ pub async fn created<T: Serialize>(
     claimed: Option<Uuid>,
     value: T,
 ) -> Result<axum::response::Response, ApiError> {
+    answered(tx, claimed, StatusCode::CREATED, value).await
+}
+
+/// Any answer (`201`, or `202` with an operation), after storing it under the key.
+pub async fn answered<T: Serialize>(
+    tx: &mut Tx,
+    claimed: Option<Uuid>,
+    status: StatusCode,
+    value: T,
+) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    finish(tx, claimed, StatusCode::CREATED, &value).await?;
-    Ok((StatusCode::CREATED, axum::Json(value)).into_response())
+    finish(tx, claimed, status, &value).await?;
+    Ok((status, axum::Json(value)).into_response())
 }
 
 /// The stored answer of an earlier request with the same key.
@@ -114,7 +124,8 @@ pub fn replay(status: StatusCode, body: Value) -> axum::response::Response {
 /// planned object, so re-creating a destroyed one repeats its key) then creates
 /// anew instead of answering with an object that is gone.
 pub async fn forget_object(tx: &mut Tx, id: Uuid) -> Result<(), ApiError> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE response_body->>'id' = $1")
+    // An operation's answer names its object as `target_id` (a VM create answers 202).
+    sqlx::query("DELETE FROM idempotency_keys WHERE response_body->>'id' = $1 OR response_body->>'target_id' = $1")
         .bind(id.to_string())
         .execute(&mut **tx)
         .await?;

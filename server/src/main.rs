@@ -92,6 +92,9 @@ struct ServeArgs {
     max_body_bytes: Option<usize>,
     #[arg(long, env = "BASALT_DB_MAX_CONNECTIONS")]
     db_max_connections: Option<u32>,
+    /// Schedulable vCPUs per host CPU (default 4).
+    #[arg(long, env = "BASALT_CPU_OVERCOMMIT")]
+    cpu_overcommit: Option<u32>,
 }
 
 #[derive(Args)]
@@ -143,6 +146,7 @@ async fn main() -> anyhow::Result<()> {
                 purge_interval_seconds: a.purge_interval_seconds,
                 max_body_bytes: a.max_body_bytes,
                 db_max_connections: a.db_max_connections,
+                cpu_overcommit: a.cpu_overcommit,
                 ..a.db.into_file_config()
             };
             let config = Config::resolve(flags, file)?;

@@ -45,7 +45,74 @@ const SEEDERS: &[(&str, &str)] = &[
         "INSERT INTO idempotency_keys (id, tenant_id, actor_id, key, request_sha256, response_status, response_body)
          VALUES ($2, $1, $3, 'k-' || $2::text, '\\x00', 201, '{}')",
     ),
+    // The estate: system rows whatever the tenant ($1 is ignored).
+    ("regions", "INSERT INTO regions (id, name, endpoint) SELECT $2, 'r-' || $2::text, 'http://r' WHERE $1::uuid IS NULL OR true"),
+    (
+        "clusters",
+        "INSERT INTO clusters (id, region_id, name, alias)
+         SELECT $2, r.id, 'c-' || $2::text, 'a-' || $2::text FROM regions r WHERE $1::uuid IS NULL OR true
+          ORDER BY r.id LIMIT 1",
+    ),
+    (
+        "hosts",
+        "INSERT INTO hosts (id, cluster_id, position, uri, vcpus, memory_mib)
+         SELECT $2, c.id, 0, 'test:///' || $2::text, 4, 1024 FROM clusters c WHERE $1::uuid IS NULL OR true
+          ORDER BY c.id LIMIT 1",
+    ),
+    (
+        "placements",
+        "INSERT INTO placements (id, host_id, vm_id, vcpus, memory_mib)
+         SELECT $2, h.id, $2, 1, 64 FROM hosts h WHERE $1::uuid IS NULL OR true ORDER BY h.id LIMIT 1",
+    ),
+    // A tenant's quota on the newest cluster (none for the system).
+    (
+        "quotas",
+        "INSERT INTO quotas (id, tenant_id, cluster_id, vcpus, memory_mib, max_vms)
+         SELECT $2, $1, c.id, 4, 1024, 2 FROM clusters c WHERE $1::uuid IS NOT NULL ORDER BY c.id DESC LIMIT 1",
+    ),
+    (
+        "templates",
+        "INSERT INTO templates (id, tenant_id, name, vcpus, memory_mib, disk_gib) VALUES ($2, $1, 't-' || $2::text, 1, 64, 1)",
+    ),
+    (
+        "vms",
+        "INSERT INTO vms (id, tenant_id, name, cluster_id, template_id, vcpus, memory_mib, state, power_state)
+         SELECT $2, $1, 'v-' || replace($2::text, '-', ''), $2, $2, 1, 64, 'stopped', 'stopped' WHERE $1::uuid IS NOT NULL",
+    ),
+    (
+        "vm_snapshots",
+        "INSERT INTO vm_snapshots (id, tenant_id, vm_id, name)
+         SELECT $2, $1, v.id, 's-' || $2::text FROM vms v WHERE v.tenant_id = $1 ORDER BY v.id LIMIT 1",
+    ),
+    (
+        "operations",
+        "INSERT INTO operations (id, tenant_id, kind, target_type, target_id) VALUES ($2, $1, 'seed', 'vm', $2)",
+    ),
 ];
+
+/// Tables of the provider's estate: every row is the system's (tenant_id pinned
+/// NULL by a CHECK), so a tenant owns none.
+const SYSTEM_ONLY: &[&str] = &["regions", "clusters", "hosts", "placements"];
+
+/// System rows a tenant context may read: how many (as the administrator sees
+/// it, `$1` the tenant), and why.
+const SHARED_SYSTEM_ROWS: &[(&str, &str, &str)] = &[
+    ("regions", "SELECT count(*) FROM regions WHERE $1::uuid IS NOT NULL", "region names, to choose where to run"),
+    (
+        "clusters",
+        "SELECT count(*) FROM clusters WHERE id IN (SELECT cluster_id FROM quotas WHERE tenant_id = $1)",
+        "the clusters the tenant holds a quota on",
+    ),
+    (
+        "templates",
+        "SELECT count(*) FROM templates WHERE tenant_id IS NULL AND $1::uuid IS NOT NULL",
+        "public templates",
+    ),
+];
+
+/// Tenant rows the system context reads, and why.
+const SYSTEM_READS_TENANT_ROWS: &[(&str, &str)] =
+    &[("tenants", "the tenant registry"), ("quotas", "provider staff assign capacity to tenants")];
 
 struct Seeded {
     a: Uuid,
@@ -134,6 +201,18 @@ async fn the_app_role_sees_only_its_context() {
         assert!(matches!(inside, Ok((0,)) | Err(_)), "{table}: rows visible in a transaction with no context");
         tx.rollback().await.unwrap();
 
+        // A tenant context with no privilege on the table at all (hosts,
+        // placements) cannot even ask: that is the strongest answer.
+        let (readable,): (bool,) = sqlx::query_as("SELECT has_table_privilege('basalt_ctx_tenant', $1, 'SELECT')")
+            .bind(table)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        if !readable {
+            assert!(SYSTEM_ONLY.contains(&table.as_str()), "{table}: tenant contexts cannot read their own rows");
+            continue;
+        }
+
         // A's context: A's rows, nothing of B, nothing of the system.
         let mut tx = app.begin(DbScope::Tenant(s.a), None, false).await.unwrap();
         let own = count(&mut *tx, &format!("SELECT count(*) FROM {table} WHERE tenant_id = $1"), Some(s.a)).await;
@@ -146,17 +225,23 @@ async fn the_app_role_sees_only_its_context() {
         .await;
         let total = count(&mut *tx, &format!("SELECT count(*) FROM {table} WHERE $1::uuid IS NULL"), None).await;
         tx.rollback().await.unwrap();
-        assert!(own > 0, "{table}: A cannot see its own rows");
+        let shared = match SHARED_SYSTEM_ROWS.iter().find(|(t, _, _)| t == table) {
+            Some((_, sql, _)) => count(&mut admin, sql, Some(s.a)).await,
+            None => 0,
+        };
+        if !SYSTEM_ONLY.contains(&table.as_str()) {
+            assert!(own > 0, "{table}: A cannot see its own rows");
+        }
         assert_eq!(other, 0, "{table}: A sees B's rows");
-        assert_eq!(system, 0, "{table}: A sees system rows");
-        assert_eq!(total, own, "{table}: A sees rows that are not A's");
+        assert_eq!(system, shared, "{table}: A sees system rows it should not (or misses shared ones)");
+        assert_eq!(total, own + shared, "{table}: A sees rows that are not A's");
 
         // System scope: system rows, and of tenant data only the tenant registry.
         let mut tx = app.begin(DbScope::System, None, false).await.unwrap();
         let tenant_rows =
             count(&mut *tx, &format!("SELECT count(*) FROM {table} WHERE tenant_id = $1"), Some(s.a)).await;
         tx.rollback().await.unwrap();
-        if table != "tenants" {
+        if !SYSTEM_READS_TENANT_ROWS.iter().any(|(t, _)| t == table) {
             assert_eq!(tenant_rows, 0, "{table}: system scope sees tenant rows");
         }
     }

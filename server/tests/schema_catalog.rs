@@ -20,6 +20,10 @@ const KEY_EXCEPTIONS: &[(&str, &str)] = &[
     ("tenants_tenant_id", "the tenant registry's own tenant_id (= id)"),
     ("role_bindings_role", "the role's own tenant: pinned to tenant_id by a CHECK, NULL for built-in and system roles"),
     ("role_bindings_role_id_fkey", "existence of built-in and system roles, whose composite key has a NULL tenant"),
+    ("clusters_region_id_fkey", "the estate is system rows (tenant_id pinned NULL)"),
+    ("hosts_cluster_id_fkey", "the estate is system rows (tenant_id pinned NULL)"),
+    ("placements_host_id_fkey", "the estate is system rows (tenant_id pinned NULL)"),
+    ("quotas_cluster_id_fkey", "a tenant's quota on a cluster of the estate (a system row)"),
     (
         "api_tokens_context_tenant_id_fkey",
         "the tenant a provider-staff token acts in; for tenant users a CHECK pins it to tenant_id",

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::extract::{page, IdempotencyKey, PageQuery, Req};
 use crate::audit::{self, Event};
 use crate::db::Tx;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, Claim};
 
 /// Creates an object in `tx` (the request's transaction, after any checks the
@@ -63,6 +63,61 @@ where
     Ok(Json(page(rows.into_iter().map(T::from).collect(), params, |x| x.id())))
 }
 
+/// The tail of every update: audit `action` with before and after, commit, and
+/// answer the object.
+pub async fn updated<T: Serialize>(
+    mut tx: Tx,
+    req: &Req,
+    action: &'static str,
+    kind: &'static str,
+    id: Uuid,
+    before: &T,
+    after: T,
+) -> ApiResult<Json<T>> {
+    let details = serde_json::json!({ "before": before, "after": &after });
+    audit::record(&mut tx, req, Event::new(action, kind, Some(id)).details(details)).await?;
+    tx.commit().await?;
+    Ok(Json(after))
+}
+
+/// The tail of every hard delete: delete the row of `table`, forget the
+/// idempotency keys that answered it, audit `action` with what it was, commit, 204.
+pub async fn deleted<T: Serialize>(
+    mut tx: Tx,
+    req: &Req,
+    table: &str,
+    action: &'static str,
+    kind: &'static str,
+    id: Uuid,
+    before: &T,
+) -> ApiResult<axum::http::StatusCode> {
+    sqlx::query(&format!("DELETE FROM {table} WHERE id = $1")).bind(id).execute(&mut *tx).await?;
+    crate::idempotency::forget_object(&mut tx, id).await?;
+    audit::record(&mut tx, req, Event::new(action, kind, Some(id)).details(serde_json::json!({ "before": before })))
+        .await?;
+    tx.commit().await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// One row of `table` visible in `tx` by id, as `T` (404 naming `kind` otherwise);
+/// `lock` takes the row for update.
+pub async fn fetch<R, T>(
+    tx: &mut Tx,
+    table: &str,
+    columns: &str,
+    id: Uuid,
+    lock: bool,
+    kind: &'static str,
+) -> ApiResult<T>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: From<R>,
+{
+    let sql = format!("SELECT {columns} FROM {table} WHERE id = $1{}", if lock { " FOR UPDATE" } else { "" });
+    let row: Option<R> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut **tx).await?;
+    row.map(T::from).ok_or(ApiError::NotFound { kind })
+}
+
 /// The insert step of [`create`]: a boxed future (so the handler stays `Send`)
 /// borrowing the transaction.
 pub type Insert<'t, T> = Pin<Box<dyn Future<Output = ApiResult<T>> + Send + 't>>;
@@ -76,4 +131,17 @@ macro_rules! has_id {
     ($($t:ty),+) => { $(impl HasId for $t { fn id(&self) -> Uuid { self.id } })+ };
 }
 
-has_id!(basalt_client::User, basalt_client::Role, basalt_client::RoleBinding, basalt_client::Tenant);
+has_id!(
+    basalt_client::User,
+    basalt_client::Role,
+    basalt_client::RoleBinding,
+    basalt_client::Tenant,
+    basalt_client::Region,
+    basalt_client::Cluster,
+    basalt_client::Host,
+    basalt_client::Quota,
+    basalt_client::Template,
+    basalt_client::Vm,
+    basalt_client::Snapshot,
+    basalt_client::Operation
+);

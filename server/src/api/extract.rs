@@ -52,6 +52,23 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body (`POST /v1/vms/{id}/stop`): no body at all means
+/// `T::default()`; a body must be JSON like any other.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let empty = req.headers().get(header::CONTENT_TYPE).is_none()
+            && req.headers().get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() == b"0");
+        if empty {
+            return Ok(OptionalJson(T::default()));
+        }
+        ApiJson::<T>::from_request(req, state).await.map(|ApiJson(v)| OptionalJson(v))
+    }
+}
+
 /// Decodes `bytes` as the object `T`, naming the offending field on error.
 /// Strict on purpose: the body must be one JSON object (serde would otherwise
 /// accept an array as a struct, positionally) with nothing after it.
@@ -181,6 +198,23 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             ApiError::bad_field("Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
         })?;
         Ok(IdempotencyKey(Some(key.to_string())))
+    }
+}
+
+/// Two path segments that must be UUIDs (`/v1/vms/{id}/snapshots/{snapshot_id}`).
+pub struct PathIds(pub Uuid, pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path((a, b)): axum::extract::Path<(String, String)> =
+            axum::extract::Path::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::bad_field("id", "an id in the path is missing"))?;
+        let parse =
+            |raw: &str| Uuid::try_parse(raw).map_err(|_| ApiError::bad_field("id", "ids in the path must be UUIDs"));
+        Ok(PathIds(parse(&a)?, parse(&b)?))
     }
 }
 

@@ -5,16 +5,23 @@
 
 mod audit_events;
 pub mod auth;
+pub mod clusters;
 pub mod crud;
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod operations;
 pub mod permissions;
+pub mod quotas;
+pub mod regions;
 pub mod role_bindings;
 pub mod roles;
+pub mod snapshots;
+pub mod templates;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
+pub mod vms;
 
 use std::time::Instant;
 
@@ -113,6 +120,45 @@ pub fn routes() -> Vec<Route> {
         route(M::GET,    "/v1/role-bindings/{id}",     p(P::RoleBindingRead),   role_bindings::get),
         route(M::DELETE, "/v1/role-bindings/{id}",     p(P::RoleBindingDelete), role_bindings::delete),
         route(M::POST,   "/v1/authz/check",            Authenticated,           role_bindings::check).reads(),
+        route(M::GET,    "/v1/regions",                p(P::RegionList),        regions::list),
+        route(M::POST,   "/v1/regions",                p(P::RegionRegister),    regions::create),
+        route(M::GET,    "/v1/regions/{id}",           p(P::RegionRead),        regions::get),
+        route(M::PATCH,  "/v1/regions/{id}",           p(P::RegionUpdate),      regions::update),
+        route(M::DELETE, "/v1/regions/{id}",           p(P::RegionDeregister),  regions::delete),
+        route(M::GET,    "/v1/clusters",               p(P::ClusterList),       clusters::list),
+        route(M::POST,   "/v1/clusters",               p(P::ClusterCreate),     clusters::create),
+        route(M::GET,    "/v1/clusters/{id}",          p(P::ClusterRead),       clusters::get),
+        route(M::PATCH,  "/v1/clusters/{id}",          p(P::ClusterUpdate),     clusters::update),
+        route(M::DELETE, "/v1/clusters/{id}",          p(P::ClusterDelete),     clusters::delete),
+        route(M::GET,    "/v1/clusters/{id}/hosts",    p(P::HostList),          clusters::hosts),
+        route(M::GET,    "/v1/quotas",                 p(P::QuotaList),         quotas::list),
+        route(M::POST,   "/v1/quotas",                 p(P::QuotaCreate),       quotas::create),
+        route(M::GET,    "/v1/quotas/{id}",            p(P::QuotaRead),         quotas::get),
+        route(M::PATCH,  "/v1/quotas/{id}",            p(P::QuotaUpdate),       quotas::update),
+        route(M::DELETE, "/v1/quotas/{id}",            p(P::QuotaDelete),       quotas::delete),
+        route(M::GET,    "/v1/templates",              p(P::TemplateList),      templates::list),
+        route(M::POST,   "/v1/templates",              p(P::TemplateCreate),    templates::create),
+        route(M::GET,    "/v1/templates/{id}",         p(P::TemplateRead),      templates::get),
+        route(M::PATCH,  "/v1/templates/{id}",         p(P::TemplateUpdate),    templates::update),
+        route(M::DELETE, "/v1/templates/{id}",         p(P::TemplateDelete),    templates::delete),
+        route(M::GET,    "/v1/vms",                    p(P::VmList),            vms::list),
+        route(M::POST,   "/v1/vms",                    p(P::VmCreate),          vms::create),
+        route(M::GET,    "/v1/vms/{id}",               p(P::VmRead),            vms::get),
+        route(M::DELETE, "/v1/vms/{id}",               p(P::VmDelete),          vms::delete),
+        route(M::POST,   "/v1/vms/{id}/start",         p(P::VmPower),           vms::start),
+        route(M::POST,   "/v1/vms/{id}/stop",          p(P::VmPower),           vms::stop),
+        route(M::POST,   "/v1/vms/{id}/reboot",        p(P::VmPower),           vms::reboot),
+        route(M::POST,   "/v1/vms/{id}/suspend",       p(P::VmPower),           vms::suspend),
+        route(M::POST,   "/v1/vms/{id}/resume",        p(P::VmPower),           vms::resume),
+        route(M::POST,   "/v1/vms/{id}/resize",        p(P::VmResize),          vms::resize),
+        route(M::POST,   "/v1/vms/{id}/migrate",       p(P::VmMigrate),         vms::migrate),
+        route(M::GET,    "/v1/vms/{id}/snapshots",     p(P::SnapshotList),      snapshots::list),
+        route(M::POST,   "/v1/vms/{id}/snapshots",     p(P::SnapshotCreate),    snapshots::create),
+        route(M::GET,    "/v1/vms/{id}/snapshots/{snapshot_id}", p(P::SnapshotRead), snapshots::get),
+        route(M::DELETE, "/v1/vms/{id}/snapshots/{snapshot_id}", p(P::SnapshotDelete), snapshots::delete),
+        route(M::POST,   "/v1/vms/{id}/snapshots/{snapshot_id}/revert", p(P::SnapshotRevert), snapshots::revert),
+        route(M::GET,    "/v1/operations",             p(P::OperationList),     operations::list),
+        route(M::GET,    "/v1/operations/{id}",        p(P::OperationRead),     operations::get),
     ]
 }
 

@@ -97,15 +97,33 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<
     security(("bearer" = [])))]
 pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateRoleBinding>) -> ApiResult<Response> {
     let tenant = req.check_body_tenant(body.tenant_id)?;
-    if body.cluster_id.is_some() {
-        return Err(ApiError::Unprocessable {
-            code: "invalid_reference",
-            message: "cluster-scoped bindings need compute clusters, which this version does not have yet".into(),
-            details: json!({ "field": "cluster_id" }),
-        });
-    }
-    let scope = if tenant.is_some() { ScopeKind::Tenant } else { ScopeKind::System };
+    let scope = match (tenant, body.cluster_id) {
+        (None, Some(_)) => {
+            return Err(ApiError::Unprocessable {
+                code: "invalid_reference",
+                message: "cluster-scoped bindings are made inside the cluster's tenant".into(),
+                details: json!({ "field": "cluster_id" }),
+            })
+        }
+        (Some(_), Some(_)) => ScopeKind::Cluster,
+        (Some(_), None) => ScopeKind::Tenant,
+        (None, None) => ScopeKind::System,
+    };
     let mut tx = req.tx()?;
+    if let Some(cluster) = body.cluster_id {
+        // Visible only if the tenant holds a quota on it: RLS answers.
+        let (visible,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM clusters WHERE id = $1)")
+            .bind(cluster)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !visible {
+            return Err(ApiError::Unprocessable {
+                code: "invalid_reference",
+                message: "no such cluster in this tenant (it needs a quota on it)".into(),
+                details: json!({ "field": "cluster_id" }),
+            });
+        }
+    }
     // Both must be visible in the context: another tenant's user or role is a 404.
     super::users::fetch(&mut tx, body.user_id, false).await?;
     let role = super::roles::fetch(&mut tx, body.role_id, false).await?;
@@ -128,7 +146,8 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     if !missing.is_empty() {
         return Err(ApiError::Escalation { missing });
     }
-    let (user_id, role_id, role_tenant, role_name) = (body.user_id, role.id, role.tenant_id, role.name);
+    let (user_id, role_id, role_tenant, role_name, cluster_id) =
+        (body.user_id, role.id, role.tenant_id, role.name, body.cluster_id);
     crud::create(
         tx,
         &req,
@@ -138,13 +157,14 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
             Box::pin(async move {
                 let row: BindingRow = sqlx::query_as(&format!(
                     "INSERT INTO role_bindings (id, tenant_id, user_id, role_id, role_tenant_id, cluster_id)
-                     VALUES ($1, $2, $3, $4, $5, NULL) RETURNING {COLUMNS}"
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
                 ))
                 .bind(Uuid::now_v7())
                 .bind(tenant)
                 .bind(user_id)
                 .bind(role_id)
                 .bind(role_tenant)
+                .bind(cluster_id)
                 .fetch_one(&mut **tx)
                 .await?;
                 Ok(RoleBinding::from(row))

@@ -1,0 +1,190 @@
+//! `/v1/vms/{id}/snapshots`: point-in-time snapshots of a VM (libvirt snapshots,
+//! named by the snapshot's id on the host). Taking and deleting one is quick and
+//! answered directly; reverting changes the VM and is an operation (202).
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use basalt_client::{CreateSnapshot, Page, Snapshot, VmState};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::extract::{page, ApiJson, ApiQuery, IdempotencyKey, PageQuery, PathId, PathIds, Req};
+use super::vms;
+use crate::audit::{self, Event};
+use crate::authz::Permission;
+use crate::compute::{operations, placement, vm_work};
+use crate::db::Tx;
+use crate::error::{ApiError, ApiResult};
+use crate::idempotency::{self, Claim};
+
+const COLUMNS: &str = "id, tenant_id, vm_id, name, created_at";
+
+#[derive(sqlx::FromRow)]
+struct SnapshotRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    vm_id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<SnapshotRow> for Snapshot {
+    fn from(r: SnapshotRow) -> Snapshot {
+        Snapshot { id: r.id, tenant_id: r.tenant_id, vm_id: r.vm_id, name: r.name, created_at: r.created_at }
+    }
+}
+
+/// The libvirt name of a snapshot: its id, so a tenant's name never reaches the host.
+fn host_name(id: Uuid) -> String {
+    format!("basalt-{id}")
+}
+
+fn check_name(name: &str) -> ApiResult<()> {
+    let ok = (1..=63).contains(&name.len())
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_field("name", "name must be 1 to 63 letters, digits, '-' and '_'"))
+    }
+}
+
+async fn fetch(tx: &mut Tx, vm: Uuid, id: Uuid) -> ApiResult<Snapshot> {
+    let row: Option<SnapshotRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM vm_snapshots WHERE id = $1 AND vm_id = $2"))
+            .bind(id)
+            .bind(vm)
+            .fetch_optional(&mut **tx)
+            .await?;
+    row.map(Snapshot::from).ok_or(ApiError::NotFound { kind: "snapshot" })
+}
+
+/// List a VM's snapshots.
+#[utoipa::path(get, operation_id = "snapshots_list", path = "/v1/vms/{id}/snapshots", tag = "compute", params(("id" = Uuid, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Snapshot>), (status = 404)), security(("bearer" = [])))]
+pub async fn list(req: Req, PathId(vm): PathId, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<Snapshot>>> {
+    let params = q.params()?;
+    let mut tx = req.tx()?;
+    let vm = vms::fetch(&req, &mut tx, vm, false).await?;
+    req.grants.require_on_cluster(Permission::SnapshotList, vm.cluster_id)?;
+    let rows: Vec<SnapshotRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM vm_snapshots WHERE vm_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
+    ))
+    .bind(vm.id)
+    .bind(params.after)
+    .bind(params.limit + 1)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(page(rows.into_iter().map(Snapshot::from).collect(), params, |s: &Snapshot| s.id)))
+}
+
+/// Take a snapshot of a VM (running or stopped). Accepts `Idempotency-Key`.
+#[utoipa::path(post, operation_id = "snapshots_create", path = "/v1/vms/{id}/snapshots", tag = "compute", params(("id" = Uuid, Path)), request_body = CreateSnapshot,
+    responses((status = 201, body = Snapshot), (status = 400), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn create(
+    req: Req,
+    PathId(vm): PathId,
+    key: IdempotencyKey,
+    ApiJson(body): ApiJson<CreateSnapshot>,
+) -> ApiResult<Response> {
+    check_name(&body.name)?;
+    let mut tx = req.tx()?;
+    let claimed = match idempotency::claim(&mut tx, &req, &key, &(vm, &body)).await? {
+        Claim::Replay(status, stored) => return Ok(idempotency::replay(status, stored)),
+        Claim::Proceed(c) => c,
+    };
+    let vm = vms::lock_for(&req, &mut tx, vm, Permission::SnapshotCreate).await?;
+    let id = Uuid::now_v7();
+    let row: SnapshotRow = sqlx::query_as(&format!(
+        "INSERT INTO vm_snapshots (id, tenant_id, vm_id, name) VALUES ($1, basalt_tenant(), $2, $3) RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(vm.id)
+    .bind(&body.name)
+    .fetch_one(&mut *tx)
+    .await?;
+    let snapshot = Snapshot::from(row);
+    audit::record(
+        &mut tx,
+        &req,
+        Event::new("snapshot.create", "snapshot", Some(id)).details(json!({ "after": snapshot })),
+    )
+    .await?;
+    let resp = idempotency::created(&mut tx, claimed, snapshot).await?;
+    tx.commit().await?;
+    // The row is in place (a duplicate name already failed); now the host. The
+    // request's transaction is gone first: one pooled connection at a time.
+    let taken = async {
+        let host = placement::host_of(&req.state.db, vm.id).await?;
+        let (uri, vm_id, name) = (host.uri, vm.id, host_name(id));
+        Ok::<(), ApiError>(req.state.compute.call(move |hv| hv.snapshot_create(&uri, vm_id, &name)).await?)
+    }
+    .await;
+    if let Err(e) = taken {
+        let mut tx = req.begin(false).await?;
+        sqlx::query("DELETE FROM vm_snapshots WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        crate::idempotency::forget_object(&mut tx, id).await?;
+        tx.commit().await?;
+        return Err(e);
+    }
+    Ok(resp)
+}
+
+/// Read a snapshot.
+#[utoipa::path(get, operation_id = "snapshots_get", path = "/v1/vms/{id}/snapshots/{snapshot_id}", tag = "compute", params(("id" = Uuid, Path), ("snapshot_id" = Uuid, Path)),
+    responses((status = 200, body = Snapshot), (status = 404)), security(("bearer" = [])))]
+pub async fn get(req: Req, PathIds(vm, id): PathIds) -> ApiResult<Json<Snapshot>> {
+    let mut tx = req.tx()?;
+    let vm = vms::fetch(&req, &mut tx, vm, false).await?;
+    req.grants.require_on_cluster(Permission::SnapshotRead, vm.cluster_id)?;
+    let snapshot = fetch(&mut tx, vm.id, id).await?;
+    tx.commit().await?;
+    Ok(Json(snapshot))
+}
+
+/// Roll a VM back to a snapshot: 202 with the `snapshot.revert` operation.
+#[utoipa::path(post, operation_id = "snapshots_revert", path = "/v1/vms/{id}/snapshots/{snapshot_id}/revert", tag = "compute", params(("id" = Uuid, Path), ("snapshot_id" = Uuid, Path)),
+    responses((status = 202, body = basalt_client::Operation), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn revert(req: Req, PathIds(vm, id): PathIds) -> ApiResult<Response> {
+    let mut tx = req.tx()?;
+    let vm = vms::lock_for(&req, &mut tx, vm, Permission::SnapshotRevert).await?;
+    let snapshot = fetch(&mut tx, vm.id, id).await?;
+    let previous = vm.state();
+    let during = if previous == VmState::Running { VmState::Starting } else { VmState::Stopping };
+    let op =
+        vms::start_operation(&req, tx, &vm, "snapshot.revert", during, None, json!({ "snapshot_id": snapshot.id }))
+            .await?;
+    let task = vms::task(&req, vm.id, op.id)?;
+    let work = vm_work::revert(task.clone(), host_name(snapshot.id), previous);
+    operations::spawn(req.state.db.clone(), Some(task.tenant), op.id, "snapshot.revert", work);
+    Ok(vms::accepted(&op))
+}
+
+/// Delete a snapshot.
+#[utoipa::path(delete, operation_id = "snapshots_delete", path = "/v1/vms/{id}/snapshots/{snapshot_id}", tag = "compute", params(("id" = Uuid, Path), ("snapshot_id" = Uuid, Path)),
+    responses((status = 204), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn delete(req: Req, PathIds(vm, id): PathIds) -> ApiResult<StatusCode> {
+    let mut tx = req.tx()?;
+    let vm = vms::lock_for(&req, &mut tx, vm, Permission::SnapshotDelete).await?;
+    let snapshot = fetch(&mut tx, vm.id, id).await?;
+    tx.commit().await?;
+    // The host first, then the row: a snapshot the host still holds stays listed.
+    let host = placement::host_of(&req.state.db, vm.id).await?;
+    let (uri, vm_id, name) = (host.uri, vm.id, host_name(id));
+    req.state.compute.call(move |hv| hv.snapshot_delete(&uri, vm_id, &name)).await?;
+    let mut tx = req.begin(true).await?;
+    sqlx::query("DELETE FROM vm_snapshots WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    crate::idempotency::forget_object(&mut tx, id).await?;
+    audit::record(
+        &mut tx,
+        &req,
+        Event::new("snapshot.delete", "snapshot", Some(id)).details(json!({ "before": snapshot })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

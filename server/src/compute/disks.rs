@@ -1,0 +1,54 @@
+//! VM disks: a qcow2 linked clone of the template's base image
+//! (`qemu-img create -f qcow2 -b BASE -F qcow2 DISK SIZE`), so creating a VM costs
+//! no copy, and removal when the VM goes. Disks live under
+//! `<storage_dir>/vms/<vm-id>.qcow2` on a path every host of the cluster shares.
+
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    #[error("the template's image {0} does not exist")]
+    MissingImage(PathBuf),
+    #[error("qemu-img failed: {0}")]
+    QemuImg(String),
+    #[error("disk I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where the disk of VM `id` lives.
+pub fn vm_disk_path(storage_dir: &Path, id: Uuid) -> PathBuf {
+    storage_dir.join("vms").join(format!("{id}.qcow2"))
+}
+
+/// Creates `disk` as a linked clone of `base`, `size_gib` large (never smaller
+/// than the base: qemu-img keeps the base's size if it is larger).
+pub async fn clone_linked(base: &Path, disk: &Path, size_gib: i32) -> Result<(), DiskError> {
+    if !tokio::fs::try_exists(base).await.unwrap_or(false) {
+        return Err(DiskError::MissingImage(base.to_path_buf()));
+    }
+    if let Some(dir) = disk.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let out = tokio::process::Command::new("qemu-img")
+        .arg("create")
+        .args(["-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+        .arg(base)
+        .arg(disk)
+        .arg(format!("{size_gib}G"))
+        .output()
+        .await?;
+    if !out.status.success() {
+        return Err(DiskError::QemuImg(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    Ok(())
+}
+
+/// Removes a VM's disk; already gone is fine.
+pub async fn remove(disk: &Path) -> Result<(), DiskError> {
+    match tokio::fs::remove_file(disk).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
