@@ -352,6 +352,16 @@ pub struct CreateSnapshot {
     pub name: String,
 }
 
+/// A single-use, short-lived ticket for a VM's serial console websocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConsoleTicket {
+    /// Pass as `?ticket=` to the websocket; valid once, until `expires_at`.
+    pub ticket: String,
+    pub expires_at: DateTime<Utc>,
+    /// The websocket path with the ticket (relative to the API endpoint).
+    pub url: String,
+}
+
 /// Status of an [`Operation`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

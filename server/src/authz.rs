@@ -127,6 +127,7 @@ permissions! {
     VmResize = "vm:resize", [Tenant, Cluster], "Change a VM's vCPUs and memory.";
     VmMigrate = "vm:migrate", [Tenant, Cluster], "Move a VM to another host of its cluster.";
     VmDelete = "vm:delete", [Tenant, Cluster], "Delete VMs and their disks.";
+    VmConsole = "vm:console", [Tenant, Cluster], "Open a VM's serial console (a single-use ticket for the websocket).";
     SnapshotCreate = "snapshot:create", [Tenant, Cluster], "Take snapshots of VMs.";
     SnapshotList = "snapshot:list", [Tenant, Cluster], "List a VM's snapshots.";
     SnapshotRead = "snapshot:read", [Tenant, Cluster], "Read a snapshot.";
@@ -169,6 +170,10 @@ pub enum Access {
     Authenticated,
     /// A valid credential holding this permission in its context.
     Permission(Permission),
+    /// A single-use console ticket in the query string (a browser cannot set a
+    /// bearer header on a websocket upgrade); tickets are issued under
+    /// `vm:console` and checked by the handler against the database.
+    ConsoleTicket,
 }
 
 /// One role binding that reaches the current context, as `basalt_enter` answers it.

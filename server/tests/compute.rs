@@ -409,3 +409,51 @@ async fn a_cluster_delegate_sees_its_cluster_and_nothing_else() {
     assert_eq!(e.status(), Some(422));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn console_tickets_are_single_use_and_never_cross_tenants() {
+    let s = setup(4, 1024, 2).await;
+    let op = create_vm(&s.client, "web", s.cluster.id, s.template.id).await.unwrap();
+    done(&s.client, &op).await;
+    let id = op.target_id;
+    let t: basalt_client::ConsoleTicket =
+        s.client.post_at(&format!("/v1/vms/{id}/console"), &json!({}), &no_opts()).await.expect("ticket");
+    assert!(t.ticket.starts_with("bct_") && t.url.contains(&t.ticket));
+    let ws = |url: String| async move {
+        tokio_tungstenite::connect_async(url).await.map(drop).map_err(|e| match e {
+            tokio_tungstenite::tungstenite::Error::Http(resp) => resp.status().as_u16(),
+            other => panic!("websocket: {other}"),
+        })
+    };
+    let base = s.app.endpoint.replace("http://", "ws://");
+    // A forged secret is refused and does not burn the ticket.
+    let forged = format!("{}x", t.ticket);
+    assert_eq!(ws(format!("{base}/v1/vms/{id}/console/ws?ticket={forged}")).await, Err(401));
+    // Another VM's path: refused, ticket kept.
+    let other_vm = Uuid::now_v7();
+    assert_eq!(ws(format!("{base}/v1/vms/{other_vm}/console/ws?ticket={}", t.ticket)).await, Err(401));
+    // The real use gets past the ticket; the test driver has no console, which it says.
+    assert_eq!(ws(format!("{base}{}", t.url)).await, Err(422));
+    // Spent.
+    assert_eq!(ws(format!("{base}{}", t.url)).await, Err(401));
+    // No ticket, or garbage.
+    assert_eq!(ws(format!("{base}/v1/vms/{id}/console/ws")).await, Err(400));
+    assert_eq!(ws(format!("{base}/v1/vms/{id}/console/ws?ticket=bct_nope")).await, Err(401));
+
+    // Another tenant cannot get a ticket for the VM.
+    let (_, _, other) = s.app.tenant_with_user("globex").await;
+    let e = other
+        .post_at::<_, basalt_client::ConsoleTicket>(&format!("/v1/vms/{id}/console"), &json!({}), &no_opts())
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    // A stopped VM has no console.
+    action(&s.client, id, "stop").await;
+    let e = s
+        .client
+        .post_at::<_, basalt_client::ConsoleTicket>(&format!("/v1/vms/{id}/console"), &json!({}), &no_opts())
+        .await
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(409), Some("invalid_vm_state")));
+    s.app.stop().await;
+}

@@ -85,6 +85,12 @@ const SEEDERS: &[(&str, &str)] = &[
          SELECT $2, $1, v.id, 's-' || $2::text FROM vms v WHERE v.tenant_id = $1 ORDER BY v.id LIMIT 1",
     ),
     (
+        "console_tickets",
+        "INSERT INTO console_tickets (id, tenant_id, vm_id, user_id, secret_sha256, expires_at)
+         SELECT $2, $1, v.id, $3, '\\x00', now() + interval '1 minute' FROM vms v WHERE v.tenant_id = $1
+          ORDER BY v.id LIMIT 1",
+    ),
+    (
         "operations",
         "INSERT INTO operations (id, tenant_id, kind, target_type, target_id) VALUES ($2, $1, 'seed', 'vm', $2)",
     ),

@@ -6,6 +6,7 @@
 mod audit_events;
 pub mod auth;
 pub mod clusters;
+pub mod console;
 pub mod crud;
 pub mod extract;
 pub mod health;
@@ -152,6 +153,8 @@ pub fn routes() -> Vec<Route> {
         route(M::POST,   "/v1/vms/{id}/resume",        p(P::VmPower),           vms::resume),
         route(M::POST,   "/v1/vms/{id}/resize",        p(P::VmResize),          vms::resize),
         route(M::POST,   "/v1/vms/{id}/migrate",       p(P::VmMigrate),         vms::migrate),
+        route(M::POST,   "/v1/vms/{id}/console",       p(P::VmConsole),         console::ticket),
+        route(M::GET,    "/v1/vms/{id}/console/ws",    Access::ConsoleTicket,   console::websocket),
         route(M::GET,    "/v1/vms/{id}/snapshots",     p(P::SnapshotList),      snapshots::list),
         route(M::POST,   "/v1/vms/{id}/snapshots",     p(P::SnapshotCreate),    snapshots::create),
         route(M::GET,    "/v1/vms/{id}/snapshots/{snapshot_id}", p(P::SnapshotRead), snapshots::get),
@@ -192,7 +195,7 @@ pub fn router(state: AppState) -> Router {
 /// context (which also answers the caller's grants), check the route's
 /// permission, then run the handler with that transaction.
 async fn authorize(route: RouteAccess, State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if route.access == Access::Public {
+    if matches!(route.access, Access::Public | Access::ConsoleTicket) {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();

@@ -33,7 +33,7 @@ use basalt_client::*;
         super::vms::reboot, super::vms::suspend, super::vms::resume, super::vms::resize, super::vms::migrate,
         super::snapshots::list, super::snapshots::create, super::snapshots::get, super::snapshots::revert,
         super::snapshots::delete,
-        super::operations::list, super::operations::get,
+        super::operations::list, super::operations::get, super::console::ticket, super::console::websocket,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
@@ -41,7 +41,7 @@ use basalt_client::*;
         Role, CreateRole, UpdateRole, RoleBinding, CreateRoleBinding, AuthzCheck, AuthzDecision,
         Region, CreateRegion, UpdateRegion, Cluster, CreateCluster, UpdateCluster, Host, Quota, CreateQuota,
         UpdateQuota, Template, CreateTemplate, UpdateTemplate, Vm, VmState, PowerState, CreateVm, StopVm, ResizeVm,
-        MigrateVm, Snapshot, CreateSnapshot, Operation, OperationStatus)),
+        MigrateVm, Snapshot, CreateSnapshot, Operation, OperationStatus, ConsoleTicket)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

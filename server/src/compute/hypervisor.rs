@@ -69,11 +69,12 @@ pub enum HvError {
     Failed(String),
 }
 
-/// A serial console stream of a running domain.
-pub trait ConsoleStream: Send {
+/// A serial console stream of a running domain. One thread may block in `read`
+/// while another writes (a console bridge does both at once).
+pub trait ConsoleStream: Send + Sync {
     /// Blocks until output is available; `Ok(0)` at end of stream.
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, HvError>;
-    fn write(&mut self, data: &[u8]) -> Result<(), HvError>;
+    fn read(&self, buf: &mut [u8]) -> Result<usize, HvError>;
+    fn write(&self, data: &[u8]) -> Result<(), HvError>;
 }
 
 /// Everything Basalt does on a host. Every method blocks.
@@ -108,5 +109,5 @@ pub trait Hypervisor: Send + Sync + 'static {
     /// persistent; the source forgets it.
     fn migrate(&self, from: &str, to: &str, id: Uuid, live: bool) -> Result<(), HvError>;
     /// Opens the domain's serial console.
-    fn console(&self, uri: &str, id: Uuid) -> Result<Box<dyn ConsoleStream>, HvError>;
+    fn console(&self, uri: &str, id: Uuid) -> Result<std::sync::Arc<dyn ConsoleStream>, HvError>;
 }

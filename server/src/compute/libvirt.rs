@@ -355,7 +355,7 @@ impl Hypervisor for Libvirt {
         })
     }
 
-    fn console(&self, uri: &str, id: Uuid) -> Result<Box<dyn ConsoleStream>, HvError> {
+    fn console(&self, uri: &str, id: Uuid) -> Result<Arc<dyn ConsoleStream>, HvError> {
         let stream = self.with_conn(uri, |conn| {
             let dom = conn.lookup_domain_by_uuid(id)?;
             // Blocking stream (flags 0): reads wait for output, as ConsoleStream says.
@@ -364,16 +364,15 @@ impl Hypervisor for Libvirt {
             dom.open_console(None, &stream, sys::VIR_DOMAIN_CONSOLE_FORCE)?;
             Ok(stream)
         })?;
-        Ok(Box::new(LibvirtConsole { stream: Some(stream), uri: uri.to_owned() }))
+        Ok(Arc::new(LibvirtConsole { stream: Some(stream), uri: uri.to_owned() }))
     }
 }
 
 /// A domain's serial console as a libvirt stream.
 ///
-/// `virt::stream::Stream` is `Send` (and `Sync`) in virt 0.5, so no wrapper is
-/// needed to satisfy [`ConsoleStream`]'s `Send`. libvirt's streams tolerate being
-/// moved between threads; the `&mut self` of `read`/`write` keeps it to one
-/// thread at a time.
+/// `virt::stream::Stream` is `Send` and `Sync` in virt 0.5, and libvirt's client
+/// lets one thread wait in a blocking receive while another sends on the same
+/// stream, which is what a bidirectional console bridge does.
 struct LibvirtConsole {
     /// `None` only inside `drop`, which must consume the stream to abort it.
     stream: Option<Stream>,
@@ -381,7 +380,7 @@ struct LibvirtConsole {
 }
 
 impl ConsoleStream for LibvirtConsole {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, HvError> {
+    fn read(&self, buf: &mut [u8]) -> Result<usize, HvError> {
         let Some(stream) = self.stream.as_ref() else { return Ok(0) };
         let n = stream.recv(buf).map_err(|e| map_err(&self.uri, e))?;
         // Only non-blocking streams return a negative count (-2, "would block"),
@@ -389,7 +388,7 @@ impl ConsoleStream for LibvirtConsole {
         usize::try_from(n).map_err(|_| HvError::Failed(format!("console stream returned {n}")))
     }
 
-    fn write(&mut self, mut data: &[u8]) -> Result<(), HvError> {
+    fn write(&self, mut data: &[u8]) -> Result<(), HvError> {
         let Some(stream) = self.stream.as_ref() else {
             return Err(HvError::Failed("console stream is closed".into()));
         };
