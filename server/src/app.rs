@@ -50,10 +50,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    crate::compute::reconciler::startup(&state).await;
     let jobs = tokio::spawn(crate::jobs::run(state.clone()));
+    let reconciler = tokio::spawn(crate::compute::reconciler::run(state.clone()));
     let router = crate::api::router(state);
     let result = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
     jobs.abort();
+    reconciler.abort();
     result
 }
 

@@ -41,6 +41,25 @@ pub async fn record_in(tx: &mut Tx, tenant: Option<Uuid>, req: &Req, event: Even
     insert(tx, tenant, req, &event, "success").await
 }
 
+/// Records an action Basalt took on its own (the reconciler), with no user and
+/// no request, in the log of `tenant` (the transaction's context).
+pub async fn record_service(tx: &mut Tx, tenant: Option<Uuid>, actor: &str, event: Event<'_>) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO audit_events (id, tenant_id, actor_id, actor_name, action, target_type, target_id, outcome, details)
+         VALUES ($1, $2, NULL, $3, $4, $5, $6, 'success', $7)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(tenant)
+    .bind(actor)
+    .bind(event.action)
+    .bind(event.target_type)
+    .bind(event.target_id)
+    .bind(&event.details)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Records a refused action (permission denied, tenant suspended) on its own.
 pub async fn record_denied(req: &Req, event: Event<'_>) {
     let result = async {

@@ -21,6 +21,7 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub db_max_connections: Option<u32>,
     pub cpu_overcommit: Option<u32>,
+    pub reconcile_interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,8 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Schedulable vCPUs per host CPU (placement).
     pub cpu_overcommit: u32,
+    /// Seconds between reconciler passes.
+    pub reconcile_interval_seconds: u64,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -84,6 +87,7 @@ impl Config {
             max_body_bytes: 1 << 20,
             db_max_connections: 16,
             cpu_overcommit: 4,
+            reconcile_interval_seconds: 30,
         })
     }
 
@@ -117,6 +121,7 @@ impl Config {
         take!(max_body_bytes);
         take!(db_max_connections);
         take!(cpu_overcommit);
+        take!(reconcile_interval_seconds);
         Ok(c)
     }
 }

@@ -95,6 +95,9 @@ struct ServeArgs {
     /// Schedulable vCPUs per host CPU (default 4).
     #[arg(long, env = "BASALT_CPU_OVERCOMMIT")]
     cpu_overcommit: Option<u32>,
+    /// Seconds between reconciler passes (default 30).
+    #[arg(long, env = "BASALT_RECONCILE_INTERVAL_SECONDS")]
+    reconcile_interval_seconds: Option<u64>,
 }
 
 #[derive(Args)]
@@ -147,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
                 max_body_bytes: a.max_body_bytes,
                 db_max_connections: a.db_max_connections,
                 cpu_overcommit: a.cpu_overcommit,
+                reconcile_interval_seconds: a.reconcile_interval_seconds,
                 ..a.db.into_file_config()
             };
             let config = Config::resolve(flags, file)?;

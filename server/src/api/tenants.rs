@@ -206,7 +206,21 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
+    if tenant.state != current.state {
+        vms_follow(&req);
+    }
     Ok(Json(tenant))
+}
+
+/// The tenant's VMs follow a suspension (stopped, with the `stop` action) or a
+/// resumption (started again) now, not at the next periodic reconcile pass.
+fn vms_follow(req: &Req) {
+    let state = req.state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::compute::reconciler::reconcile_once(&state, false).await {
+            tracing::warn!(error = %e, "reconcile after a tenant transition failed; the next pass retries");
+        }
+    });
 }
 
 /// Moves a live tenant to `to` (suspend or resume), audited with the transition.
@@ -235,6 +249,7 @@ async fn transition(req: &Req, id: Uuid, to: TenantState) -> ApiResult<Json<Tena
     )
     .await?;
     tx.commit().await?;
+    vms_follow(req);
     Ok(Json(tenant))
 }
 

@@ -7,6 +7,8 @@
 //! * [`operations`]: the operation records behind `202 Accepted` and the runner
 //!   that carries the work out and undoes it when a step fails.
 //! * [`vm_work`]: the steps of each VM operation.
+//! * [`reconciler`]: keeps hosts in line with Postgres, recovers VMs of lost
+//!   hosts and finishes work a previous process left half-done.
 //!
 //! [`Compute`] is what the rest of the server holds: the hypervisor, reached only
 //! through [`Compute::call`], which runs libvirt's blocking calls on the blocking
@@ -17,6 +19,7 @@ pub mod hypervisor;
 pub mod libvirt;
 pub mod operations;
 pub mod placement;
+pub mod reconciler;
 pub mod vm_work;
 
 use std::path::PathBuf;

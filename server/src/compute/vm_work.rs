@@ -65,7 +65,7 @@ impl VmTask {
 
     /// Records the state the host reports (after a revert, or a failure), or
     /// `previous` when the host cannot be asked.
-    async fn settle_from_host(&self, uri: &str, previous: VmState) {
+    pub async fn settle_from_host(&self, uri: &str, previous: VmState) {
         let (uri, id) = (uri.to_string(), self.vm);
         let state = match self.compute.call(move |hv| hv.power(&uri, id)).await {
             Ok(Some(DomainPower::Running)) => VmState::Running,
@@ -183,7 +183,7 @@ pub async fn create(task: VmTask, plan: CreatePlan) -> ApiResult<()> {
 /// Removes whatever a create made: the domain, the disk, the placement (when it
 /// got that far), the quota usage and the VM row (and the idempotency key, so a
 /// retry creates anew).
-async fn undo_create(task: &VmTask, plan: &CreatePlan, uri: Option<&str>) {
+pub(crate) async fn undo_create(task: &VmTask, plan: &CreatePlan, uri: Option<&str>) {
     if let Some(uri) = uri {
         let (u, id) = (uri.to_string(), task.vm);
         if let Err(e) = task.compute.call(move |hv| hv.undefine(&u, id)).await {
