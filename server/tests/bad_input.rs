@@ -308,6 +308,223 @@ fn corpus(user_id: &str, tenant_id: &str) -> Vec<Case> {
             "invalid_field",
         )
         .field("otp"),
+        // Compute: clusters, quotas, templates, VMs, snapshots, operations, console.
+        case(
+            "cluster without hosts",
+            M::POST,
+            "/v1/clusters",
+            As::Admin,
+            r#"{"name":"w","hosts":[]}"#,
+            400,
+            "invalid_field",
+        )
+        .field("hosts"),
+        case(
+            "cluster host not libvirt",
+            M::POST,
+            "/v1/clusters",
+            As::Admin,
+            r#"{"name":"w","hosts":["http://x"]}"#,
+            400,
+            "invalid_field",
+        )
+        .field("hosts[0]"),
+        case(
+            "cluster host listed twice",
+            M::POST,
+            "/v1/clusters",
+            As::Admin,
+            r#"{"name":"w","hosts":["test:///default?name=bi","test:///default?name=bi"]}"#,
+            400,
+            "invalid_field",
+        )
+        .field("hosts[1]"),
+        case(
+            "cluster host unreachable",
+            M::POST,
+            "/v1/clusters",
+            As::Admin,
+            r#"{"name":"w","hosts":["qemu+tcp://127.0.0.1:1/system"]}"#,
+            422,
+            "host_unreachable",
+        )
+        .field("hosts[0]"),
+        case(
+            "cluster bad name",
+            M::POST,
+            "/v1/clusters",
+            As::Admin,
+            r#"{"name":"West","hosts":["test:///default"]}"#,
+            400,
+            "invalid_field",
+        )
+        .field("name"),
+        case(
+            "cluster unknown region",
+            M::POST,
+            "/v1/clusters",
+            As::Admin,
+            r#"{"name":"w","region":"mars","hosts":["test:///default?name=bi"]}"#,
+            422,
+            "invalid_reference",
+        )
+        .field("region"),
+        case(
+            "region bad endpoint",
+            M::POST,
+            "/v1/regions",
+            As::Admin,
+            r#"{"name":"eu","endpoint":"ftp://x"}"#,
+            400,
+            "invalid_field",
+        )
+        .field("endpoint"),
+        case(
+            "quota negative vcpus",
+            M::POST,
+            "/v1/quotas",
+            As::Admin,
+            &format!(
+                r#"{{"tenant_id":"{tenant_id}","cluster_id":"{tenant_id}","vcpus":-1,"memory_mib":1,"max_vms":1}}"#
+            ),
+            400,
+            "invalid_field",
+        )
+        .field("vcpus"),
+        case(
+            "quota vcpus as text",
+            M::POST,
+            "/v1/quotas",
+            As::Admin,
+            &format!(
+                r#"{{"tenant_id":"{tenant_id}","cluster_id":"{tenant_id}","vcpus":"8","memory_mib":1,"max_vms":1}}"#
+            ),
+            400,
+            "invalid_field",
+        )
+        .field("vcpus"),
+        case(
+            "quota for no tenant",
+            M::POST,
+            "/v1/quotas",
+            As::Admin,
+            &format!(r#"{{"tenant_id":"{user_id}","cluster_id":"{user_id}","vcpus":1,"memory_mib":1,"max_vms":1}}"#),
+            422,
+            "invalid_reference",
+        )
+        .field("tenant_id"),
+        case(
+            "template zero vcpus",
+            M::POST,
+            "/v1/templates",
+            As::Admin,
+            r#"{"name":"t","vcpus":0,"memory_mib":128}"#,
+            400,
+            "invalid_field",
+        )
+        .field("vcpus"),
+        case(
+            "template tiny memory",
+            M::POST,
+            "/v1/templates",
+            As::Admin,
+            r#"{"name":"t","vcpus":1,"memory_mib":10}"#,
+            400,
+            "invalid_field",
+        )
+        .field("memory_mib"),
+        case(
+            "template relative image",
+            M::POST,
+            "/v1/templates",
+            As::Admin,
+            r#"{"name":"t","vcpus":1,"memory_mib":128,"image":"../etc/shadow"}"#,
+            400,
+            "invalid_field",
+        )
+        .field("image"),
+        case(
+            "tenant template naming a host path",
+            M::POST,
+            "/v1/templates",
+            As::Tenant,
+            r#"{"name":"t","vcpus":1,"memory_mib":128,"image":"/var/lib/basalt/vms/other.qcow2"}"#,
+            422,
+            "image_not_allowed",
+        )
+        .field("image"),
+        case(
+            "vm on a cluster without quota",
+            M::POST,
+            "/v1/vms",
+            As::Tenant,
+            &format!(r#"{{"name":"web","cluster_id":"{user_id}","template_id":"{user_id}"}}"#),
+            422,
+            "invalid_reference",
+        )
+        .field("cluster_id"),
+        case(
+            "vm bad name",
+            M::POST,
+            "/v1/vms",
+            As::Tenant,
+            &format!(r#"{{"name":"-web","cluster_id":"{user_id}","template_id":"{user_id}"}}"#),
+            400,
+            "invalid_field",
+        )
+        .field("name"),
+        case(
+            "vm unknown power state",
+            M::POST,
+            "/v1/vms",
+            As::Tenant,
+            &format!(r#"{{"name":"web","cluster_id":"{user_id}","template_id":"{user_id}","power_state":"paused"}}"#),
+            400,
+            "invalid_field",
+        )
+        .field("power_state"),
+        case("stop unknown vm", M::POST, &format!("/v1/vms/{user_id}/stop"), As::Tenant, "{}", 404, "not_found"),
+        case(
+            "stop with zero timeout",
+            M::POST,
+            &format!("/v1/vms/{user_id}/stop"),
+            As::Tenant,
+            r#"{"timeout_seconds":0}"#,
+            400,
+            "invalid_field",
+        )
+        .field("timeout_seconds"),
+        case("resize nothing", M::POST, &format!("/v1/vms/{user_id}/resize"), As::Tenant, "{}", 400, "invalid_body"),
+        case(
+            "snapshot bad name",
+            M::POST,
+            &format!("/v1/vms/{user_id}/snapshots"),
+            As::Tenant,
+            r#"{"name":"a b"}"#,
+            400,
+            "invalid_field",
+        )
+        .field("name"),
+        case("operation id not a uuid", M::GET, "/v1/operations/42", As::Tenant, "", 400, "invalid_field").field("id"),
+        case(
+            "console without ticket",
+            M::GET,
+            &format!("/v1/vms/{user_id}/console/ws"),
+            As::Nobody,
+            "",
+            400,
+            "invalid_field",
+        )
+        .field("ticket"),
+        case(
+            "console without upgrade",
+            M::GET,
+            &format!("/v1/vms/{user_id}/console/ws?ticket=bct_x"),
+            As::Nobody,
+            "",
+            400,
+            "websocket_required",
+        ),
         // Permissions (audited as denied, nothing else written).
         case(
             "tenant creates tenant",
