@@ -154,6 +154,17 @@ pub struct Template {
     pub disk_gib: i32,
     /// Absolute path of the base qcow2 image on the hosts; empty: diskless.
     pub image: String,
+    /// Direct kernel boot (provider templates): kernel and initrd paths on the
+    /// hosts and the kernel command line; empty: boot from the disk.
+    #[serde(default)]
+    pub kernel: String,
+    #[serde(default)]
+    pub initrd: String,
+    #[serde(default)]
+    pub cmdline: String,
+    /// The VM this template was made from, if any.
+    #[serde(default)]
+    pub source_vm_id: Option<Uuid>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -176,6 +187,22 @@ pub struct CreateTemplate {
     /// Absolute path of a qcow2 base image; default: diskless.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Direct kernel boot: absolute paths of a kernel and an initrd (both or neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initrd: Option<String>,
+    /// Kernel command line (with `kernel`), at most 1024 printable characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<String>,
+}
+
+/// `POST /v1/vms/{id}/template`: a private template from a stopped VM (its disk
+/// is copied, flattened, into a new base image).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTemplateFromVm {
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]

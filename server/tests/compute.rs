@@ -457,3 +457,60 @@ async fn console_tickets_are_single_use_and_never_cross_tenants() {
     assert_eq!((e.status(), e.code()), (Some(409), Some("invalid_vm_state")));
     s.app.stop().await;
 }
+
+#[tokio::test]
+async fn vm_disks_are_linked_clones_and_a_stopped_vm_becomes_a_private_template() {
+    let s = setup(8, 4096, 4).await;
+    // A real base image on "shared storage".
+    let dir = std::env::temp_dir().join(format!("basalt-images-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = dir.join("base.qcow2");
+    let made =
+        std::process::Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&base).arg("64M").status();
+    assert!(made.unwrap().success(), "qemu-img create");
+    let body = CreateTemplate {
+        name: "debian".into(),
+        vcpus: 1,
+        memory_mib: 128,
+        disk_gib: Some(1),
+        image: Some(base.to_string_lossy().into_owned()),
+        ..Default::default()
+    };
+    let public: Template = s.app.admin.post_at("/v1/templates", &body, &no_opts()).await.unwrap();
+    let op = create_vm(&s.client, "golden", s.cluster.id, public.id).await.unwrap();
+    assert_eq!(done(&s.client, &op).await.status, OperationStatus::Succeeded);
+    let id = op.target_id;
+    let disk = s.app.state.compute.storage_dir.join("vms").join(format!("{id}.qcow2"));
+    let info = std::process::Command::new("qemu-img").args(["info", "--output=json"]).arg(&disk).output().unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("qemu-img info");
+    assert_eq!(info["backing-filename"].as_str(), Some(base.to_str().unwrap()), "not a linked clone: {info}");
+    assert_eq!(info["virtual-size"].as_u64(), Some(1 << 30));
+
+    // Running: refused. Stopped: a private template with a flattened copy of the disk.
+    let e = s
+        .client
+        .post_at::<_, Template>(&format!("/v1/vms/{id}/template"), &json!({ "name": "mine" }), &no_opts())
+        .await
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(409), Some("invalid_vm_state")));
+    action(&s.client, id, "stop").await;
+    let mine: Template =
+        s.client.post_at(&format!("/v1/vms/{id}/template"), &json!({ "name": "mine" }), &no_opts()).await.unwrap();
+    assert_eq!((mine.tenant_id, mine.source_vm_id), (Some(s.tenant.id), Some(id)));
+    let info =
+        std::process::Command::new("qemu-img").args(["info", "--output=json"]).arg(&mine.image).output().unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("qemu-img info");
+    assert!(info["backing-filename"].is_null(), "the template still depends on the VM's chain: {info}");
+    // A VM from it, and nobody else sees it.
+    let op = create_vm(&s.client, "copy", s.cluster.id, mine.id).await.unwrap();
+    assert_eq!(done(&s.client, &op).await.status, OperationStatus::Succeeded);
+    let (_, _, other) = s.app.tenant_with_user("globex").await;
+    let e = other.get_at::<Template>(&format!("/v1/templates/{}", mine.id)).await.unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    // Deleting the VM removes its disk.
+    let op = s.client.delete_at(&format!("/v1/vms/{id}")).await.unwrap().unwrap();
+    done(&s.client, &op).await;
+    assert!(!disk.exists(), "the VM's disk outlived it");
+    let _ = std::fs::remove_dir_all(&dir);
+    s.app.stop().await;
+}

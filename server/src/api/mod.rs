@@ -153,6 +153,7 @@ pub fn routes() -> Vec<Route> {
         route(M::POST,   "/v1/vms/{id}/resume",        p(P::VmPower),           vms::resume),
         route(M::POST,   "/v1/vms/{id}/resize",        p(P::VmResize),          vms::resize),
         route(M::POST,   "/v1/vms/{id}/migrate",       p(P::VmMigrate),         vms::migrate),
+        route(M::POST,   "/v1/vms/{id}/template",      p(P::TemplateCreate),    templates::from_vm),
         route(M::POST,   "/v1/vms/{id}/console",       p(P::VmConsole),         console::ticket),
         route(M::GET,    "/v1/vms/{id}/console/ws",    Access::ConsoleTicket,   console::websocket),
         route(M::GET,    "/v1/vms/{id}/snapshots",     p(P::SnapshotList),      snapshots::list),

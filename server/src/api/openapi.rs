@@ -28,7 +28,7 @@ use basalt_client::*;
         super::clusters::delete, super::clusters::hosts,
         super::quotas::list, super::quotas::create, super::quotas::get, super::quotas::update, super::quotas::delete,
         super::templates::list, super::templates::create, super::templates::get, super::templates::update,
-        super::templates::delete,
+        super::templates::delete, super::templates::from_vm,
         super::vms::list, super::vms::create, super::vms::get, super::vms::delete, super::vms::start, super::vms::stop,
         super::vms::reboot, super::vms::suspend, super::vms::resume, super::vms::resize, super::vms::migrate,
         super::snapshots::list, super::snapshots::create, super::snapshots::get, super::snapshots::revert,
@@ -40,7 +40,7 @@ use basalt_client::*;
         ApiToken, CreateApiToken, CreatedApiToken, AuditEvent, Permission,
         Role, CreateRole, UpdateRole, RoleBinding, CreateRoleBinding, AuthzCheck, AuthzDecision,
         Region, CreateRegion, UpdateRegion, Cluster, CreateCluster, UpdateCluster, Host, Quota, CreateQuota,
-        UpdateQuota, Template, CreateTemplate, UpdateTemplate, Vm, VmState, PowerState, CreateVm, StopVm, ResizeVm,
+        UpdateQuota, Template, CreateTemplate, CreateTemplateFromVm, UpdateTemplate, Vm, VmState, PowerState, CreateVm, StopVm, ResizeVm,
         MigrateVm, Snapshot, CreateSnapshot, Operation, OperationStatus, ConsoleTicket)),
     modifiers(&BearerAuth),
 )]

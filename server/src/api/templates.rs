@@ -1,14 +1,15 @@
 //! `/v1/templates`: a base disk image plus default size. Templates made at system
 //! scope are public (every tenant reads them); a tenant's own are private.
 //!
-//! Only provider staff name a base image path: a tenant naming a path on the
-//! hosts could clone any file there (another tenant's disk), so a tenant template
-//! carries no image of its own.
+//! Only provider staff name files on the hosts (a base image, a kernel and
+//! initrd): a tenant naming a path there could clone any file (another tenant's
+//! disk), so a tenant's template gets an image only by being made from one of
+//! its own stopped VMs (`POST /v1/vms/{id}/template`), whose disk Basalt copies.
 
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use basalt_client::{CreateTemplate, Page, Template, UpdateTemplate};
+use basalt_client::{CreateTemplate, CreateTemplateFromVm, Page, Template, UpdateTemplate};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
@@ -20,7 +21,8 @@ use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 use crate::validate;
 
-const COLUMNS: &str = "id, tenant_id, name, vcpus, memory_mib, disk_gib, image, version, created_at, updated_at";
+const COLUMNS: &str = "id, tenant_id, name, vcpus, memory_mib, disk_gib, image, kernel, initrd, cmdline, source_vm_id,
+     version, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct TemplateRow {
@@ -31,6 +33,10 @@ struct TemplateRow {
     memory_mib: i64,
     disk_gib: i32,
     image: String,
+    kernel: String,
+    initrd: String,
+    cmdline: String,
+    source_vm_id: Option<Uuid>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -46,6 +52,10 @@ impl From<TemplateRow> for Template {
             memory_mib: r.memory_mib,
             disk_gib: r.disk_gib,
             image: r.image,
+            kernel: r.kernel,
+            initrd: r.initrd,
+            cmdline: r.cmdline,
+            source_vm_id: r.source_vm_id,
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -64,17 +74,47 @@ pub fn check_size(vcpus: Option<i32>, memory_mib: Option<i64>) -> ApiResult<()> 
     Ok(())
 }
 
-fn check_image(image: &str) -> ApiResult<()> {
-    let ok = image.is_empty()
-        || (image.starts_with('/')
-            && image.len() <= 1024
-            && !image.split('/').any(|part| part == "..")
-            && !image.bytes().any(|b| b.is_ascii_control()));
+/// A path on the hosts: empty, or absolute without `..`.
+fn check_host_path(field: &str, path: &str) -> ApiResult<()> {
+    let ok = path.is_empty()
+        || (path.starts_with('/')
+            && path.len() <= 1024
+            && !path.split('/').any(|part| part == "..")
+            && !path.bytes().any(|b| b.is_ascii_control()));
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_field("image", "image must be an absolute path (no '..') of at most 1024 characters"))
+        Err(ApiError::bad_field(
+            field,
+            format!("{field} must be an absolute path (no '..') of at most 1024 characters"),
+        ))
     }
+}
+
+/// Image and boot paths name files on the hosts: provider templates only.
+fn check_boot(tenant: Option<Uuid>, body: &CreateTemplate) -> ApiResult<()> {
+    for (field, value) in [("image", &body.image), ("kernel", &body.kernel), ("initrd", &body.initrd)] {
+        let value = value.as_deref().unwrap_or("");
+        check_host_path(field, value)?;
+        if tenant.is_some() && !value.is_empty() {
+            return Err(ApiError::Unprocessable {
+                code: "image_not_allowed",
+                message: "only provider (public) templates name files on the hosts".into(),
+                details: json!({ "field": field }),
+            });
+        }
+    }
+    if body.kernel.as_deref().unwrap_or("").is_empty() != body.initrd.as_deref().unwrap_or("").is_empty() {
+        return Err(ApiError::bad_field("initrd", "kernel and initrd go together"));
+    }
+    let cmdline = body.cmdline.as_deref().unwrap_or("");
+    if cmdline.len() > 1024 || cmdline.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
+        return Err(ApiError::bad_field("cmdline", "cmdline must be at most 1024 printable ASCII characters"));
+    }
+    if !cmdline.is_empty() && body.kernel.as_deref().unwrap_or("").is_empty() {
+        return Err(ApiError::bad_field("cmdline", "cmdline needs a kernel"));
+    }
+    Ok(())
 }
 
 /// A template visible in `tx` (the context's own or a public one).
@@ -109,15 +149,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     if !(1..=65536).contains(&disk_gib) {
         return Err(ApiError::bad_field("disk_gib", "disk_gib must be 1 to 65536"));
     }
-    let image = body.image.clone().unwrap_or_default();
-    check_image(&image)?;
-    if tenant.is_some() && !image.is_empty() {
-        return Err(ApiError::Unprocessable {
-            code: "image_not_allowed",
-            message: "only provider (public) templates name a base image on the hosts".into(),
-            details: json!({ "field": "image" }),
-        });
-    }
+    check_boot(tenant, &body)?;
     let b = body.clone();
     crud::create(
         req.tx()?,
@@ -127,8 +159,8 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
         move |tx| {
             Box::pin(async move {
                 let row: TemplateRow = sqlx::query_as(&format!(
-                    "INSERT INTO templates (id, tenant_id, name, vcpus, memory_mib, disk_gib, image)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+                    "INSERT INTO templates (id, tenant_id, name, vcpus, memory_mib, disk_gib, image, kernel, initrd, cmdline)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
                 ))
                 .bind(Uuid::now_v7())
                 .bind(tenant)
@@ -136,7 +168,10 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
                 .bind(b.vcpus)
                 .bind(b.memory_mib)
                 .bind(disk_gib)
-                .bind(image)
+                .bind(b.image.unwrap_or_default())
+                .bind(b.kernel.unwrap_or_default())
+                .bind(b.initrd.unwrap_or_default())
+                .bind(b.cmdline.unwrap_or_default())
                 .fetch_one(&mut **tx)
                 .await?;
                 Ok(Template::from(row))
@@ -191,4 +226,66 @@ pub async fn delete(req: Req, PathId(id): PathId) -> ApiResult<StatusCode> {
     let mut tx = req.tx()?;
     let current = fetch_own(&req, &mut tx, id).await?;
     crud::deleted(tx, &req, "templates", "template.delete", "template", id, &current).await
+}
+
+/// Make a private template from a stopped VM: its disk (if any) is copied,
+/// flattened, into a new base image under `<state dir>/templates/`.
+#[utoipa::path(post, operation_id = "vms_make_template", path = "/v1/vms/{id}/template", tag = "compute", params(("id" = Uuid, Path)),
+    request_body = CreateTemplateFromVm,
+    responses((status = 201, body = Template), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn from_vm(
+    req: Req,
+    PathId(vm): PathId,
+    key: IdempotencyKey,
+    ApiJson(body): ApiJson<CreateTemplateFromVm>,
+) -> ApiResult<Response> {
+    validate::name("name", &body.name)?;
+    let mut tx = req.tx()?;
+    let vm = super::vms::lock_for(&req, &mut tx, vm, crate::authz::Permission::VmRead).await?;
+    if vm.state() != basalt_client::VmState::Stopped {
+        return Err(ApiError::Conflict {
+            code: "invalid_vm_state",
+            message: "stop the VM first: a template is made from a stopped VM".into(),
+        });
+    }
+    let id = Uuid::now_v7();
+    let image = match &vm.disk_path {
+        Some(disk) => {
+            let target = req.state.compute.storage_dir.join("templates").join(format!("{id}.qcow2"));
+            crate::compute::disks::flatten(std::path::Path::new(disk), &target).await.map_err(ApiError::internal)?;
+            target.to_string_lossy().into_owned()
+        }
+        None => String::new(),
+    };
+    let (source, boot) = (vm.id, vm.boot());
+    let (vcpus, memory_mib, name) = (vm.vcpus, vm.memory_mib, body.name.clone());
+    crud::create(
+        tx,
+        &req,
+        &key,
+        &(source, &body),
+        move |tx| {
+            Box::pin(async move {
+                let row: TemplateRow = sqlx::query_as(&format!(
+                    "INSERT INTO templates (id, tenant_id, name, vcpus, memory_mib, disk_gib, image, kernel, initrd,
+                                            cmdline, source_vm_id)
+                     VALUES ($1, basalt_tenant(), $2, $3, $4, 10, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+                ))
+                .bind(id)
+                .bind(name)
+                .bind(vcpus)
+                .bind(memory_mib)
+                .bind(image)
+                .bind(boot.0)
+                .bind(boot.1)
+                .bind(boot.2)
+                .bind(source)
+                .fetch_one(&mut **tx)
+                .await?;
+                Ok(Template::from(row))
+            })
+        },
+        |t| Event::new("template.create", "template", Some(t.id)).details(json!({ "after": t })),
+    )
+    .await
 }

@@ -22,13 +22,13 @@ use super::extract::{page, ApiJson, ApiQuery, IdempotencyKey, OptionalJson, Page
 use crate::audit::{self, Event};
 use crate::authz::Permission;
 use crate::compute::vm_work::{self, CreatePlan, Power, ResizePlan, VmTask};
-use crate::compute::{disks, operations, DomainSpec};
+use crate::compute::{disks, operations, DomainSpec, KernelBoot};
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, Claim};
 
 const COLUMNS: &str = "id, tenant_id, name, cluster_id, template_id, vcpus, memory_mib, state, power_state,
-     operation_id, disk_path, version, created_at, updated_at";
+     operation_id, disk_path, kernel, initrd, cmdline, version, created_at, updated_at";
 
 #[derive(sqlx::FromRow, Clone)]
 pub struct VmRow {
@@ -43,6 +43,9 @@ pub struct VmRow {
     power_state: String,
     operation_id: Option<Uuid>,
     pub disk_path: Option<String>,
+    kernel: String,
+    initrd: String,
+    cmdline: String,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -52,6 +55,16 @@ impl VmRow {
     pub fn state(&self) -> VmState {
         VmState::parse(&self.state).unwrap_or(VmState::Failed)
     }
+
+    /// Kernel, initrd and command line (empty strings: boot from the disk).
+    pub fn boot(&self) -> (String, String, String) {
+        (self.kernel.clone(), self.initrd.clone(), self.cmdline.clone())
+    }
+}
+
+/// Direct kernel boot parameters, when there is a kernel.
+pub fn kernel_boot(kernel: &str, initrd: &str, cmdline: &str) -> Option<KernelBoot> {
+    (!kernel.is_empty()).then(|| KernelBoot { kernel: kernel.into(), initrd: initrd.into(), cmdline: cmdline.into() })
 }
 
 impl From<VmRow> for Vm {
@@ -223,8 +236,9 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     let disk = (!template.image.is_empty()).then(|| disks::vm_disk_path(&req.state.compute.storage_dir, id));
     let start = body.power_state.unwrap_or(PowerState::Running) == PowerState::Running;
     let row: VmRow = sqlx::query_as(&format!(
-        "INSERT INTO vms (id, tenant_id, name, cluster_id, template_id, vcpus, memory_mib, state, power_state, disk_path)
-         VALUES ($1, basalt_tenant(), $2, $3, $4, $5, $6, 'creating', $7, $8) RETURNING {COLUMNS}"
+        "INSERT INTO vms (id, tenant_id, name, cluster_id, template_id, vcpus, memory_mib, state, power_state, disk_path,
+                          kernel, initrd, cmdline)
+         VALUES ($1, basalt_tenant(), $2, $3, $4, $5, $6, 'creating', $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(&body.name)
@@ -234,6 +248,9 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     .bind(memory_mib)
     .bind(if start { "running" } else { "stopped" })
     .bind(disk.as_ref().map(|d| d.to_string_lossy().into_owned()))
+    .bind(&template.kernel)
+    .bind(&template.initrd)
+    .bind(&template.cmdline)
     .fetch_one(&mut *tx)
     .await?;
     let details = json!({ "name": body.name, "cluster_id": cluster, "template_id": template.id, "vcpus": vcpus, "memory_mib": memory_mib });
@@ -262,7 +279,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
         vcpus: vcpus as u32,
         memory_mib: memory_mib as u64,
         disk: disk.clone(),
-        kernel: None,
+        kernel: kernel_boot(&template.kernel, &template.initrd, &template.cmdline),
     };
     let image = (!template.image.is_empty()).then(|| std::path::PathBuf::from(&template.image));
     let plan = CreatePlan { cluster, spec, image, disk_gib: template.disk_gib, start };

@@ -45,6 +45,24 @@ pub async fn clone_linked(base: &Path, disk: &Path, size_gib: i32) -> Result<(),
     Ok(())
 }
 
+/// Copies `disk` (a linked clone) into a standalone qcow2 image at `target`
+/// (`qemu-img convert`: the backing chain is flattened), for a new template.
+pub async fn flatten(disk: &Path, target: &Path) -> Result<(), DiskError> {
+    if let Some(dir) = target.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let out = tokio::process::Command::new("qemu-img")
+        .args(["convert", "-q", "-O", "qcow2"])
+        .arg(disk)
+        .arg(target)
+        .output()
+        .await?;
+    if !out.status.success() {
+        return Err(DiskError::QemuImg(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    Ok(())
+}
+
 /// Removes a VM's disk; already gone is fine.
 pub async fn remove(disk: &Path) -> Result<(), DiskError> {
     match tokio::fs::remove_file(disk).await {

@@ -84,6 +84,9 @@ struct VmRow {
     memory_mib: i64,
     state: String,
     disk_path: Option<String>,
+    kernel: String,
+    initrd: String,
+    cmdline: String,
 }
 
 /// One pass; `None` when another replica holds the lock.
@@ -172,9 +175,10 @@ async fn reconcile_tenant(
     report: &mut Report,
 ) -> ApiResult<Vec<Uuid>> {
     let mut tx = tenant_tx(state, tenant).await?;
-    let vms: Vec<VmRow> = sqlx::query_as("SELECT id, cluster_id, vcpus, memory_mib, state, disk_path FROM vms")
-        .fetch_all(&mut *tx)
-        .await?;
+    let vms: Vec<VmRow> =
+        sqlx::query_as("SELECT id, cluster_id, vcpus, memory_mib, state, disk_path, kernel, initrd, cmdline FROM vms")
+            .fetch_all(&mut *tx)
+            .await?;
     if startup {
         sqlx::query(
             "UPDATE operations SET status = 'failed', finished_at = now(), updated_at = now(),
@@ -214,7 +218,7 @@ fn spec_of(vm: &VmRow) -> DomainSpec {
         vcpus: vm.vcpus as u32,
         memory_mib: vm.memory_mib as u64,
         disk: vm.disk_path.clone().map(Into::into),
-        kernel: None,
+        kernel: crate::api::vms::kernel_boot(&vm.kernel, &vm.initrd, &vm.cmdline),
     }
 }
 
