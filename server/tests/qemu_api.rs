@@ -1,0 +1,109 @@
+//! The API on real QEMU (TCG): a tenant boots the tiny guest from a public
+//! kernel-boot template on a two-host cluster (`qemu:///system` and the second
+//! libvirtd of `scripts/second-libvirtd`), reads its serial console through the
+//! websocket with a console ticket, live-migrates it with `POST /v1/vms/{id}/migrate`
+//! and reads the console again on the other host: the guest's tick counter kept
+//! counting (no reboot), and the placement moved.
+
+mod common;
+mod guest;
+
+use std::time::{Duration, Instant};
+
+use basalt_client::{
+    Cluster, ConsoleTicket, CreateCluster, CreateQuota, CreateTemplate, CreateVm, Host, Operation, OperationStatus,
+    Quota, RequestOptions, Template, Vm, VmState,
+};
+use common::TestApp;
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+fn no_opts() -> RequestOptions {
+    RequestOptions::default()
+}
+
+/// Reads the console websocket until a `tick N` line with N ≥ `at_least`;
+/// answers N. Panics with what it saw on timeout.
+async fn tick_over_websocket(endpoint: &str, ticket: &ConsoleTicket, at_least: u64) -> u64 {
+    let url = format!("{}{}", endpoint.replace("http://", "ws://"), ticket.url);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("console websocket");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        let next = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+        match next {
+            Ok(Some(Ok(Message::Binary(bytes)))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(Some(Ok(Message::Text(text)))) => seen.push_str(&text),
+            Ok(Some(Ok(_))) | Err(_) => {}
+            Ok(Some(Err(e))) => panic!("console websocket failed: {e}; saw {seen:?}"),
+            Ok(None) => panic!("console websocket closed; saw {seen:?}"),
+        }
+        if let Some(n) = seen.lines().filter_map(guest::parse_tick).filter(|n| *n >= at_least).last() {
+            return n;
+        }
+    }
+    panic!("no tick ≥ {at_least} on the console within 120 s; saw {seen:?}");
+}
+
+async fn wait(client: &basalt_client::Client, op: &Operation) -> Operation {
+    let op = client.wait_operation(op.id, Duration::from_secs(180)).await.expect("poll");
+    assert_eq!(op.status, OperationStatus::Succeeded, "{} failed: {:?}", op.kind, op.error);
+    op
+}
+
+#[tokio::test]
+async fn a_tenant_reads_its_guest_console_and_it_keeps_ticking_across_a_live_migration() {
+    let kernel = guest::tiny_guest();
+    let second = guest::second_host();
+    let app = TestApp::spawn().await;
+    let hosts = vec![guest::FIRST.to_string(), second.to_string()];
+    let cluster: Cluster = app
+        .admin
+        .post_at("/v1/clusters", &CreateCluster { name: "tcg".into(), hosts, ..Default::default() }, &no_opts())
+        .await
+        .expect("a cluster of two real hosts");
+    let template = CreateTemplate {
+        name: "tiny-guest".into(),
+        vcpus: 1,
+        memory_mib: 256,
+        kernel: Some(kernel.kernel.to_string_lossy().into_owned()),
+        initrd: Some(kernel.initrd.to_string_lossy().into_owned()),
+        cmdline: Some(kernel.cmdline.clone()),
+        ..Default::default()
+    };
+    let template: Template = app.admin.post_at("/v1/templates", &template, &no_opts()).await.unwrap();
+    let (tenant, _, client) = app.tenant_with_user("acme").await;
+    let quota = CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus: 4, memory_mib: 2048, max_vms: 2 };
+    let _: Quota = app.admin.post_at("/v1/quotas", &quota, &no_opts()).await.unwrap();
+
+    let create =
+        CreateVm { name: "ticker".into(), cluster_id: cluster.id, template_id: template.id, ..Default::default() };
+    let op: Operation = client.post_at("/v1/vms", &create, &no_opts()).await.unwrap();
+    let id = wait(&client, &op).await.target_id;
+    let ticket: ConsoleTicket =
+        client.post_at(&format!("/v1/vms/{id}/console"), &serde_json::json!({}), &no_opts()).await.unwrap();
+    let before = tick_over_websocket(&app.endpoint, &ticket, 2).await;
+
+    let on = |hosts: &[Host]| hosts.iter().find(|h| h.vcpus_allocated > 0).map(|h| h.uri.clone());
+    let hosts: Vec<Host> = app.admin.get_at(&format!("/v1/clusters/{}/hosts", cluster.id)).await.unwrap();
+    let from = on(&hosts).expect("placed");
+    let started = Instant::now();
+    let op: Operation =
+        client.post_at(&format!("/v1/vms/{id}/migrate"), &serde_json::json!({}), &no_opts()).await.unwrap();
+    wait(&client, &op).await;
+    println!("live migration through the API: {:.2} s", started.elapsed().as_secs_f64());
+    let hosts: Vec<Host> = app.admin.get_at(&format!("/v1/clusters/{}/hosts", cluster.id)).await.unwrap();
+    let to = on(&hosts).expect("placed");
+    assert_ne!(from, to, "the placement did not move");
+    let vm: Vm = client.get_at(&format!("/v1/vms/{id}")).await.unwrap();
+    assert_eq!(vm.state, VmState::Running);
+
+    let ticket: ConsoleTicket =
+        client.post_at(&format!("/v1/vms/{id}/console"), &serde_json::json!({}), &no_opts()).await.unwrap();
+    let after = tick_over_websocket(&app.endpoint, &ticket, before + 1).await;
+    assert!(after > before, "the guest restarted: tick {after} after {before}");
+
+    let op = client.delete_at(&format!("/v1/vms/{id}")).await.unwrap().expect("an operation");
+    wait(&client, &op).await;
+    app.stop().await;
+}
