@@ -38,7 +38,7 @@ async fn tick_over_websocket(endpoint: &str, ticket: &ConsoleTicket, at_least: u
             Ok(Some(Err(e))) => panic!("console websocket failed: {e}; saw {seen:?}"),
             Ok(None) => panic!("console websocket closed; saw {seen:?}"),
         }
-        if let Some(n) = seen.lines().filter_map(guest::parse_tick).filter(|n| *n >= at_least).last() {
+        if let Some(n) = seen.lines().rev().filter_map(guest::parse_tick).find(|n| *n >= at_least) {
             return n;
         }
     }
