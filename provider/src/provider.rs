@@ -2,19 +2,27 @@
 //! with `BASALT_*` environment fallbacks), turning it into an API client, and
 //! the registry of every resource and data source.
 
-use std::sync::Arc;
-
 use basalt_client::Client;
 
+use crate::data_sources::cluster::ClusterDataSource;
 use crate::data_sources::current_user::CurrentUserDataSource;
 use crate::data_sources::permissions::PermissionsDataSource;
+use crate::data_sources::regions::RegionsDataSource;
 use crate::data_sources::role::RoleDataSource;
+use crate::data_sources::template::TemplateDataSource;
 use crate::data_sources::tenant::TenantDataSource;
-use crate::framework::{Api, AttrPath, Attribute, Diagnostics, Mode, Obj, Registry, Schema};
+use crate::framework::schema::validators::http_url;
+use crate::framework::{Api, AttrPath, Attribute, Diagnostics, Mode, Obj, Registry, Rest, Schema};
+use crate::resources::cluster::ClusterResource;
+use crate::resources::region::RegionResource;
 use crate::resources::role::RoleResource;
 use crate::resources::role_binding::RoleBindingResource;
+use crate::resources::template::TemplateResource;
 use crate::resources::tenant::TenantResource;
+use crate::resources::tenant_quota::TenantQuotaResource;
 use crate::resources::user::UserResource;
+use crate::resources::vm::VmResource;
+use crate::resources::vm_snapshot::VmSnapshotResource;
 use crate::value::Value;
 
 /// Every resource and data source the provider serves.
@@ -24,21 +32,27 @@ pub fn registry() -> Registry {
         .resource(UserResource)
         .resource(RoleResource)
         .resource(RoleBindingResource)
+        .resource(Rest(RegionResource))
+        .resource(Rest(ClusterResource))
+        .resource(Rest(TenantQuotaResource))
+        .resource(Rest(TemplateResource))
+        .resource(Rest(VmResource))
+        .resource(Rest(VmSnapshotResource))
         .data_source(TenantDataSource)
         .data_source(RoleDataSource)
         .data_source(PermissionsDataSource)
         .data_source(CurrentUserDataSource)
+        .data_source(RegionsDataSource)
+        .data_source(ClusterDataSource)
+        .data_source(TemplateDataSource)
 }
 
 fn schema() -> Schema {
     Schema::new(
-        "Manage a Basalt control plane: tenants, users, roles, clusters and VMs.",
+        "Manage a Basalt control plane: tenants, users, roles, regions, clusters, quotas, templates, VMs and snapshots.",
         vec![
             Attribute::string("endpoint", Mode::Optional)
-                .validate(Arc::new(|v: &Value| match v.as_str() {
-                    Some(s) if s.starts_with("http://") || s.starts_with("https://") => Ok(()),
-                    _ => Err("must be an http:// or https:// URL, e.g. http://127.0.0.1:8080".into()),
-                }))
+                .validate(http_url())
                 .describe("Base URL of the Basalt API, e.g. `http://127.0.0.1:8080`. Defaults to `BASALT_ENDPOINT`."),
             Attribute::string("token", Mode::Optional)
                 .sensitive()

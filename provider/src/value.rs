@@ -121,6 +121,11 @@ impl Value {
         Value::String(s.into())
     }
 
+    /// A whole number.
+    pub fn int(i: impl Into<i64>) -> Value {
+        Value::Number(Number::Int(i.into()))
+    }
+
     /// A set of strings, sorted and without duplicates (the order cty uses).
     pub fn string_set<S: Into<String>>(items: impl IntoIterator<Item = S>) -> Value {
         let set: std::collections::BTreeSet<String> = items.into_iter().map(Into::into).collect();

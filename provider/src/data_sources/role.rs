@@ -2,16 +2,15 @@
 //! tenant (its custom roles and the built-in ones, e.g. `tenant-admin`).
 
 use async_trait::async_trait;
+use basalt_client::Role;
 
+use crate::framework::rest::list_all;
 use crate::framework::schema::validators::{basalt_name, uuid};
 use crate::framework::{Api, Attribute, DataSource, Error, Mode, Obj, Schema};
 use crate::resources::role::to_state;
 use crate::value::Value;
 
 pub struct RoleDataSource;
-
-/// Pages are capped by the API at 500; a context with more roles than this is not plausible.
-const MAX_PAGES: usize = 100;
 
 #[async_trait]
 impl DataSource for RoleDataSource {
@@ -39,23 +38,16 @@ impl DataSource for RoleDataSource {
     async fn read(&self, api: &Api, config: &Obj) -> Result<Obj, Error> {
         let name = config.required_str("name")?;
         let client = api.for_tenant(config.str("tenant_id")).await?;
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let query = match &cursor {
-                Some(c) => format!("limit=500&cursor={c}"),
-                None => "limit=500".to_string(),
-            };
-            let page = client.list_roles(&query).await?;
-            if let Some(role) = page.items.iter().find(|r| r.name == name) {
-                let mut state = to_state(role);
-                state.set("builtin", Value::Bool(role.builtin)).set("tenant_id", config.get("tenant_id").clone());
-                return Ok(state);
-            }
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        Err(Error::attr("name", "Role not found", format!("no role named {name:?} is visible in this context")))
+        let roles: Vec<Role> = list_all(&client, "/v1/roles").await?;
+        let Some(role) = roles.iter().find(|r| r.name == name) else {
+            return Err(Error::attr(
+                "name",
+                "Role not found",
+                format!("no role named {name:?} is visible in this context"),
+            ));
+        };
+        let mut state = to_state(role);
+        state.set("builtin", Value::Bool(role.builtin)).set("tenant_id", config.get("tenant_id").clone());
+        Ok(state)
     }
 }

@@ -9,13 +9,18 @@ use super::api::TenantSource;
 use crate::codec::CodecError;
 use crate::proto::tfplugin6 as pb;
 
-/// A path to an attribute; only top-level attribute names are needed so far.
+/// A path to an attribute: a top-level attribute, or one inside a nested block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttrPath(pub Vec<String>);
 
 impl AttrPath {
     pub fn attr(name: &str) -> Self {
         AttrPath(vec![name.to_string()])
+    }
+
+    /// `["timeouts", "create"]`: the attribute `create` of the block `timeouts`.
+    pub fn of(names: &[&str]) -> Self {
+        AttrPath(names.iter().map(|n| n.to_string()).collect())
     }
 
     pub fn to_proto(&self) -> pb::AttributePath {
@@ -65,7 +70,46 @@ impl Diagnostics {
             Error::Api(e) => self.api_error(what, e),
             Error::Attribute { path, summary, detail } => self.attr_error(path, summary.clone(), detail.clone()),
             Error::TenantSwitch { tenant, from, err } => self.tenant_switch_error(what, tenant, *from, err),
+            Error::OperationFailed { id, kind, code, message } => self.error(
+                format!("Error {what}: operation {kind} failed"),
+                format!("{message}\n\n(operation {id}, error code `{code}`)"),
+            ),
+            Error::OperationTimeout { id, kind, status, timeout } => self.error(
+                format!("Timed out {what}"),
+                format!(
+                    "Operation {id} ({kind}) was still {status} after {timeout}. It goes on on the server: follow it \
+                     with GET /v1/operations/{id}, and raise the resource's `timeouts` if this work takes longer."
+                ),
+            ),
+            Error::Partial { err, .. } => self.from_error(what, err),
             other => self.error(format!("Error {what}"), other.to_string()),
+        }
+    }
+
+    /// 422 `quota_exceeded`: which limit, what is used and what was asked, on the
+    /// attribute that asked for it.
+    fn quota_error(&mut self, what: &str, message: &str, details: &serde_json::Value) {
+        let exceeded = details.get("exceeded").and_then(|e| e.as_array()).cloned().unwrap_or_default();
+        let lines: Vec<String> = exceeded
+            .iter()
+            .map(|x| {
+                let n = |k: &str| x.get(k).and_then(|v| v.as_i64()).unwrap_or_default();
+                let resource = x.get("resource").and_then(|r| r.as_str()).unwrap_or("?");
+                format!("{resource}: {} more requested, {} of {} in use", n("requested"), n("used"), n("limit"))
+            })
+            .collect();
+        let summary = format!("Quota exceeded {what}");
+        let detail = format!(
+            "{message}:\n  {}\n\nRaise the tenant's quota on the cluster (`basalt_tenant_quota`) or ask for less.",
+            lines.join("\n  ")
+        );
+        let attribute = exceeded
+            .iter()
+            .filter_map(|x| x.get("resource").and_then(|r| r.as_str()))
+            .find(|r| ["vcpus", "memory_mib"].contains(r));
+        match attribute {
+            Some(a) => self.attr_error(&AttrPath::attr(a), summary, detail),
+            None => self.error(summary, detail),
         }
     }
 
@@ -108,6 +152,7 @@ impl Diagnostics {
                 format!("The tenant is suspended, so changes inside it are refused until it is resumed: {message}"),
             ),
             (401, _) => self.error(summary, format!("The token was rejected (missing, expired or revoked): {message}")),
+            (422, "quota_exceeded") => self.quota_error(what, message, detail),
             (400 | 422, _) => {
                 let mut text = message.clone();
                 if let Some(s) = detail.get("suggestions").filter(|s| !s.is_null()) {
@@ -145,6 +190,16 @@ pub enum Error {
     Codec(#[from] CodecError),
     #[error("{0}")]
     Invalid(String),
+    /// A long operation ended in failure; `message` is the server's.
+    #[error("operation {id} ({kind}) failed: {message} ({code})")]
+    OperationFailed { id: uuid::Uuid, kind: String, code: String, message: String },
+    /// Polling gave up before the operation ended; it goes on on the server.
+    #[error("operation {id} ({kind}) was still {status} after {timeout}")]
+    OperationTimeout { id: uuid::Uuid, kind: String, status: String, timeout: String },
+    /// Part of the work is done: `state` is the object as it is now (kept in the
+    /// Terraform state, tainted after a create), `err` why the rest is not.
+    #[error("{err}")]
+    Partial { state: Box<super::object::Obj>, err: Box<Error> },
 }
 
 impl Error {
@@ -222,6 +277,35 @@ mod tests {
         let d = one(&e);
         assert_eq!(d.attribute, Some(AttrPath::attr("tenant_id").to_proto()));
         assert!(d.detail.contains("\"acme\""), "{}", d.detail);
+    }
+
+    #[test]
+    fn quota_exceeded_names_the_limit_on_the_attribute() {
+        let exceeded =
+            serde_json::json!({"exceeded": [{"resource": "memory_mib", "limit": 1024, "used": 0, "requested": 4096}]});
+        let d = one(&api(422, "quota_exceeded", exceeded));
+        assert!(d.summary.starts_with("Quota exceeded"), "{}", d.summary);
+        assert!(d.detail.contains("memory_mib: 4096 more requested, 0 of 1024 in use"), "{}", d.detail);
+        assert_eq!(d.attribute, Some(AttrPath::attr("memory_mib").to_proto()));
+    }
+
+    #[test]
+    fn operation_errors_name_the_operation() {
+        let id = uuid::Uuid::nil();
+        let failed = Error::OperationFailed {
+            id,
+            kind: "vm.create".into(),
+            code: "no_capacity".into(),
+            message: "no room".into(),
+        };
+        let d = one(&failed);
+        assert!(d.summary.contains("vm.create failed") && d.detail.contains("no room"), "{d:?}");
+        assert!(d.detail.contains(&id.to_string()), "{}", d.detail);
+        let late =
+            Error::OperationTimeout { id, kind: "vm.resize".into(), status: "running".into(), timeout: "10m".into() };
+        let partial = Error::Partial { state: Box::default(), err: Box::new(late) };
+        let d = one(&partial);
+        assert!(d.summary.starts_with("Timed out") && d.detail.contains(&id.to_string()), "{d:?}");
     }
 
     #[test]

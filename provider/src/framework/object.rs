@@ -61,6 +61,48 @@ impl Obj {
         }
     }
 
+    /// The attribute as a known whole number; `None` when null, unknown or fractional.
+    pub fn int(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Value::Number(n) => n.as_i64(),
+            _ => None,
+        }
+    }
+
+    /// The attribute as a known whole number of type `T`, or an error pointing at it.
+    pub fn required_int<T: TryFrom<i64>>(&self, name: &str) -> Result<T, Error> {
+        self.opt_int(name)?
+            .ok_or_else(|| Error::attr(name, "Missing value", format!("`{name}` must be set to a known whole number")))
+    }
+
+    /// The attribute as a whole number of type `T`: `None` when null or unknown, an
+    /// error pointing at it when it does not fit.
+    pub fn opt_int<T: TryFrom<i64>>(&self, name: &str) -> Result<Option<T>, Error> {
+        match self.get(name) {
+            Value::Null | Value::Unknown => Ok(None),
+            _ => self
+                .int(name)
+                .and_then(|i| T::try_from(i).ok())
+                .map(Some)
+                .ok_or_else(|| Error::attr(name, "Invalid number", format!("`{name}` is out of range"))),
+        }
+    }
+
+    /// Whether attribute `name` differs between `self` (a plan) and `prior`.
+    pub fn changed(&self, prior: &Obj, name: &str) -> bool {
+        self.get(name) != prior.get(name)
+    }
+
+    /// The whole number `name` of this plan when it differs from `prior`'s (what a
+    /// partial update sends), else `None`.
+    pub fn changed_int<T: TryFrom<i64>>(&self, prior: &Obj, name: &str) -> Result<Option<T>, Error> {
+        if self.changed(prior, name) {
+            self.opt_int(name)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// The known string elements of a set or list attribute (`None` when null or unknown).
     pub fn strings(&self, name: &str) -> Option<Vec<String>> {
         let items = self.get(name).elements()?;

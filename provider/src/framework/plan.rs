@@ -63,18 +63,43 @@ fn replaced(schema: &Schema, prior: &Obj, planned: &Obj) -> Vec<AttrPath> {
         .collect()
 }
 
-/// Runs every attribute's validators on its known, non-null value.
+/// Runs every attribute's validators on its known, non-null value, including the
+/// attributes of nested blocks.
 pub fn validate(schema: &Schema, config: &Obj, diags: &mut Diagnostics) {
-    for a in &schema.attributes {
+    validate_attributes(&schema.attributes, config, &[], diags);
+    for b in &schema.blocks {
+        if let Value::Object(fields) = config.get(b.name) {
+            validate_attributes(&b.attributes, &Obj(fields.clone()), &[b.name], diags);
+        }
+    }
+}
+
+fn validate_attributes(attributes: &[Attribute], config: &Obj, parent: &[&str], diags: &mut Diagnostics) {
+    for a in attributes {
         let v = config.get(a.name);
         if v.is_null() || !v.is_wholly_known() {
             continue;
         }
+        let path: Vec<&str> = parent.iter().copied().chain([a.name]).collect();
         for check in &a.validators {
             if let Err(detail) = check(v) {
-                diags.attr_error(&AttrPath::attr(a.name), format!("Invalid value for `{}`", a.name), detail);
+                diags.attr_error(&AttrPath::of(&path), format!("Invalid value for `{}`", path.join(".")), detail);
             }
         }
+    }
+}
+
+/// Exactly one of `names` must be set (an unknown value counts as set); the error
+/// points at the first of them.
+pub fn require_one_of(config: &Obj, names: &[&str], diags: &mut Diagnostics) {
+    let set: Vec<&str> = names.iter().copied().filter(|n| !config.get(n).is_null()).collect();
+    if set.len() != 1 {
+        let listed = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ");
+        let detail = match set.len() {
+            0 => format!("Set {listed}."),
+            _ => format!("Set only one of {listed}, not several."),
+        };
+        diags.attr_error(&AttrPath::attr(names[0]), format!("Exactly one of {listed} is required"), detail);
     }
 }
 
@@ -145,6 +170,32 @@ mod tests {
         assert_eq!(s.get("id"), &Value::string("x"));
         assert_eq!(s.get("updated_at"), &Value::Unknown);
         assert_eq!(p.requires_replace, vec![AttrPath::attr("name")]);
+    }
+
+    #[test]
+    fn block_attributes_are_validated_on_their_path() {
+        let schema = schema().block(crate::framework::timeouts::block(&["create"]));
+        let mut config = obj(&[("name", Value::string("a"))]);
+        config.set("timeouts", Value::Object([("create".to_string(), Value::string("ten"))].into_iter().collect()));
+        let mut diags = Diagnostics::default();
+        validate(&schema, &config, &mut diags);
+        let v = diags.into_vec();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].attribute, Some(AttrPath::of(&["timeouts", "create"]).to_proto()));
+        assert_eq!(v[0].summary, "Invalid value for `timeouts.create`");
+    }
+
+    #[test]
+    fn exactly_one_of_id_or_name() {
+        let check = |pairs: &[(&str, Value)]| {
+            let mut diags = Diagnostics::default();
+            require_one_of(&obj(pairs), &["id", "name"], &mut diags);
+            diags.into_vec().len()
+        };
+        assert_eq!(check(&[("name", Value::string("a"))]), 0);
+        assert_eq!(check(&[("id", Value::Unknown)]), 0, "an unknown value counts as set");
+        assert_eq!(check(&[]), 1);
+        assert_eq!(check(&[("id", Value::string("x")), ("name", Value::string("a"))]), 1);
     }
 
     #[test]

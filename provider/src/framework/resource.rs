@@ -48,24 +48,30 @@ pub trait Resource: Send + Sync {
     async fn import(&self, _api: &Api, id: &str) -> Result<Obj, Error> {
         let schema = self.schema();
         let has_tenant = schema.attributes.iter().any(|a| a.name == "tenant_id");
-        let (tenant, id) = match id.split_once('/') {
-            Some((t, i)) if has_tenant && !t.is_empty() => (Some(t), i),
-            _ => (None, id),
-        };
-        if uuid::Uuid::try_parse(id).is_err() {
-            let form = if has_tenant { " (or TENANT/ID)" } else { "" };
-            return Err(Error::Invalid(format!("import id {id:?} is not a UUID; import by the object's id{form}")));
-        }
-        let mut state = Obj::default();
-        for a in schema.attributes {
-            state.set(a.name, Value::Null);
-        }
-        state.set("id", Value::string(id));
-        if let Some(t) = tenant {
-            state.set("tenant_id", Value::string(t));
-        }
-        Ok(state)
+        import_state(&schema, id, has_tenant)
     }
+}
+
+/// The state `terraform import` starts from: every attribute null but the id, and
+/// with `tenant_prefix`, the tenant from an id of the form `TENANT/ID`.
+pub fn import_state(schema: &Schema, id: &str, tenant_prefix: bool) -> Result<Obj, Error> {
+    let (tenant, id) = match id.split_once('/') {
+        Some((t, i)) if tenant_prefix && !t.is_empty() => (Some(t), i),
+        _ => (None, id),
+    };
+    if uuid::Uuid::try_parse(id).is_err() {
+        let form = if tenant_prefix { " (or TENANT/ID)" } else { "" };
+        return Err(Error::Invalid(format!("import id {id:?} is not a UUID; import by the object's id{form}")));
+    }
+    let mut state = Obj::default();
+    for a in &schema.attributes {
+        state.set(a.name, Value::Null);
+    }
+    state.set("id", Value::string(id));
+    if let Some(t) = tenant {
+        state.set("tenant_id", Value::string(t));
+    }
+    Ok(state)
 }
 
 /// A data source type.
@@ -74,6 +80,9 @@ pub trait DataSource: Send + Sync {
     fn type_name(&self) -> &'static str;
 
     fn schema(&self) -> Schema;
+
+    /// Checks across attributes, beyond each attribute's validators. Values may be unknown.
+    fn validate(&self, _config: &Obj, _diags: &mut Diagnostics) {}
 
     /// Looks the object up from the configuration and returns every attribute.
     async fn read(&self, api: &Api, config: &Obj) -> Result<Obj, Error>;

@@ -1,6 +1,7 @@
 //! Declarative schemas: attributes with their type and mode (required, optional,
 //! computed), defaults, sensitivity, markdown descriptions, plan modifiers and
-//! validators; and their translation to the protocol's `Schema` message.
+//! validators; single nested blocks of plain optional attributes (`timeouts`);
+//! and their translation to the protocol's `Schema` message.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -69,6 +70,11 @@ impl Attribute {
         Attribute::new(name, Type::Set(Box::new(Type::String)), mode)
     }
 
+    /// A whole number (`Type::Number`; see [`validators::int_range`]).
+    pub fn int(name: &'static str, mode: Mode) -> Self {
+        Attribute::new(name, Type::Number, mode)
+    }
+
     /// A list of strings (ordered).
     pub fn string_list(name: &'static str, mode: Mode) -> Self {
         Attribute::new(name, Type::List(Box::new(Type::String)), mode)
@@ -83,6 +89,24 @@ impl Attribute {
     /// The conventional computed `id`, stable once known.
     pub fn id() -> Self {
         Attribute::string("id", Mode::Computed).use_state_for_unknown().describe("The object's id (a UUID).")
+    }
+
+    /// A required string that identifies the object, checked by `check`: changing
+    /// it replaces the object.
+    pub fn identity(name: &'static str, check: Validator) -> Self {
+        Attribute::string(name, Mode::Required).requires_replace().validate(check)
+    }
+
+    /// The `name` of a named object: a Basalt name ([`validators::basalt_name`]),
+    /// required, and changing it replaces the object.
+    pub fn name(markdown: &'static str) -> Self {
+        Attribute::identity("name", validators::basalt_name()).describe(markdown)
+    }
+
+    /// A required reference to another object by id (`cluster_id`, `role_id`, ...):
+    /// a UUID, and changing it replaces the object.
+    pub fn reference(name: &'static str, markdown: &'static str) -> Self {
+        Attribute::identity(name, validators::uuid()).describe(markdown)
     }
 
     /// The `tenant_id` every tenant-scoped resource has: optional (defaults to the
@@ -150,34 +174,86 @@ impl Attribute {
     }
 }
 
+/// A nested block written at most once (`timeouts { create = "20m" }`), null
+/// when left out. Its attributes are the user's only (optional or required, never
+/// computed): Terraform plans a block exactly as configured.
+#[derive(Clone)]
+pub struct Block {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub attributes: Vec<Attribute>,
+}
+
+impl Block {
+    pub fn new(name: &'static str, description: &'static str, attributes: Vec<Attribute>) -> Self {
+        Block { name, description, attributes }
+    }
+
+    /// The object type of the block's value.
+    pub fn object_type(&self) -> Type {
+        object_type(&self.attributes)
+    }
+
+    fn to_proto(&self) -> pb::schema::NestedBlock {
+        pb::schema::NestedBlock {
+            type_name: self.name.to_string(),
+            block: Some(block_proto(0, self.description, &self.attributes, &[])),
+            nesting: pb::schema::nested_block::NestingMode::Single as i32,
+            min_items: 0,
+            max_items: 0,
+        }
+    }
+}
+
 /// The schema of a resource, data source or the provider itself.
 #[derive(Clone)]
 pub struct Schema {
     pub version: i64,
     pub description: &'static str,
     pub attributes: Vec<Attribute>,
+    pub blocks: Vec<Block>,
+}
+
+fn object_type(attributes: &[Attribute]) -> Type {
+    Type::Object(attributes.iter().map(|a| (a.name.to_string(), a.ty.clone())).collect::<BTreeMap<_, _>>())
+}
+
+fn block_proto(version: i64, description: &str, attributes: &[Attribute], blocks: &[Block]) -> pb::schema::Block {
+    pb::schema::Block {
+        version,
+        attributes: attributes.iter().map(Attribute::to_proto).collect(),
+        block_types: blocks.iter().map(Block::to_proto).collect(),
+        description: description.to_string(),
+        description_kind: pb::StringKind::Markdown as i32,
+        deprecated: false,
+    }
 }
 
 impl Schema {
     pub fn new(description: &'static str, attributes: Vec<Attribute>) -> Self {
-        Schema { version: 0, description, attributes }
+        Schema { version: 0, description, attributes, blocks: Vec::new() }
     }
 
-    /// The object type of a whole value of this schema.
+    /// Adds a nested block.
+    pub fn block(mut self, block: Block) -> Self {
+        self.blocks.push(block);
+        self
+    }
+
+    /// The object type of a whole value of this schema: its attributes and blocks.
     pub fn object_type(&self) -> Type {
-        Type::Object(self.attributes.iter().map(|a| (a.name.to_string(), a.ty.clone())).collect::<BTreeMap<_, _>>())
+        let mut fields = match object_type(&self.attributes) {
+            Type::Object(f) => f,
+            _ => BTreeMap::new(),
+        };
+        fields.extend(self.blocks.iter().map(|b| (b.name.to_string(), b.object_type())));
+        Type::Object(fields)
     }
 
     pub fn to_proto(&self) -> pb::Schema {
         pb::Schema {
             version: self.version,
-            block: Some(pb::schema::Block {
-                version: self.version,
-                attributes: self.attributes.iter().map(Attribute::to_proto).collect(),
-                description: self.description.to_string(),
-                description_kind: pb::StringKind::Markdown as i32,
-                ..Default::default()
-            }),
+            block: Some(block_proto(self.version, self.description, &self.attributes, &self.blocks)),
         }
     }
 }
@@ -196,21 +272,57 @@ pub mod validators {
         })
     }
 
-    /// A Basalt name: 1–63 of `a-z 0-9 -`, starting with a letter (the API's rule,
-    /// checked at plan time so the error points at the attribute before any change).
-    pub fn basalt_name() -> Validator {
-        Arc::new(|v: &Value| {
+    /// A name of 1–63 characters whose first character passes `first` and every
+    /// character `rest`; `rule` says so in words for the error.
+    pub fn name_of(first: fn(char) -> bool, rest: fn(char) -> bool, rule: &'static str) -> Validator {
+        Arc::new(move |v: &Value| {
             let s = v.as_str().unwrap_or_default();
-            let ok = (1..=63).contains(&s.len())
-                && s.starts_with(|c: char| c.is_ascii_lowercase())
-                && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            let ok = (1..=63).contains(&s.len()) && s.starts_with(first) && s.chars().all(rest);
             if ok {
                 Ok(())
             } else {
-                Err(format!(
-                    "{s:?} is not a valid name: use 1-63 lower-case letters, digits and '-', starting with a letter"
-                ))
+                Err(format!("{s:?} is not a valid name: use 1-63 {rule}"))
             }
+        })
+    }
+
+    /// A Basalt name: 1–63 of `a-z 0-9 -`, starting with a letter (the API's rule,
+    /// checked at plan time so the error points at the attribute before any change).
+    pub fn basalt_name() -> Validator {
+        name_of(
+            |c| c.is_ascii_lowercase(),
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
+            "lower-case letters, digits and '-', starting with a letter",
+        )
+    }
+
+    /// A whole number from `min` to `max`.
+    pub fn int_range(min: i64, max: i64) -> Validator {
+        Arc::new(move |v: &Value| match v {
+            Value::Number(n) if n.as_i64().is_some_and(|i| (min..=max).contains(&i)) => Ok(()),
+            _ => Err(format!("must be a whole number from {min} to {max}")),
+        })
+    }
+
+    /// An `http://` or `https://` URL.
+    pub fn http_url() -> Validator {
+        Arc::new(|v: &Value| match v.as_str() {
+            Some(s) if (s.starts_with("http://") || s.starts_with("https://")) && !s.contains(char::is_whitespace) => {
+                Ok(())
+            }
+            _ => Err("must be an http:// or https:// URL, e.g. http://127.0.0.1:8080".into()),
+        })
+    }
+
+    /// Applies `each` to every element of a list or set; the error names the element.
+    pub fn each(each: Validator) -> Validator {
+        Arc::new(move |v: &Value| {
+            for (i, item) in v.elements().unwrap_or_default().iter().enumerate() {
+                if item.is_wholly_known() && !item.is_null() {
+                    each(item).map_err(|e| format!("element {i}: {e}"))?;
+                }
+            }
+            Ok(())
         })
     }
 

@@ -15,6 +15,7 @@ use super::object::Obj;
 use super::plan;
 use super::resource::{Api, DataSource, Resource};
 use super::schema::Schema;
+use super::timeouts;
 use crate::codec;
 use crate::proto::tfplugin6 as pb;
 use crate::proto::tfplugin6::provider_server::Provider;
@@ -84,8 +85,12 @@ fn encode(obj: Option<Obj>, schema: &Schema) -> Result<pb::DynamicValue, Error> 
 
 /// The key that makes a create safe to retry: the same planned instance gets the
 /// same key, so a create whose answer was lost is answered again, not repeated.
+/// The `timeouts` block is left out: it is never sent, and raising a timeout after
+/// one ran out must resume the same create, not start another.
 fn idempotency_key(type_name: &str, planned: &Obj, schema: &Schema) -> String {
-    let bytes = codec::encode(&planned.clone().into_value(), &schema.object_type()).unwrap_or_default();
+    let mut sent = planned.clone();
+    sent.0.remove(timeouts::BLOCK);
+    let bytes = codec::encode(&sent.into_value(), &schema.object_type()).unwrap_or_default();
     let digest = Sha256::new().chain_update(type_name.as_bytes()).chain_update(&bytes).finalize();
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("terraform-{type_name}-{hex}")
@@ -200,6 +205,7 @@ impl Provider for ProviderService {
             let schema = ds.schema();
             if let Some(config) = decode(req.config.as_ref(), &schema)? {
                 plan::validate(&schema, &config, &mut diags);
+                ds.validate(&config, &mut diags);
             }
             Ok(())
         });
@@ -436,13 +442,25 @@ impl ProviderService {
             },
             (None, Some(planned)) => match create(&*res, &api, &planned).await {
                 Ok(s) => Some(s),
+                Err(Error::Partial { state, err }) => {
+                    // Created but not finished: Terraform keeps it, tainted.
+                    diags.from_error(&format!("creating {}", req.type_name), &err);
+                    Some(*state)
+                }
                 Err(e) => {
                     // Nothing was created: the new state is "no object".
                     diags.from_error(&format!("creating {}", req.type_name), &e);
                     None
                 }
             },
-            (Some(prior), Some(planned)) => Some(res.update(&api, &prior, &planned).await?),
+            (Some(prior), Some(planned)) => match res.update(&api, &prior, &planned).await {
+                Ok(s) => Some(s),
+                Err(Error::Partial { state, err }) => {
+                    diags.from_error(&format!("updating {}", req.type_name), &err);
+                    Some(*state)
+                }
+                Err(e) => return Err(e),
+            },
             (None, None) => None,
         };
         if let Some(s) = &new_state {

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use basalt_client::{CreateRole, RequestOptions, Role, UpdateRole};
 
-use crate::framework::schema::validators::{basalt_name, max_len, min_items};
+use crate::framework::schema::validators::{max_len, min_items};
 use crate::framework::{Api, AttrPath, Attribute, Diagnostics, Error, Mode, Obj, Resource, Schema};
 use crate::value::Value;
 use basalt_client::suggest::closest;
@@ -54,10 +54,7 @@ impl Resource for RoleResource {
             vec![
                 Attribute::id(),
                 Attribute::tenant_id("The id of the tenant the role belongs to. Defaults to the provider's `tenant`, else the token's own context (none: a system role). Changing it replaces the role."),
-                Attribute::string("name", Mode::Required)
-                    .requires_replace()
-                    .validate(basalt_name())
-                    .describe("Role name, unique in the tenant. Changing it replaces the role."),
+                Attribute::name("Role name, unique in the tenant. Changing it replaces the role."),
                 Attribute::string("description", Mode::Optional)
                     .default(Value::string(""))
                     .validate(max_len(1024))

@@ -33,14 +33,8 @@ impl Resource for RoleBindingResource {
             "Grants a role to a user in a tenant (or, with `cluster_id`, on one cluster of it). Nobody can grant a role holding more than they hold themselves.",
             vec![
                 Attribute::id(),
-                Attribute::string("role_id", Mode::Required)
-                    .requires_replace()
-                    .validate(uuid())
-                    .describe("The role to grant: a custom `basalt_role` or a built-in role (see the `basalt_role` data source)."),
-                Attribute::string("user_id", Mode::Required)
-                    .requires_replace()
-                    .validate(uuid())
-                    .describe("The user who receives the role."),
+                Attribute::reference("role_id", "The role to grant: a custom `basalt_role` or a built-in role (see the `basalt_role` data source)."),
+                Attribute::reference("user_id", "The user who receives the role."),
                 Attribute::tenant_id("The id of the tenant the binding applies in. Defaults to the provider's `tenant`, else the token's own context (none: a system binding)."),
                 Attribute::string("cluster_id", Mode::Optional)
                     .requires_replace()

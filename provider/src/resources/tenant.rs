@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use basalt_client::{CreateTenant, RequestOptions, Tenant, TenantState, UpdateTenant};
 use chrono::SecondsFormat;
 
-use crate::framework::schema::validators::{basalt_name, max_len, one_of};
+use crate::framework::schema::validators::{max_len, one_of};
 use crate::framework::{Api, Attribute, Error, Mode, Obj, Resource, Schema};
 use crate::value::Value;
 
@@ -42,10 +42,7 @@ impl Resource for TenantResource {
             "A customer tenant. Everything a customer owns lives inside one tenant, isolated from every other.",
             vec![
                 Attribute::id(),
-                Attribute::string("name", Mode::Required)
-                    .requires_replace()
-                    .validate(basalt_name())
-                    .describe("Unique name: 1-63 lower-case letters, digits and `-`, starting with a letter. Changing it replaces the tenant."),
+                Attribute::name("Unique name: 1-63 lower-case letters, digits and `-`, starting with a letter. Changing it replaces the tenant."),
                 Attribute::string("display_name", Mode::Optional)
                     .default(Value::string(""))
                     .validate(max_len(128))

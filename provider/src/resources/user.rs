@@ -42,9 +42,7 @@ impl Resource for UserResource {
             vec![
                 Attribute::id(),
                 Attribute::tenant_id("The id of the tenant the user belongs to. Defaults to the provider's `tenant`, else the token's own context. Changing it replaces the user."),
-                Attribute::string("username", Mode::Required)
-                    .requires_replace()
-                    .validate(std::sync::Arc::new(|v: &Value| match v.as_str() {
+                Attribute::identity("username", std::sync::Arc::new(|v: &Value| match v.as_str() {
                         Some(s) if !username_ok(s) => Err(format!(
                             "{s:?} is not a valid username: 1-64 letters, digits and '.', '_', '-', '@', starting with a letter or digit"
                         )),
