@@ -27,6 +27,9 @@ impl DataSource for TemplateDataSource {
             Attribute::int("memory_mib", Mode::Computed).describe("Default memory in MiB of VMs made from it."),
             Attribute::int("disk_gib", Mode::Computed).describe("Disk size in GiB of VMs made from it."),
             Attribute::string("image", Mode::Computed).describe("Base image path on the hosts (empty: diskless)."),
+            Attribute::string("kernel", Mode::Computed).describe("Kernel path for direct kernel boot (empty: none)."),
+            Attribute::string("initrd", Mode::Computed).describe("Initrd path for direct kernel boot (empty: none)."),
+            Attribute::string("cmdline", Mode::Computed).describe("Kernel command line (empty: none)."),
         ]);
         Schema::new(
             "Looks up a VM template by `id`, or by `name`: the tenant's own template of that name if there is one, else the public one.",

@@ -1,7 +1,8 @@
 //! `basalt_template`: a base disk image plus a default size for VMs, over
 //! `/v1/templates`. Made in a tenant's context it is the tenant's own (private);
 //! made with no tenant at all (system scope) it is public, readable by every
-//! tenant. Only public templates name a base image on the hosts.
+//! tenant. Only public templates name files on the hosts (a base image, or a
+//! kernel and initrd for direct kernel boot).
 
 use std::sync::Arc;
 
@@ -24,6 +25,21 @@ pub fn memory_mib(mode: Mode) -> Attribute {
     Attribute::int("memory_mib", mode).validate(int_range(64, 1_048_576))
 }
 
+/// A file on the hosts (image, kernel, initrd): absolute, without `..`; fixed
+/// for the template's life.
+fn host_path(name: &'static str, description: &'static str) -> Attribute {
+    Attribute::string(name, Mode::OptionalComputed)
+        .requires_replace()
+        .use_state_for_unknown()
+        .validate(Arc::new(|v: &Value| match v.as_str() {
+            Some(s) if !s.is_empty() && (!s.starts_with('/') || s.split('/').any(|p| p == "..")) => {
+                Err(format!("{s:?} is not an absolute path on the hosts (without `..`)"))
+            }
+            _ => Ok(()),
+        }))
+        .describe(description)
+}
+
 /// The template's attributes, shared with the `basalt_template` data source.
 pub fn to_state(t: &Template) -> Obj {
     let mut o = Obj::default();
@@ -33,7 +49,10 @@ pub fn to_state(t: &Template) -> Obj {
         .set("vcpus", Value::int(t.vcpus))
         .set("memory_mib", Value::int(t.memory_mib))
         .set("disk_gib", Value::int(t.disk_gib))
-        .set("image", Value::string(&t.image));
+        .set("image", Value::string(&t.image))
+        .set("kernel", Value::string(&t.kernel))
+        .set("initrd", Value::string(&t.initrd))
+        .set("cmdline", Value::string(&t.cmdline));
     o
 }
 
@@ -62,16 +81,13 @@ impl RestResource for TemplateResource {
                     .use_state_for_unknown()
                     .validate(int_range(1, 65_536))
                     .describe("Disk size in GiB of VMs made from it (1-65536; the server's default, 10, when left out). Changing it replaces the template."),
-                Attribute::string("image", Mode::OptionalComputed)
+                host_path("image", "Absolute path of the base qcow2 image on the hosts; VMs get a linked clone. Public templates only; empty (the default): diskless. Changing it replaces the template."),
+                host_path("kernel", "Direct kernel boot: absolute path of a kernel on the hosts (with `initrd`). Public templates only. Changing it replaces the template."),
+                host_path("initrd", "Direct kernel boot: absolute path of an initrd on the hosts (with `kernel`). Changing it replaces the template."),
+                Attribute::string("cmdline", Mode::OptionalComputed)
                     .requires_replace()
                     .use_state_for_unknown()
-                    .validate(Arc::new(|v: &Value| match v.as_str() {
-                        Some(s) if !s.is_empty() && (!s.starts_with('/') || s.split('/').any(|p| p == "..")) => {
-                            Err(format!("{s:?} is not an absolute path on the hosts (without `..`)"))
-                        }
-                        _ => Ok(()),
-                    }))
-                    .describe("Absolute path of the base qcow2 image on the hosts; VMs get a linked clone. Public templates only; empty (the default): diskless. Changing it replaces the template."),
+                    .describe("Kernel command line for direct kernel boot (at most 1024 printable characters). Changing it replaces the template."),
             ],
         )
     }
@@ -96,6 +112,9 @@ impl RestResource for TemplateResource {
             memory_mib: plan.required_int("memory_mib")?,
             disk_gib: plan.opt_int("disk_gib")?,
             image: plan.str("image").map(String::from),
+            kernel: plan.str("kernel").map(String::from),
+            initrd: plan.str("initrd").map(String::from),
+            cmdline: plan.str("cmdline").map(String::from),
         })
     }
 
