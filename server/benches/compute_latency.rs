@@ -14,8 +14,10 @@
 //!   `migrate` call timed. Median of 3.
 //!
 //! Run as root on a machine prepared by `scripts/setup`:
-//! `cargo bench -p basalt-server --bench compute_latency`. Guests are TCG (no
-//! KVM: `Libvirt::new()`'s default), one vCPU and 256 MiB.
+//! `cargo bench -p basalt-server --bench compute_latency`. Guests are TCG
+//! (`Libvirt::new()` gives the local host KVM only when the KVM probe passes,
+//! which it does not on the machines these figures come from; set
+//! `BASALT_DOMAIN_TYPE=qemu` to be sure elsewhere), one vCPU and 256 MiB.
 
 #[path = "../tests/guest/mod.rs"]
 mod guest;

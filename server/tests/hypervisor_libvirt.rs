@@ -3,7 +3,7 @@
 //! per test) for behaviour, and the QEMU driver (`qemu:///system`, when libvirtd
 //! runs) to prove the QEMU domain XML passes its validation.
 
-use basalt_server::compute::libvirt::Libvirt;
+use basalt_server::compute::libvirt::{DomainTypeChoice, Libvirt};
 use basalt_server::compute::{DomainPower, DomainSpec, HvError, Hypervisor, KernelBoot};
 use uuid::Uuid;
 use virt::connect::Connect;
@@ -11,9 +11,9 @@ use virt::connect::Connect;
 const TEST: &str = "test:///default";
 const QEMU: &str = "qemu:///system";
 
-/// Without the KVM opt-in, whatever the environment says.
+/// TCG on QEMU hosts, whatever the environment says and KVM can do.
 fn hv() -> Libvirt {
-    Libvirt::with_kvm_opt_in(false)
+    Libvirt::with_domain_type(DomainTypeChoice::Qemu)
 }
 
 fn spec(id: Uuid) -> DomainSpec {
@@ -269,7 +269,8 @@ fn qemu_driver_accepts_the_domain_xml() {
     let caps = Connect::open(Some(QEMU)).and_then(|c| c.capabilities()).expect("capabilities");
     let host_has_kvm = caps.contains("<domain type='kvm'");
 
-    for (hv, want) in [(Libvirt::with_kvm_opt_in(false), "qemu"), (Libvirt::with_kvm_opt_in(true), "kvm")] {
+    for (choice, want) in [(DomainTypeChoice::Qemu, "qemu"), (DomainTypeChoice::Kvm, "kvm")] {
+        let hv = Libvirt::with_domain_type(choice);
         let want = if want == "kvm" && !host_has_kvm { "qemu" } else { want };
         let id = Uuid::new_v4();
         let spec = DomainSpec {

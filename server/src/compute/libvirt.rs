@@ -10,20 +10,34 @@
 //! * **Domains** are found by UUID, which is the VM's id; only domains named
 //!   `basalt-…` are Basalt's (libvirt's test driver, for one, ships a `test`
 //!   domain of its own).
-//! * **Domain type.** `test://` hosts get `test` domains. Every other host gets
-//!   `qemu` (TCG, pure emulation) unless the operator opts into KVM with
-//!   `BASALT_DOMAIN_TYPE=kvm` *and* the host's capabilities list a `kvm` domain
-//!   type. TCG is the default because it is the safe choice: it works wherever
-//!   QEMU does, whereas a host can have `/dev/kvm` and advertise `kvm` and still
-//!   hang its guests under it (the machines Basalt is developed and tested on
-//!   do exactly that). Opting in is a per-deployment decision; the capability check only
-//!   keeps a KVM-less host of a KVM deployment working.
+//! * **Domain type.** `test://` hosts get `test` domains. QEMU hosts get `kvm`
+//!   only where KVM is known to work, `qemu` (TCG, pure emulation, slow but it
+//!   works wherever QEMU does) everywhere else; a host can have `/dev/kvm` and
+//!   advertise `kvm` and still hang its guests under it (the machines Basalt is
+//!   developed and tested on do exactly that), so advertising is not enough:
+//!   - *Local hosts* (no host in the URI: `qemu:///system`, `qemu:///session`,
+//!     `qemu+unix:///system`) are this machine, where [`kvm_probe::local_kvm`]
+//!     runs a small guest on `/dev/kvm` once per process (the first define waits
+//!     for it, 2 s at most): `kvm` when the host's capabilities list a `kvm`
+//!     domain type *and* that guest ran at hardware speed, `qemu` otherwise.
+//!   - *Remote hosts* (a host in the URI, even `127.0.0.1`: it is reached over
+//!     the network and may be another machine or a namespace of this one) get
+//!     `qemu` unless the operator opts into KVM. The probe cannot be run there
+//!     from here: it needs `/dev/kvm` in the process, and libvirt has no call that
+//!     runs a guest and says whether it got anywhere short of booting a real one.
+//!   - `BASALT_DOMAIN_TYPE` overrides all of it for every QEMU host: `qemu` forces
+//!     TCG; `kvm` gives `kvm` wherever the capabilities list it, without a probe
+//!     (the capability check only keeps a KVM-less host of a KVM deployment working).
+//!
+//!   The first decision for each host, and any later change, is logged at info
+//!   level with its reason and the probe's answer.
 //! * **Errors.** libvirt's message is kept as is (it is for logs, see [`HvError`]);
 //!   its error code decides the variant (see [`map_err`]).
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
+use std::{env, fmt};
 
 use uuid::Uuid;
 use virt::connect::Connect;
@@ -33,13 +47,27 @@ use virt::stream::Stream;
 use virt::sys;
 
 use super::hypervisor::{ConsoleStream, DomainPower, DomainSpec, HostCapacity, HvError, Hypervisor};
+use super::kvm_probe::{self, Probe};
 
 /// Domains Basalt defines are named with this prefix; everything else on a host
 /// is someone else's and invisible to [`Hypervisor::domains`].
 const NAME_PREFIX: &str = "basalt-";
 
-/// The environment variable that opts a deployment into KVM (see the module doc).
+/// The environment variable that overrides the choice of domain type (see the module doc).
 pub const DOMAIN_TYPE_ENV: &str = "BASALT_DOMAIN_TYPE";
+
+/// How QEMU hosts get their domain type (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DomainTypeChoice {
+    /// Local hosts: `kvm` when their capabilities list it and the local KVM
+    /// probe ran its guest; remote hosts: `qemu`. The default.
+    #[default]
+    Detect,
+    /// `qemu` (TCG) on every host: `BASALT_DOMAIN_TYPE=qemu`.
+    Qemu,
+    /// `kvm` on every host whose capabilities list it, unprobed: `BASALT_DOMAIN_TYPE=kvm`.
+    Kvm,
+}
 
 /// One host's connection, shared by every call to that host. The slot's own lock
 /// is held only while (re)opening, so one slow or dead host never blocks calls to
@@ -49,8 +77,10 @@ type Slot = Arc<Mutex<Option<Arc<Connect>>>>;
 /// libvirt behind the [`Hypervisor`] trait.
 pub struct Libvirt {
     hosts: Mutex<HashMap<String, Slot>>,
-    /// Whether non-test hosts get `kvm` domains when their capabilities list it.
-    kvm_opt_in: bool,
+    choice: DomainTypeChoice,
+    /// The last domain type chosen for each host, so that the choice is logged
+    /// when it is first made and when it changes, not on every define.
+    chosen: Mutex<HashMap<String, DomainType>>,
 }
 
 impl Default for Libvirt {
@@ -60,25 +90,27 @@ impl Default for Libvirt {
 }
 
 impl Libvirt {
-    /// Reads the KVM opt-in from `BASALT_DOMAIN_TYPE` (`kvm` or `qemu`; unset or
-    /// anything else means `qemu`, the safe choice).
+    /// Reads the choice of domain type from `BASALT_DOMAIN_TYPE`: `kvm` or `qemu`
+    /// force it; unset, empty or anything else (with a warning) means detection.
     pub fn new() -> Self {
-        let kvm_opt_in = match std::env::var(DOMAIN_TYPE_ENV) {
-            Ok(v) if v == "kvm" => true,
-            Ok(v) if v == "qemu" || v.is_empty() => false,
+        let choice = match env::var(DOMAIN_TYPE_ENV) {
+            Ok(v) if v == "kvm" => DomainTypeChoice::Kvm,
+            Ok(v) if v == "qemu" => DomainTypeChoice::Qemu,
+            Ok(v) if v.is_empty() => DomainTypeChoice::Detect,
             Ok(v) => {
-                tracing::warn!(value = %v, "{DOMAIN_TYPE_ENV} is neither kvm nor qemu; using qemu (TCG)");
-                false
+                tracing::warn!(value = %v, "{DOMAIN_TYPE_ENV} is neither kvm nor qemu; detecting the domain type");
+                DomainTypeChoice::Detect
             }
-            Err(_) => false,
+            Err(_) => DomainTypeChoice::Detect,
         };
-        Self::with_kvm_opt_in(kvm_opt_in)
+        Self::with_domain_type(choice)
     }
 
-    /// As [`Libvirt::new`], with the KVM opt-in given rather than read from the environment.
-    pub fn with_kvm_opt_in(kvm_opt_in: bool) -> Self {
+    /// As [`Libvirt::new`], with the choice of domain type given rather than read
+    /// from the environment.
+    pub fn with_domain_type(choice: DomainTypeChoice) -> Self {
         silence_libvirt_error_printer();
-        Self { hosts: Mutex::new(HashMap::new()), kvm_opt_in }
+        Self { hosts: Mutex::new(HashMap::new()), choice, chosen: Mutex::new(HashMap::new()) }
     }
 
     fn slot(&self, uri: &str) -> Slot {
@@ -168,14 +200,65 @@ impl Libvirt {
         if is_test_uri(uri) {
             return Ok(DomainType::Test);
         }
-        if !self.kvm_opt_in {
-            return Ok(DomainType::Qemu);
-        }
+        let local = is_local_uri(uri);
         // Capabilities list each guest arch's domain types as `<domain type='kvm'/>`
         // (libvirt always writes single quotes); a substring test is enough here.
-        let caps = conn.capabilities()?;
-        Ok(if caps.contains("<domain type='kvm'") { DomainType::Kvm } else { DomainType::Qemu })
+        let lists_kvm = || conn.capabilities().map(|caps| caps.contains("<domain type='kvm'"));
+        let decision = decide(self.choice, local, lists_kvm, kvm_probe::local_kvm)?;
+        let previous = lock(&self.chosen).insert(uri.to_owned(), decision.kind);
+        if previous != Some(decision.kind) {
+            let probe = decision.probe.map_or_else(|| "not run".to_owned(), Probe::to_string);
+            tracing::info!(uri, local, domain_type = %decision.kind, %probe, "domain type: {}", decision.reason);
+        }
+        Ok(decision.kind)
     }
+}
+
+/// A domain type for a QEMU host, and why.
+#[derive(Debug)]
+struct Decision {
+    kind: DomainType,
+    reason: &'static str,
+    /// The local probe's answer, when it was asked.
+    probe: Option<&'static Probe>,
+}
+
+/// The rule of the module doc. `lists_kvm` (the host's capabilities) and `probe`
+/// (the local KVM probe) are asked only when their answer matters.
+fn decide<E>(
+    choice: DomainTypeChoice,
+    local: bool,
+    lists_kvm: impl FnOnce() -> Result<bool, E>,
+    probe: impl FnOnce() -> &'static Probe,
+) -> Result<Decision, E> {
+    let decision = |kind, reason, probe| Decision { kind, reason, probe };
+    Ok(match choice {
+        DomainTypeChoice::Qemu => decision(DomainType::Qemu, "forced by BASALT_DOMAIN_TYPE=qemu", None),
+        DomainTypeChoice::Kvm => {
+            if lists_kvm()? {
+                decision(DomainType::Kvm, "forced by BASALT_DOMAIN_TYPE=kvm", None)
+            } else {
+                decision(DomainType::Qemu, "BASALT_DOMAIN_TYPE=kvm, but the host's capabilities do not list kvm", None)
+            }
+        }
+        DomainTypeChoice::Detect if !local => decision(
+            DomainType::Qemu,
+            "remote host: no probe can run there, and BASALT_DOMAIN_TYPE=kvm is not set",
+            None,
+        ),
+        DomainTypeChoice::Detect => {
+            if !lists_kvm()? {
+                decision(DomainType::Qemu, "the host's capabilities do not list kvm", None)
+            } else {
+                let probe = probe();
+                if probe.works() {
+                    decision(DomainType::Kvm, "a probe guest ran on /dev/kvm", Some(probe))
+                } else {
+                    decision(DomainType::Qemu, "KVM is listed, but the local KVM probe failed", Some(probe))
+                }
+            }
+        }
+    })
 }
 
 impl Hypervisor for Libvirt {
@@ -422,6 +505,16 @@ enum DomainType {
     Kvm,
 }
 
+impl fmt::Display for DomainType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DomainType::Test => "test",
+            DomainType::Qemu => "qemu",
+            DomainType::Kvm => "kvm",
+        })
+    }
+}
+
 /// The domain XML for `spec`. Every value from the spec goes through
 /// [`xml_escape`]; the rest is fixed text.
 fn domain_xml(kind: DomainType, spec: &DomainSpec, memory_kib: u64) -> Result<String, HvError> {
@@ -496,6 +589,13 @@ fn path_str(path: &Path) -> Result<&str, HvError> {
 
 fn is_test_uri(uri: &str) -> bool {
     uri.starts_with("test:") || uri.starts_with("test+")
+}
+
+/// Whether `uri` names this machine's libvirt: nothing between `://` and the
+/// path (`qemu:///system`, `qemu+unix:///session`). Any host, even `localhost`,
+/// makes it remote (see the module doc).
+fn is_local_uri(uri: &str) -> bool {
+    uri.split_once("://").is_some_and(|(_, rest)| rest.is_empty() || rest.starts_with(['/', '?']))
 }
 
 /// The power state as Basalt sees it. `info()` rather than `state()`: virt 0.5's
@@ -588,6 +688,41 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use crate::compute::KernelBoot;
+
+    #[test]
+    fn local_uris_have_no_host() {
+        for uri in ["qemu:///system", "qemu:///session", "qemu+unix:///system", "qemu:///system?socket=/x", "kvm:///"] {
+            assert!(is_local_uri(uri), "{uri}");
+        }
+        for uri in ["qemu+ssh://host/system", "qemu+tcp://127.0.0.1:16510/system", "qemu://localhost/system"] {
+            assert!(!is_local_uri(uri), "{uri}");
+        }
+    }
+
+    #[test]
+    fn the_domain_type_rule() {
+        use DomainTypeChoice::{Detect, Kvm, Qemu};
+        static WORKS: Probe = Probe::Works;
+        static HANGS: Probe = Probe::Hangs;
+        let not_asked = || -> &'static Probe { panic!("the probe is not asked") };
+        let caps_not_asked = || -> Result<bool, ()> { panic!("the capabilities are not asked") };
+        let kind = |d: Result<Decision, ()>| d.unwrap().kind;
+
+        // Forced: no probe; `kvm` still needs the capability.
+        assert_eq!(kind(decide(Qemu, true, caps_not_asked, not_asked)), DomainType::Qemu);
+        for local in [true, false] {
+            assert_eq!(kind(decide(Kvm, local, || Ok(true), not_asked)), DomainType::Kvm);
+            assert_eq!(kind(decide(Kvm, local, || Ok(false), not_asked)), DomainType::Qemu);
+        }
+        // Detected: remote hosts are never probed, local ones only when they list kvm.
+        assert_eq!(kind(decide(Detect, false, caps_not_asked, not_asked)), DomainType::Qemu);
+        assert_eq!(kind(decide(Detect, true, || Ok(false), not_asked)), DomainType::Qemu);
+        assert_eq!(kind(decide(Detect, true, || Ok(true), || &HANGS)), DomainType::Qemu);
+        let works = decide::<()>(Detect, true, || Ok(true), || &WORKS).unwrap();
+        assert_eq!((works.kind, works.probe), (DomainType::Kvm, Some(&WORKS)));
+        // A failing capabilities call is the caller's error, not a guess.
+        assert!(decide::<()>(Detect, true, || Err(()), not_asked).is_err());
+    }
 
     #[test]
     fn xml_escape_covers_the_five_specials() {

@@ -2,6 +2,7 @@
 //!
 //! * [`hypervisor`]: the [`Hypervisor`] trait, the one interface to hosts.
 //! * [`libvirt`]: its implementation over libvirt (crate `virt`).
+//! * [`kvm_probe`]: whether KVM really works on this machine (a guest is run to see).
 //! * [`placement`]: which host of a cluster gets a VM (system rows, atomic).
 //! * [`disks`]: a VM's qcow2 disk as a linked clone of its template's image.
 //! * [`operations`]: the operation records behind `202 Accepted` and the runner
@@ -16,6 +17,7 @@
 
 pub mod disks;
 pub mod hypervisor;
+pub mod kvm_probe;
 pub mod libvirt;
 pub mod operations;
 pub mod placement;
