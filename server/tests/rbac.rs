@@ -451,6 +451,9 @@ async fn delegation_a_cluster_admin_on_one_cluster() {
     assert!(not_found(ops.get_at(&format!("/v1/operations/{}", b_vm.id)).await), "B's operation is visible");
     let e = ops.post_at::<_, Operation>("/v1/vms", &vm("on-y-too", &y), &opts()).await.unwrap_err();
     assert_eq!(e.status(), Some(422), "ops created a VM on Y");
+    assert!(not_found(ops.get_at(&format!("/v1/operations/{}", on_y.id)).await), "an operation on Y is visible");
+    let seen: Page<Operation> = ops.get_at("/v1/operations").await.unwrap();
+    assert!(seen.items.iter().all(|o| o.target_id == id), "ops sees operations of other clusters");
     let listed: Page<Vm> = ops.get_at("/v1/vms").await.unwrap();
     assert_eq!(listed.items.iter().map(|v| v.id).collect::<Vec<_>>(), vec![id]);
     // No system objects.
