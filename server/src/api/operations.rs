@@ -4,7 +4,6 @@
 
 use axum::Json;
 use basalt_client::{Operation, Page};
-use uuid::Uuid;
 
 use super::crud;
 use super::extract::{page, ApiQuery, PageQuery, PathId, Req};
