@@ -77,6 +77,22 @@ impl Terraform {
         std::fs::write(self.dir.join("main.tf"), hcl).expect("write main.tf");
     }
 
+    /// Copies the `*.tf` files of the repository's `examples/modules/NAME` into
+    /// `modules/NAME` of the working directory and returns the module `source`
+    /// to use. Install it with [`GET`] once the configuration is written.
+    pub fn copy_example_module(&self, name: &str) -> String {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/modules").join(name);
+        let to = self.dir.join("modules").join(name);
+        std::fs::create_dir_all(&to).expect("module dir");
+        for entry in std::fs::read_dir(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+            let path = entry.expect("dir entry").path();
+            if path.extension().is_some_and(|e| e == "tf") {
+                std::fs::copy(&path, to.join(path.file_name().expect("file name"))).expect("copy module file");
+            }
+        }
+        format!("./modules/{name}")
+    }
+
     /// Runs `terraform ARGS` and returns its output, whatever the exit code.
     pub async fn run(&self, args: &[&str]) -> Output {
         let mut cmd = tokio::process::Command::new(&self.bin);
@@ -123,6 +139,11 @@ impl Drop for Terraform {
 
 /// `terraform apply` without questions.
 pub const APPLY: &[&str] = &["apply", "-auto-approve", "-input=false", "-no-color"];
+/// `terraform get`: installs the configuration's modules. `terraform init` would
+/// also ask the registry for `basalt/basalt`, which dev_overrides replaces.
+pub const GET: &[&str] = &["get", "-no-color"];
+/// `terraform destroy` without questions.
+pub const DESTROY: &[&str] = &["destroy", "-auto-approve", "-input=false", "-no-color"];
 /// `terraform plan` whose exit code says whether anything would change (0: nothing).
 pub const PLAN_CLEAN: &[&str] = &["plan", "-detailed-exitcode", "-input=false", "-no-color"];
 /// The head of every test configuration: the provider, configured from `BASALT_*`.

@@ -57,6 +57,30 @@ pub fn encode(v: &Value, ty: &Type) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
+/// Encodes an object like [`encode`], but writes the unknown top-level attributes
+/// named in `not_null` as unknowns refined as "definitely not null" (extension 12
+/// with the refinement map `{1: false}`), which Terraform 1.6+ uses to decide
+/// `x != null` at plan time. Older Terraform cannot read refinements: callers
+/// pass an empty `not_null` there.
+pub fn encode_refined(v: &Value, ty: &Type, not_null: &[&str]) -> Result<Vec<u8>, CodecError> {
+    let (Value::Object(m), Type::Object(attrs), false) = (v, ty, not_null.is_empty()) else {
+        return encode(v, ty);
+    };
+    let mut out = Vec::with_capacity(64);
+    write_len(&mut out, attrs.len(), [0x80, 0xde, 0xdf], 16);
+    for (k, t) in attrs {
+        write_str(&mut out, k);
+        match m.get(k).unwrap_or(&Value::Null) {
+            Value::Unknown if not_null.contains(&k.as_str()) => out.extend_from_slice(&UNKNOWN_NOT_NULL),
+            item => write(&mut out, item, t, &format!(".{k}"))?,
+        }
+    }
+    Ok(out)
+}
+
+/// An unknown value refined as not null: ext 8 (`c7`), 3 bytes, type 12, `{1: false}`.
+const UNKNOWN_NOT_NULL: [u8; 6] = [0xc7, 0x03, EXT_REFINED_UNKNOWN as u8, 0x81, 0x01, 0xc2];
+
 /// Decodes the JSON form of a value (as in a state file). Unknown object keys are
 /// ignored: state written by an older schema may carry attributes since removed.
 pub fn decode_json(bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
@@ -398,6 +422,19 @@ mod tests {
         // ext 12 with a 3-byte payload (a refinement map), as Terraform 1.15 sends.
         let bytes = [0xc7, 0x03, 0x0c, 0x81, 0x01, 0xc3];
         assert_eq!(decode(&bytes, &Type::String).expect("decode"), Value::Unknown);
+    }
+
+    #[test]
+    fn not_null_unknowns_are_refined() {
+        let v =
+            Value::Object(BTreeMap::from([("id".to_string(), Value::Unknown), ("name".to_string(), Value::Unknown)]));
+        let ty = Type::Object(BTreeMap::from([("id".to_string(), Type::String), ("name".to_string(), Type::String)]));
+        let bytes = encode_refined(&v, &ty, &["id"]).expect("encode");
+        let mut want = vec![0x82, 0xa2, b'i', b'd', 0xc7, 0x03, 0x0c, 0x81, 0x01, 0xc2];
+        want.extend_from_slice(&[0xa4, b'n', b'a', b'm', b'e', 0xd4, 0x00, 0x00]);
+        assert_eq!(bytes, want);
+        assert_eq!(decode(&bytes, &ty).expect("decode"), v, "reads back as unknown");
+        assert_eq!(encode_refined(&v, &ty, &[]).expect("plain"), encode(&v, &ty).expect("encode"));
     }
 
     #[test]

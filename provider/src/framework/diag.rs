@@ -149,16 +149,34 @@ impl Diagnostics {
             }
             (423, _) => self.error(
                 format!("Tenant suspended while {what}"),
-                format!("The tenant is suspended, so changes inside it are refused until it is resumed: {message}"),
+                format!(
+                    "The tenant this resource acts in is suspended: Basalt still answers reads but refuses every \
+                     change inside it until provider staff resume it (`state = \"active\"` on its `basalt_tenant`, \
+                     or POST /v1/tenants/{{id}}/resume). The server said: {message}"
+                ),
             ),
-            (401, _) => self.error(summary, format!("The token was rejected (missing, expired or revoked): {message}")),
+            (401, _) => self.error(
+                format!("Authentication failed while {what}"),
+                format!(
+                    "Basalt rejected the provider's token ({message}). A token that is revoked or expired stays \
+                     so: set a valid one in the provider's `token` (or BASALT_TOKEN)."
+                ),
+            ),
             (422, "quota_exceeded") => self.quota_error(what, message, detail),
             (400 | 422, _) => {
                 let mut text = message.clone();
                 if let Some(s) = detail.get("suggestions").filter(|s| !s.is_null()) {
                     text.push_str(&format!("\n\nSuggestions: {s}"));
                 }
-                match detail.get("field").and_then(|f| f.as_str()) {
+                let field = detail.get("field").and_then(|f| f.as_str());
+                if let (Some(field), "invalid_reference") = (field, body.error.code.as_str()) {
+                    // Another tenant's object answers exactly like a missing one.
+                    text.push_str(&format!(
+                        "\n\n`{field}` must name an object that exists and is visible in the tenant this resource \
+                         acts in (public, or that tenant's own): another tenant's objects do not exist there."
+                    ));
+                }
+                match field {
                     Some(field) => self.attr_error(&AttrPath::attr(field), summary, text),
                     None => self.error(summary, format!("{text} (HTTP {status}, {})", body.error.code)),
                 }
@@ -255,6 +273,13 @@ mod tests {
     }
 
     #[test]
+    fn unauthenticated_says_the_token_was_rejected() {
+        let d = one(&api(401, "unauthenticated", serde_json::json!({})));
+        assert_eq!(d.summary, "Authentication failed while creating basalt_tenant");
+        assert!(d.detail.contains("refused") && d.detail.contains("BASALT_TOKEN"), "{}", d.detail);
+    }
+
+    #[test]
     fn bad_field_points_at_the_attribute() {
         let d = one(&api(400, "invalid_field", serde_json::json!({"field": "display_name"})));
         assert_eq!(d.attribute, Some(AttrPath::attr("display_name").to_proto()));
@@ -264,6 +289,13 @@ mod tests {
     fn unprocessable_field_points_at_the_attribute() {
         let d = one(&api(422, "invalid_reference", serde_json::json!({"field": "cluster_id"})));
         assert_eq!(d.attribute, Some(AttrPath::attr("cluster_id").to_proto()));
+    }
+
+    #[test]
+    fn an_invalid_reference_explains_visibility() {
+        let d = one(&api(422, "invalid_reference", serde_json::json!({"field": "template_id"})));
+        assert_eq!(d.attribute, Some(AttrPath::attr("template_id").to_proto()));
+        assert!(d.detail.starts_with("refused") && d.detail.contains("`template_id` must name"), "{}", d.detail);
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub enum PlanModifier {
     UseStateForUnknown,
     /// A change to this attribute destroys and re-creates the object.
     RequiresReplace,
+    /// Never null once known: while unknown it is planned as "not null"
+    /// (a refinement Terraform 1.6+ understands), so expressions such as
+    /// `count = var.x != null ? 1 : 0` are known at plan time.
+    NeverNull,
 }
 
 /// Checks a known, non-null value; `Err` is the diagnostic's detail.
@@ -88,7 +92,10 @@ impl Attribute {
 
     /// The conventional computed `id`, stable once known.
     pub fn id() -> Self {
-        Attribute::string("id", Mode::Computed).use_state_for_unknown().describe("The object's id (a UUID).")
+        Attribute::string("id", Mode::Computed)
+            .use_state_for_unknown()
+            .never_null()
+            .describe("The object's id (a UUID).")
     }
 
     /// A required string that identifies the object, checked by `check`: changing
@@ -143,6 +150,11 @@ impl Attribute {
 
     pub fn use_state_for_unknown(mut self) -> Self {
         self.modifiers.push(PlanModifier::UseStateForUnknown);
+        self
+    }
+
+    pub fn never_null(mut self) -> Self {
+        self.modifiers.push(PlanModifier::NeverNull);
         self
     }
 

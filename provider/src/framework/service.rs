@@ -4,6 +4,7 @@
 //! always diagnostics, never gRPC errors, so Terraform can show them in context.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use basalt_client::RequestOptions;
@@ -14,7 +15,7 @@ use super::diag::{Diagnostics, Error};
 use super::object::Obj;
 use super::plan;
 use super::resource::{Api, DataSource, Resource};
-use super::schema::Schema;
+use super::schema::{PlanModifier, Schema};
 use super::timeouts;
 use crate::codec;
 use crate::proto::tfplugin6 as pb;
@@ -60,11 +61,14 @@ impl Registry {
 pub struct ProviderService {
     registry: Arc<Registry>,
     api: RwLock<Option<Arc<Api>>>,
+    /// Terraform (1.6+) reads refined unknown values: plan `NeverNull`
+    /// attributes as "not null". Learnt from `ConfigureProvider`.
+    refinements: AtomicBool,
 }
 
 impl ProviderService {
     pub fn new(registry: Registry) -> Self {
-        ProviderService { registry: Arc::new(registry), api: RwLock::new(None) }
+        ProviderService { registry: Arc::new(registry), api: RwLock::new(None), refinements: AtomicBool::new(false) }
     }
 
     fn api(&self) -> Result<Arc<Api>, Error> {
@@ -81,6 +85,26 @@ fn decode(dv: Option<&pb::DynamicValue>, schema: &Schema) -> Result<Option<Obj>,
 fn encode(obj: Option<Obj>, schema: &Schema) -> Result<pb::DynamicValue, Error> {
     let v = obj.map_or(Value::Null, Obj::into_value);
     Ok(pb::DynamicValue { msgpack: codec::encode(&v, &schema.object_type())?, json: Vec::new() })
+}
+
+/// A planned state: like [`encode`], with the unknown `NeverNull` attributes
+/// refined as "not null" when Terraform understands refinements.
+fn encode_planned(obj: Option<Obj>, schema: &Schema, refinements: bool) -> Result<pb::DynamicValue, Error> {
+    let not_null: Vec<&str> = match refinements {
+        true => schema.attributes.iter().filter(|a| a.has(PlanModifier::NeverNull)).map(|a| a.name).collect(),
+        false => Vec::new(),
+    };
+    let v = obj.map_or(Value::Null, Obj::into_value);
+    Ok(pb::DynamicValue { msgpack: codec::encode_refined(&v, &schema.object_type(), &not_null)?, json: Vec::new() })
+}
+
+/// Whether a Terraform (or OpenTofu) version reads refined unknowns: 1.6 and later.
+fn reads_refinements(terraform_version: &str) -> bool {
+    let mut parts = terraform_version.trim_start_matches('v').split('.').map(|p| p.parse::<u64>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (1, 6),
+        _ => false,
+    }
 }
 
 /// The key that makes a create safe to retry: the same planned instance gets the
@@ -242,6 +266,7 @@ impl Provider for ProviderService {
         req: Request<pb::configure_provider::Request>,
     ) -> Result<Response<pb::configure_provider::Response>, Status> {
         let mut diags = Diagnostics::default();
+        self.refinements.store(reads_refinements(&req.get_ref().terraform_version), Ordering::Relaxed);
         match decode(req.get_ref().config.as_ref(), &self.registry.provider_schema) {
             Ok(config) => {
                 let api = (self.registry.configure)(&config.unwrap_or_default(), &mut diags);
@@ -407,7 +432,8 @@ impl ProviderService {
             res.check_plan(&*self.api()?, prior.as_ref(), state, diags).await;
         }
         let replace = planned.requires_replace.iter().map(|p| p.to_proto()).collect();
-        Ok((Some(encode(planned.state, &schema)?), replace))
+        let refinements = self.refinements.load(Ordering::Relaxed);
+        Ok((Some(encode_planned(planned.state, &schema, refinements)?), replace))
     }
 
     async fn apply(
@@ -437,7 +463,11 @@ impl ProviderService {
                     );
                     None
                 }
-                Err(e) if !e.is_not_found() => return Err(e),
+                Err(e) if !e.is_not_found() => {
+                    // Still there as far as we know: the prior state stands.
+                    diags.from_error(&format!("deleting {}", req.type_name), &e);
+                    Some(prior)
+                }
                 _ => None,
             },
             (None, Some(planned)) => match create(&*res, &api, &planned).await {
@@ -459,7 +489,11 @@ impl ProviderService {
                     diags.from_error(&format!("updating {}", req.type_name), &err);
                     Some(*state)
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // Nothing changed that we know of: the prior state stands.
+                    diags.from_error(&format!("updating {}", req.type_name), &e);
+                    Some(prior)
+                }
             },
             (None, None) => None,
         };
@@ -489,5 +523,28 @@ impl ProviderService {
         let config = decode(req.config.as_ref(), &schema)?.unwrap_or_default();
         let state = ds.read(&*self.api()?, &config).await?;
         encode(Some(state), &schema)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::schema::{Attribute, Mode};
+
+    #[test]
+    fn refinements_from_terraform_1_6() {
+        assert!(reads_refinements("1.15.5") && reads_refinements("1.6.0") && reads_refinements("2.0.0"));
+        assert!(!reads_refinements("1.5.7") && !reads_refinements("0.15.5") && !reads_refinements(""));
+    }
+
+    #[test]
+    fn a_planned_id_is_unknown_but_not_null() {
+        let schema = Schema::new("t", vec![Attribute::id(), Attribute::string("state", Mode::Computed)]);
+        let mut planned = Obj::default();
+        planned.set("id", Value::Unknown).set("state", Value::Unknown);
+        let refined = encode_planned(Some(planned.clone()), &schema, true).expect("encode").msgpack;
+        assert_eq!(refined.windows(6).filter(|w| *w == [0xc7, 0x03, 0x0c, 0x81, 0x01, 0xc2]).count(), 1, "only id");
+        let plain = encode_planned(Some(planned), &schema, false).expect("encode").msgpack;
+        assert!(!plain.windows(2).any(|w| w == [0xc7, 0x03]), "older Terraform gets plain unknowns");
     }
 }
