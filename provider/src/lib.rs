@@ -5,10 +5,12 @@
 //! form), [`framework`] (schemas, planning, diagnostics, the `tfplugin6` service),
 //! [`resources`] and [`data_sources`] (one module per type), [`provider`] (the
 //! provider block and the registry), and [`plugin`] with [`tls`] and
-//! [`services`] (the go-plugin process around it all).
+//! [`services`] (the go-plugin process around it all). [`docs`] renders the
+//! registry documentation from the same schemas.
 
 pub mod codec;
 pub mod data_sources;
+pub mod docs;
 pub mod framework;
 pub mod plugin;
 pub mod proto;

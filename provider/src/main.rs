@@ -1,19 +1,37 @@
 //! The `terraform-provider-basalt` binary: started by Terraform (go-plugin), or
-//! with `--debug` by a developer who then attaches Terraform to it.
+//! with `--debug` by a developer who then attaches Terraform to it; `docs`
+//! writes the registry documentation.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use terraform_provider_basalt::plugin;
+use terraform_provider_basalt::{docs, plugin, provider};
 
 const NOT_A_COMMAND: &str = "\
 terraform-provider-basalt is a Terraform provider plugin: Terraform starts it, not you.
 
 Use it from a Terraform configuration with `required_providers { basalt = { source = \"basalt/basalt\" } }`
 (during development, point Terraform at this binary with `dev_overrides` in a TF_CLI_CONFIG_FILE),
-or run `terraform-provider-basalt --debug` and attach Terraform through TF_REATTACH_PROVIDERS.";
+or run `terraform-provider-basalt --debug` and attach Terraform through TF_REATTACH_PROVIDERS.
+
+`terraform-provider-basalt docs [--out DIR] [--examples DIR]` writes the registry documentation.";
+
+const DOCS_USAGE: &str = "\
+usage: terraform-provider-basalt docs [--out DIR] [--examples DIR]
+
+Writes the Terraform registry documentation (index.md, resources/*.md,
+data-sources/*.md) from the provider's schemas and the example files.
+
+  --out DIR       where to write (default: the provider crate's docs/)
+  --examples DIR  examples/provider, examples/resources/<type>, examples/data-sources/<type>
+                  (default: the repository's examples/)";
 
 fn main() -> ExitCode {
-    let debug = std::env::args().skip(1).any(|a| a == "--debug" || a == "-debug");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "docs") {
+        return docs_command(&args[1..]);
+    }
+    let debug = args.iter().any(|a| a == "--debug" || a == "-debug");
     if !debug && !plugin::launched_by_terraform() {
         eprintln!("{NOT_A_COMMAND}");
         return ExitCode::from(1);
@@ -40,6 +58,51 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("terraform-provider-basalt: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `docs [--out DIR] [--examples DIR]`.
+fn docs_command(args: &[String]) -> ExitCode {
+    let mut out = docs::default_out_dir();
+    let mut examples = docs::default_examples_dir();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let slot = match arg.as_str() {
+            "--out" => &mut out,
+            "--examples" => &mut examples,
+            "-h" | "--help" => {
+                println!("{DOCS_USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ => {
+                eprintln!("terraform-provider-basalt docs: unexpected argument {arg:?}\n\n{DOCS_USAGE}");
+                return ExitCode::from(2);
+            }
+        };
+        match args.next() {
+            Some(dir) => *slot = PathBuf::from(dir),
+            None => {
+                eprintln!("terraform-provider-basalt docs: {arg} needs a directory\n\n{DOCS_USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let written = docs::render(&provider::registry(), &examples).and_then(|pages| {
+        let removed = docs::write(&pages, &out)?;
+        Ok((pages.len(), removed))
+    });
+    match written {
+        Ok((count, removed)) => {
+            println!("wrote {count} pages to {} (examples from {})", out.display(), examples.display());
+            for rel in removed {
+                println!("removed {rel}: no such resource or data source any more");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("terraform-provider-basalt docs: {e}");
             ExitCode::from(1)
         }
     }

@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::transport::server::Connected;
 use tonic::transport::Server;
 
@@ -73,7 +73,7 @@ pub async fn run() -> Result<(), PluginError> {
         }
         None => {
             handshake(addr, None)?;
-            serve(TcpListenerStream::new(listener), tx, wait_for(rx)).await
+            serve(plain_incoming(listener), tx, wait_for(rx)).await
         }
     }
 }
@@ -91,7 +91,7 @@ pub async fn run_debug() -> Result<(), PluginError> {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    serve(TcpListenerStream::new(listener), tx, ctrl_c).await
+    serve(plain_incoming(listener), tx, ctrl_c).await
 }
 
 fn reattach_json(addr: SocketAddr, pid: u32) -> String {
@@ -135,6 +135,23 @@ async fn wait_for(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
+/// Turns off Nagle's algorithm on a connection from Terraform. Serving our own
+/// incoming stream, tonic's `tcp_nodelay` does not apply; without it every answer
+/// written in more than one piece (HTTP/2 headers, data, trailers) waits for
+/// Terraform's delayed ACK, about 40 ms, which every sequential RPC paid
+/// (`GetProviderSchema`, `ConfigureProvider`, ...).
+fn nodelay(tcp: TcpStream) -> TcpStream {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::warn!("cannot set TCP_NODELAY: {e}");
+    }
+    tcp
+}
+
+/// Accepts TCP connections without TLS (`--debug`, or no AutoMTLS).
+fn plain_incoming(listener: TcpListener) -> impl Stream<Item = std::io::Result<TcpStream>> {
+    TcpListenerStream::new(listener).map(|accepted| accepted.map(nodelay))
+}
+
 /// Accepts TCP connections and completes TLS handshakes concurrently, so one
 /// slow or failing client cannot hold up the next.
 fn tls_incoming(
@@ -145,7 +162,7 @@ fn tls_incoming(
     tokio::spawn(async move {
         loop {
             let tcp = match listener.accept().await {
-                Ok((tcp, _)) => tcp,
+                Ok((tcp, _)) => nodelay(tcp),
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
                     continue;

@@ -77,10 +77,13 @@ fn setting(config: &Obj, name: &str, env: &str, diags: &mut Diagnostics) -> Opti
     }
 }
 
+/// Each provider argument and the environment variable it falls back to (also
+/// the table on the provider's documentation page).
+pub const ENVIRONMENT: [(&str, &str); 3] =
+    [("endpoint", "BASALT_ENDPOINT"), ("token", "BASALT_TOKEN"), ("tenant", "BASALT_TENANT")];
+
 fn configure(config: &Obj, diags: &mut Diagnostics) -> Option<Api> {
-    let endpoint = setting(config, "endpoint", "BASALT_ENDPOINT", diags);
-    let token = setting(config, "token", "BASALT_TOKEN", diags);
-    let tenant = setting(config, "tenant", "BASALT_TENANT", diags);
+    let [endpoint, token, tenant] = ENVIRONMENT.map(|(name, env)| setting(config, name, env, diags));
     if endpoint.is_none() {
         diags.attr_error(&AttrPath::attr("endpoint"), "Missing Basalt endpoint", "Set `endpoint` or BASALT_ENDPOINT.");
     }
