@@ -47,10 +47,14 @@ resource "basalt_tenant_quota" "q" {{
 }}
 
 # No tenant anywhere: a public template.
+# Direct kernel boot attributes: the test driver does not read the files.
 resource "basalt_template" "small" {{
   name       = "small-{suffix}"
   vcpus      = 1
   memory_mib = 512
+  kernel     = "/srv/boot/vmlinuz"
+  initrd     = "/srv/boot/initrd.gz"
+  cmdline    = "console=ttyS0"
 }}"#
     )
 }
@@ -209,9 +213,16 @@ async fn compute_lifecycle_with_real_terraform() {
     assert_eq!(vm(&acme, &vm_id).await.state, VmState::Stopped, "re-created as configured");
     tf.expect(0, PLAN_CLEAN).await;
 
-    // Import: the quota by its id (system scope), the VM by TENANT/ID; both plan clean.
-    tf.expect(0, &["state", "rm", "basalt_tenant_quota.q", "basalt_vm.web"]).await;
+    // Import: the quota, the public template and the cluster by id (system scope),
+    // the VM by TENANT/ID; all plan clean.
+    tf.expect(
+        0,
+        &["state", "rm", "basalt_tenant_quota.q", "basalt_vm.web", "basalt_template.small", "basalt_cluster.c"],
+    )
+    .await;
     tf.expect(0, &["import", "-input=false", "-no-color", "basalt_tenant_quota.q", &quota_id]).await;
+    tf.expect(0, &["import", "-input=false", "-no-color", "basalt_template.small", &template_id]).await;
+    tf.expect(0, &["import", "-input=false", "-no-color", "basalt_cluster.c", &cluster_id]).await;
     tf.expect(0, &["import", "-input=false", "-no-color", "basalt_vm.web", &format!("{tenant_id}/{vm_id}")]).await;
     tf.expect(0, PLAN_CLEAN).await;
     assert_eq!(tf.output("vm_id").await, vm_id);

@@ -514,3 +514,27 @@ async fn vm_disks_are_linked_clones_and_a_stopped_vm_becomes_a_private_template(
     let _ = std::fs::remove_dir_all(&dir);
     s.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_cluster_gains_and_loses_hosts_but_never_one_with_vms() {
+    let s = setup(4, 1024, 2).await;
+    let op = create_vm(&s.client, "web", s.cluster.id, s.template.id).await.unwrap();
+    done(&s.client, &op).await;
+    let path = format!("/v1/clusters/{}", s.cluster.id);
+    let spare = "test:///default?name=spare-host";
+    let grown: Cluster =
+        s.app.admin.patch_at(&path, &json!({ "hosts": [spare, HOST] }), &no_opts()).await.expect("add a host");
+    assert_eq!(grown.hosts, Some(vec![spare.to_string(), HOST.to_string()]), "the user's order");
+    let e =
+        s.app.admin.patch_at::<_, Cluster>(&path, &json!({ "hosts": [spare, spare] }), &no_opts()).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(400), Some("invalid_field")));
+    let e = s.app.admin.patch_at::<_, Cluster>(&path, &json!({ "hosts": [spare] }), &no_opts()).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(409), Some("host_in_use")), "the host with the VM left");
+    let stale = RequestOptions { if_match: Some(grown.version - 1), ..Default::default() };
+    let e = s.app.admin.patch_at::<_, Cluster>(&path, &json!({ "alias": "x" }), &stale).await.unwrap_err();
+    assert_eq!(e.code(), Some("version_mismatch"));
+    let shrunk: Cluster =
+        s.app.admin.patch_at(&path, &json!({ "hosts": [HOST] }), &no_opts()).await.expect("drop the spare");
+    assert_eq!(shrunk.hosts, Some(vec![HOST.to_string()]));
+    s.app.stop().await;
+}

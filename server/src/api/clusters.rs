@@ -85,9 +85,15 @@ pub async fn visible(req: &Req, tx: &mut Tx, id: Uuid, permission: Permission) -
     Ok(id)
 }
 
-/// Checks the URIs and reads each new host's capacity; a host that cannot be
-/// reached is refused, naming it.
-async fn probe_hosts(compute: &Compute, uris: &[String]) -> ApiResult<Vec<(String, i32, i64)>> {
+/// Checks a cluster's whole host list (1 to 64 libvirt URIs, none twice; errors
+/// name `hosts[i]`) and reads the capacity of the hosts `joining` picks (all of
+/// them on create, the new ones on update); a host that cannot be reached is
+/// refused, naming it.
+async fn probe_hosts(
+    compute: &Compute,
+    uris: &[String],
+    joining: impl Fn(&str) -> bool,
+) -> ApiResult<Vec<(String, i32, i64)>> {
     if uris.is_empty() || uris.len() > 64 {
         return Err(ApiError::bad_field("hosts", "a cluster has 1 to 64 hosts"));
     }
@@ -103,6 +109,9 @@ async fn probe_hosts(compute: &Compute, uris: &[String]) -> ApiResult<Vec<(Strin
         }
         if !seen.insert(uri) {
             return Err(ApiError::bad_field(&field, "a host is listed twice"));
+        }
+        if !joining(uri) {
+            continue;
         }
         let cap = compute.schedulable(uri).await.map_err(|e| ApiError::Unprocessable {
             code: "host_unreachable",
@@ -160,7 +169,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     validate::name("name", &body.name)?;
     let alias = body.alias.clone().unwrap_or_else(|| body.name.clone());
     validate::name("alias", &alias)?;
-    let hosts = probe_hosts(&req.state.compute, &body.hosts).await?;
+    let hosts = probe_hosts(&req.state.compute, &body.hosts, |_| true).await?;
     let mut tx = req.tx()?;
     let region = match &body.region {
         Some(r) => super::regions::resolve(&mut tx, r).await?.ok_or_else(|| ApiError::Unprocessable {
@@ -239,48 +248,42 @@ pub async fn update(
         validate::name("alias", a)?;
     }
     let mut tx = req.tx()?;
-    let current = fetch_row(&mut tx, id).await?;
+    // Lock first, then read: the version checked is the one this update replaces.
     sqlx::query("SELECT id FROM clusters WHERE id = $1 FOR UPDATE").bind(id).execute(&mut *tx).await?;
+    let current = fetch_row(&mut tx, id).await?;
     check_version(&if_match, current.version)?;
     if let Some(wanted) = &body.hosts {
-        let added: Vec<String> = wanted.iter().filter(|u| !current.hosts.contains(u)).cloned().collect();
-        let removed: Vec<String> = current.hosts.iter().filter(|u| !wanted.contains(u)).cloned().collect();
-        if wanted.is_empty() {
-            return Err(ApiError::bad_field("hosts", "a cluster has 1 to 64 hosts"));
+        let joining = probe_hosts(&req.state.compute, wanted, |u| !current.hosts.iter().any(|h| h == u)).await?;
+        let leaving: Vec<&String> = current.hosts.iter().filter(|u| !wanted.contains(u)).collect();
+        let busy: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT h.uri, count(*) FROM hosts h JOIN placements p ON p.host_id = h.id
+              WHERE h.cluster_id = $1 AND h.uri = ANY($2) GROUP BY h.uri ORDER BY h.uri",
+        )
+        .bind(id)
+        .bind(&leaving)
+        .fetch_all(&mut *tx)
+        .await?;
+        if let Some((uri, placed)) = busy.first() {
+            return Err(ApiError::Conflict {
+                code: "host_in_use",
+                message: format!("host {uri} still runs {placed} VM(s); migrate them first"),
+            });
         }
-        let probed = if added.is_empty() { Vec::new() } else { probe_hosts(&req.state.compute, &added).await? };
-        for uri in &removed {
-            let (placed,): (i64,) =
-                sqlx::query_as("SELECT count(*) FROM placements p JOIN hosts h ON h.id = p.host_id WHERE h.uri = $1")
-                    .bind(uri)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if placed > 0 {
-                return Err(ApiError::Conflict {
-                    code: "host_in_use",
-                    message: format!("host {uri} still runs {placed} VM(s); migrate them first"),
-                });
-            }
-            sqlx::query("DELETE FROM hosts WHERE cluster_id = $1 AND uri = $2")
-                .bind(id)
-                .bind(uri)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let (next,): (i32,) = sqlx::query_as("SELECT coalesce(max(position) + 1, 0) FROM hosts WHERE cluster_id = $1")
+        sqlx::query("DELETE FROM hosts WHERE cluster_id = $1 AND uri = ANY($2)")
             .bind(id)
-            .fetch_one(&mut *tx)
+            .bind(&leaving)
+            .execute(&mut *tx)
             .await?;
-        insert_hosts(&mut tx, id, &probed, next).await?;
-        // Keep the user's order.
-        for (i, uri) in wanted.iter().enumerate() {
-            sqlx::query("UPDATE hosts SET position = $3 WHERE cluster_id = $1 AND uri = $2")
-                .bind(id)
-                .bind(uri)
-                .bind(i as i32)
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_hosts(&mut tx, id, &joining, 0).await?;
+        // Positions follow the user's list.
+        sqlx::query(
+            "UPDATE hosts h SET position = w.ord - 1 FROM unnest($2::text[]) WITH ORDINALITY AS w(uri, ord)
+              WHERE h.cluster_id = $1 AND h.uri = w.uri",
+        )
+        .bind(id)
+        .bind(wanted)
+        .execute(&mut *tx)
+        .await?;
     }
     sqlx::query(
         "UPDATE clusters SET alias = COALESCE($2, alias), version = version + 1, updated_at = now() WHERE id = $1",

@@ -131,8 +131,15 @@ pub fn task(req: &Req, vm: Uuid, op: Uuid) -> ApiResult<VmTask> {
 
 /// `202 Accepted` with the operation and where to poll it.
 pub fn accepted(op: &Operation) -> Response {
-    let location = format!("/v1/operations/{}", op.id);
-    (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(op.clone())).into_response()
+    with_location((StatusCode::ACCEPTED, Json(op.clone())).into_response(), op)
+}
+
+/// Adds `Location: /v1/operations/{id}` to an answer carrying operation `op`.
+fn with_location(mut resp: Response, op: &Operation) -> Response {
+    if let Ok(v) = header::HeaderValue::from_str(&format!("/v1/operations/{}", op.id)) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
 }
 
 /// Puts `vm` into `state` under a new operation `kind`, audits, commits.
@@ -285,11 +292,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     let plan = CreatePlan { cluster, spec, image, disk_gib: template.disk_gib, start };
     let task = task(&req, id, op.id)?;
     operations::spawn(req.state.db.clone(), Some(task.tenant), op.id, "vm.create", vm_work::create(task, plan));
-    let mut resp = resp;
-    if let Ok(v) = header::HeaderValue::from_str(&format!("/v1/operations/{}", op.id)) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(with_location(resp, &op))
 }
 
 fn invalid_reference(field: &str, message: &str) -> ApiError {

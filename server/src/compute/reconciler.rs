@@ -22,7 +22,6 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use basalt_client::VmState;
-use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -44,6 +43,22 @@ pub struct Report {
     pub hosts_unreachable: usize,
     /// `(vm, action)`: `define`, `start`, `stop`, `recover`, `undo_create`, `settle`, `orphan`.
     pub actions: Vec<(Uuid, &'static str)>,
+}
+
+/// What a pass learned up front: each host's domains (or why it did not
+/// answer) and where every VM is placed, read once rather than per VM.
+struct Survey {
+    domains: HashMap<String, Result<HashMap<Uuid, DomainPower>, HvError>>,
+    placed: HashMap<Uuid, PlacedHost>,
+}
+
+impl Survey {
+    fn host(&self, vm: Uuid) -> ApiResult<PlacedHost> {
+        self.placed
+            .get(&vm)
+            .cloned()
+            .ok_or_else(|| ApiError::Conflict { code: "vm_not_placed", message: "the VM has no host".into() })
+    }
 }
 
 /// The start-up pass: run before the server accepts requests.
@@ -91,7 +106,6 @@ struct VmRow {
 
 /// One pass; `None` when another replica holds the lock.
 pub async fn reconcile_once(state: &AppState, startup: bool) -> ApiResult<Option<Report>> {
-    let started: DateTime<Utc> = Utc::now();
     let mut lock = state.db.begin(DbScope::System, None, false).await?;
     let (locked,): (bool,) =
         sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)").bind(RECONCILE_LOCK).fetch_one(&mut *lock).await?;
@@ -104,15 +118,22 @@ pub async fn reconcile_once(state: &AppState, startup: bool) -> ApiResult<Option
         sqlx::query_as("SELECT id, state, suspend_action FROM tenants WHERE state <> 'deleted'")
             .fetch_all(&mut *lock)
             .await?;
+    // Read before any tenant's VMs: a VM row commits before its placement, so
+    // every placement seen here has a VM the tenant listing below will show.
+    let placed: Vec<(Uuid, Uuid, String)> =
+        sqlx::query_as("SELECT p.vm_id, h.id, h.uri FROM placements p JOIN hosts h ON h.id = p.host_id")
+            .fetch_all(&mut *lock)
+            .await?;
+    let placed = placed.into_iter().map(|(vm, host_id, uri)| (vm, PlacedHost { host_id, uri })).collect();
     // The lock's transaction stays open (and holds its connection) for the pass.
-    let domains = survey_hosts(state, &hosts, &mut report).await?;
+    let survey = Survey { domains: survey_hosts(state, &hosts, &mut report).await?, placed };
     let mut live_vms = HashSet::new();
     for (tenant, tenant_state, suspend_action) in tenants {
         let stop_all = tenant_state == "suspended" && suspend_action == "stop";
-        let vms = reconcile_tenant(state, tenant, stop_all, startup, &domains, &mut report).await?;
+        let vms = reconcile_tenant(state, tenant, stop_all, startup, &survey, &mut report).await?;
         live_vms.extend(vms);
     }
-    remove_orphans(state, &live_vms, started, &domains, &mut report).await?;
+    remove_orphans(state, &live_vms, &survey, &mut report).await?;
     lock.commit().await?;
     Ok(Some(report))
 }
@@ -171,7 +192,7 @@ async fn reconcile_tenant(
     tenant: Uuid,
     stop_all: bool,
     startup: bool,
-    domains: &HashMap<String, Result<HashMap<Uuid, DomainPower>, HvError>>,
+    survey: &Survey,
     report: &mut Report,
 ) -> ApiResult<Vec<Uuid>> {
     let mut tx = tenant_tx(state, tenant).await?;
@@ -200,11 +221,11 @@ async fn reconcile_tenant(
             // accepts requests): a VM mid-operation was interrupted. Later, an
             // operation of this process owns it.
             if startup {
-                finish_interrupted(state, &task, &vm, vm_state, report).await;
+                finish_interrupted(state, &task, &vm, vm_state, survey, report).await;
             }
             continue;
         }
-        if let Err(e) = reconcile_vm(state, &task, &vm, stop_all, domains, report).await {
+        if let Err(e) = reconcile_vm(state, &task, &vm, stop_all, survey, report).await {
             tracing::warn!(vm = %vm.id, error = %e, "could not reconcile a VM");
         }
     }
@@ -223,16 +244,23 @@ fn spec_of(vm: &VmRow) -> DomainSpec {
 }
 
 /// A VM left mid-operation by a previous process.
-async fn finish_interrupted(state: &AppState, task: &VmTask, vm: &VmRow, vm_state: VmState, report: &mut Report) {
+async fn finish_interrupted(
+    state: &AppState,
+    task: &VmTask,
+    vm: &VmRow,
+    vm_state: VmState,
+    survey: &Survey,
+    report: &mut Report,
+) {
     if vm_state == VmState::Creating {
         let plan = CreatePlan { cluster: vm.cluster_id, spec: spec_of(vm), image: None, disk_gib: 0, start: false };
-        let uri = placement::host_of(&state.db, vm.id).await.ok().map(|h| h.uri);
+        let uri = survey.placed.get(&vm.id).map(|h| h.uri.clone());
         vm_work::undo_create(task, &plan, uri.as_deref()).await;
         report.actions.push((vm.id, "undo_create"));
         audit_action(state, task.tenant, vm.id, "vm.reconcile.undo_create", json!({})).await;
         return;
     }
-    match placement::host_of(&state.db, vm.id).await {
+    match survey.host(vm.id) {
         Ok(host) => task.settle_from_host(&host.uri, VmState::Failed).await,
         Err(_) => {
             if let Err(e) = task.settle(VmState::Failed).await {
@@ -271,7 +299,7 @@ async fn reconcile_vm(
     task: &VmTask,
     vm: &VmRow,
     stop_all: bool,
-    domains: &HashMap<String, Result<HashMap<Uuid, DomainPower>, HvError>>,
+    survey: &Survey,
     report: &mut Report,
 ) -> ApiResult<()> {
     let mut tx = tenant_tx(state, task.tenant).await?;
@@ -284,9 +312,9 @@ async fn reconcile_vm(
     if VmState::parse(&row_state).is_none_or(|s| s.is_transitional()) {
         return Ok(());
     }
-    let host = placement::host_of(&state.db, vm.id).await?;
+    let host = survey.host(vm.id)?;
     let want_running = power_state == "running" && !stop_all;
-    if matches!(domains.get(&host.uri), Some(Err(HvError::Unreachable { .. }))) {
+    if matches!(survey.domains.get(&host.uri), Some(Err(HvError::Unreachable { .. }))) {
         recover(state, &mut tx, task, vm, &host, want_running, report).await?;
         return Ok(tx.commit().await?);
     }
@@ -362,25 +390,12 @@ async fn recover(
     Ok(())
 }
 
-/// Placements (made before this pass began) whose VM no tenant has.
-async fn remove_orphans(
-    state: &AppState,
-    live: &HashSet<Uuid>,
-    started: DateTime<Utc>,
-    domains: &HashMap<String, Result<HashMap<Uuid, DomainPower>, HvError>>,
-    report: &mut Report,
-) -> ApiResult<()> {
-    let mut tx = state.db.begin(DbScope::System, None, false).await?;
-    let placed: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT p.vm_id, h.uri FROM placements p JOIN hosts h ON h.id = p.host_id WHERE p.created_at < $1",
-    )
-    .bind(started)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    for (vm, uri) in placed.into_iter().filter(|(vm, _)| !live.contains(vm)) {
-        if matches!(domains.get(&uri), Some(Ok(d)) if d.contains_key(&vm)) {
-            let u = uri.clone();
+/// Placements whose VM no tenant has (its tenant was purged).
+async fn remove_orphans(state: &AppState, live: &HashSet<Uuid>, survey: &Survey, report: &mut Report) -> ApiResult<()> {
+    for (vm, host) in survey.placed.iter().filter(|(vm, _)| !live.contains(vm)) {
+        let vm = *vm;
+        if matches!(survey.domains.get(&host.uri), Some(Ok(d)) if d.contains_key(&vm)) {
+            let u = host.uri.clone();
             if let Err(e) = state.compute.call(move |hv| hv.undefine(&u, vm)).await {
                 tracing::warn!(%vm, error = %e, "could not remove an orphaned domain");
                 continue;
