@@ -22,6 +22,12 @@ pub struct Region {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the global controller last heard from the region (federated installs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Why the last health check failed (provider staff only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -177,6 +183,10 @@ pub struct CreateTemplate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<Uuid>,
     pub name: String,
+    /// The region (name or id) whose hosts the template is for; required when the
+    /// caller can see several regions (a federated install), else that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// 1–256.
     pub vcpus: i32,
     /// 64–1048576.

@@ -7,6 +7,7 @@ use crate::compute::libvirt::Libvirt;
 use crate::compute::Compute;
 use crate::config::Config;
 use crate::db::Db;
+use crate::federation::{Federation, Mode};
 use crate::metrics::Metrics;
 
 /// What every request handler can reach. Cheap to clone.
@@ -17,6 +18,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub compute: Compute,
+    /// Set at a global controller or a region (None: standalone).
+    pub federation: Option<Arc<crate::federation::Federation>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,10 @@ pub enum StartError {
     Db(#[from] sqlx::Error),
     #[error(transparent)]
     Keys(#[from] crate::auth::jwt::KeyError),
+    #[error(transparent)]
+    Federation(#[from] crate::federation::FederationError),
+    #[error("reading the federation state: {0}")]
+    FederationState(crate::error::ApiError),
     #[error("listening on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
 }
@@ -34,14 +41,36 @@ pub enum StartError {
 impl AppState {
     /// Migrates the database, connects the app pool and loads the signing key.
     pub async fn start(config: Config) -> Result<AppState, StartError> {
-        crate::db::migrate::migrate(&config.database_url, config.app_database_password.as_deref()).await?;
-        let db = Db::connect(&config.app_database_url, config.db_max_connections).await?;
-        crate::authz::sync_builtin_roles(&db).await?;
-        crate::api::regions::ensure_local(&db, &format!("http://{}", config.listen)).await?;
+        let db = connect(&config).await?;
+        let federation = match config.federation.mode {
+            Mode::Standalone => {
+                crate::api::regions::ensure_local(&db, &format!("http://{}", config.listen)).await?;
+                None
+            }
+            _ => Some(Arc::new(Federation::new(config.federation.clone())?)),
+        };
+        if let Some(fed) = federation.as_ref().filter(|f| f.mode() == Mode::Region) {
+            crate::federation::sync::load_saved(&db, fed).await.map_err(StartError::FederationState)?;
+        }
         let keys = Keys::load_or_generate(&config.jwt_key_file, chrono::Duration::seconds(config.token_ttl_seconds))?;
         let compute = Compute::new(Arc::new(Libvirt::new()), config.state_dir.clone(), config.cpu_overcommit);
-        Ok(AppState { db, keys: Arc::new(keys), config: Arc::new(config), metrics: Arc::new(Metrics::new()), compute })
+        Ok(AppState {
+            db,
+            keys: Arc::new(keys),
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()),
+            compute,
+            federation,
+        })
     }
+}
+
+/// Migrates the database, connects the app pool and brings the built-in roles up to date.
+pub async fn connect(config: &Config) -> Result<Db, StartError> {
+    crate::db::migrate::migrate(&config.database_url, config.app_database_password.as_deref()).await?;
+    let db = Db::connect(&config.app_database_url, config.db_max_connections).await?;
+    crate::authz::sync_builtin_roles(&db).await?;
+    Ok(db)
 }
 
 /// Serves the API on `listener` until `shutdown` completes; runs the periodic jobs.
@@ -50,13 +79,24 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    crate::compute::reconciler::startup(&state).await;
-    let jobs = tokio::spawn(crate::jobs::run(state.clone()));
-    let reconciler = tokio::spawn(crate::compute::reconciler::run(state.clone()));
+    let mode = state.federation.as_ref().map_or(Mode::Standalone, |f| f.mode());
+    let mut background = vec![tokio::spawn(crate::jobs::run(state.clone()))];
+    // Compute lives in standalone installs and regions; the controller checks regions.
+    if mode != Mode::Global {
+        crate::compute::reconciler::startup(&state).await;
+        background.push(tokio::spawn(crate::compute::reconciler::run(state.clone())));
+    }
+    if let Some(fed) = state.federation.clone() {
+        background.push(match mode {
+            Mode::Global => tokio::spawn(crate::federation::health::run(state.clone(), fed)),
+            _ => tokio::spawn(crate::federation::sync::register_until_done(state.clone(), fed)),
+        });
+    }
     let router = crate::api::router(state);
     let result = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
-    jobs.abort();
-    reconciler.abort();
+    for task in background {
+        task.abort();
+    }
     result
 }
 

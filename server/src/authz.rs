@@ -103,7 +103,10 @@ permissions! {
     RegionList = "region:list", [System, Tenant], "List regions (tenants see names and availability only).";
     RegionRead = "region:read", [System, Tenant], "Read a region.";
     RegionUpdate = "region:update", [System], "Change a region's endpoint.";
-    RegionDeregister = "region:deregister", [System], "Remove a region that has no clusters.";
+    RegionDeregister = "region:deregister", [System], "Remove a region that has no clusters (federated: no live VMs, unless forced).";
+    EntitlementList = "entitlement:list", [System], "List the regions a tenant is entitled to.";
+    EntitlementGrant = "entitlement:grant", [System], "Entitle a tenant to a region.";
+    EntitlementRevoke = "entitlement:revoke", [System], "Withdraw a tenant's entitlement to a region.";
     ClusterCreate = "cluster:create", [System], "Create a cluster from libvirt hosts in a region.";
     ClusterList = "cluster:list", [System, Tenant, Cluster], "List clusters (tenants: those they hold a quota on, by alias).";
     ClusterRead = "cluster:read", [System, Tenant, Cluster], "Read a cluster.";
@@ -174,10 +177,13 @@ pub enum Access {
     /// bearer header on a websocket upgrade); tickets are issued under
     /// `vm:console` and checked by the handler against the database.
     ConsoleTicket,
+    /// A signed service call between the global controller and a region, made
+    /// by the given side (no user credential is accepted).
+    Service(crate::federation::signing::Caller),
 }
 
 /// One role binding that reaches the current context, as `basalt_enter` answers it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct GrantRow {
     pub binding_id: Uuid,
     pub role_id: Uuid,
@@ -205,6 +211,11 @@ pub struct Grants {
 }
 
 impl Grants {
+    /// The bindings these grants come from (forwarded to regions as they are).
+    pub fn rows(&self) -> &[GrantRow] {
+        &self.rows
+    }
+
     pub fn new(context: Context, rows: Vec<GrantRow>) -> Grants {
         let level = match context {
             Context::System => ScopeKind::System,

@@ -22,6 +22,13 @@ pub struct FileConfig {
     pub db_max_connections: Option<u32>,
     pub cpu_overcommit: Option<u32>,
     pub reconcile_interval_seconds: Option<u64>,
+    pub mode: Option<crate::federation::Mode>,
+    pub federation_keys: Option<PathBuf>,
+    pub region_name: Option<String>,
+    pub public_url: Option<String>,
+    pub global_url: Option<String>,
+    pub health_interval_seconds: Option<u64>,
+    pub degraded_after_ms: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +72,8 @@ pub struct Config {
     pub cpu_overcommit: u32,
     /// Seconds between reconciler passes.
     pub reconcile_interval_seconds: u64,
+    /// Standalone, or a global controller or region of a federation.
+    pub federation: crate::federation::FederationConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -88,6 +97,7 @@ impl Config {
             db_max_connections: 16,
             cpu_overcommit: 4,
             reconcile_interval_seconds: 30,
+            federation: crate::federation::FederationConfig::default(),
         })
     }
 
@@ -122,6 +132,20 @@ impl Config {
         take!(db_max_connections);
         take!(cpu_overcommit);
         take!(reconcile_interval_seconds);
+        let f = &mut c.federation;
+        if let Some(mode) = flags.mode.or(file.mode) {
+            f.mode = mode;
+        }
+        f.keys_file = flags.federation_keys.or(file.federation_keys);
+        f.region_name = flags.region_name.or(file.region_name);
+        f.public_url = flags.public_url.or(file.public_url);
+        f.global_url = flags.global_url.or(file.global_url);
+        if let Some(v) = flags.health_interval_seconds.or(file.health_interval_seconds) {
+            f.health_interval_seconds = v;
+        }
+        if let Some(v) = flags.degraded_after_ms.or(file.degraded_after_ms) {
+            f.degraded_after_ms = v;
+        }
         Ok(c)
     }
 }

@@ -55,6 +55,10 @@ pub enum ApiError {
     /// 503: a dependency (Postgres) is unavailable; retrying later may succeed.
     #[error("{0}")]
     Unavailable(String),
+    /// 503: a region of a federated install cannot be reached (or has not been
+    /// confirmed by the controller recently enough to accept a change).
+    #[error("region {region} is unavailable: {reason}")]
+    RegionUnavailable { region: String, reason: String },
     /// 500: a bug. The detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -90,7 +94,7 @@ impl ApiError {
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TenantSuspended => StatusCode::LOCKED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::RegionUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -112,6 +116,7 @@ impl ApiError {
             ApiError::TenantSuspended => "tenant_suspended",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::RegionUnavailable { .. } => "region_unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -126,6 +131,7 @@ impl ApiError {
                 json!({ "expected": expected, "current": current })
             }
             ApiError::PayloadTooLarge { limit } => json!({ "limit_bytes": limit }),
+            ApiError::RegionUnavailable { region, .. } => json!({ "region": region }),
             ApiError::TooManyRequests { retry_after, .. } => json!({ "retry_after_seconds": retry_after }),
             ApiError::Unprocessable { details, .. } => details.clone(),
             _ => json!({}),
@@ -174,6 +180,11 @@ impl From<sqlx::Error> for ApiError {
                         ApiError::Unauthenticated("the user of this credential no longer exists or is disabled".into())
                     }
                     "BS404" => ApiError::Unauthenticated("the tenant of this credential no longer exists".into()),
+                    "BS403" => ApiError::Forbidden("the tenant is not entitled to this region".into()),
+                    "BS503" => ApiError::RegionUnavailable {
+                        region: "this region".into(),
+                        reason: "the global controller has not confirmed tenant states recently; changes are refused until it does".into(),
+                    },
                     "23505" => {
                         ApiError::Conflict { code: "already_exists", message: conflict_message(db.constraint()) }
                     }

@@ -23,6 +23,7 @@ pub mod db;
 pub mod dev;
 pub mod embedded_pg;
 pub mod error;
+pub mod federation;
 pub mod idempotency;
 pub mod jobs;
 pub mod metrics;

@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use basalt_server::config::{Config, FileConfig};
+use basalt_server::federation::Mode;
 use basalt_server::{app, dev};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "basalt-server", version, about = "Basalt: a multi-tenant VM control plane for MSPs")]
@@ -20,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (migrates first).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run a self-contained instance: private Postgres, admin token, API.
     Dev(DevArgs),
     /// Apply database migrations and exit.
@@ -35,6 +36,9 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Federation keys: a new controller master key, or a region's derived keys.
+    #[command(subcommand)]
+    Federation(FederationCommand),
     /// Print the permission catalog.
     Permissions {
         /// Print only the number of permissions.
@@ -46,11 +50,23 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Mode {
-    Standalone,
-    Global,
-    Region,
+#[derive(Subcommand)]
+enum FederationCommand {
+    /// Print a new master key line (`<key id> <hex secret>`) for the controller's keyring.
+    NewKey {
+        /// The key id (default: `k` and today's date).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Print the keyring a region is given: each controller key derived for that region.
+    RegionKeys {
+        /// The controller's keyring file.
+        #[arg(long)]
+        keys: PathBuf,
+        /// The region's name.
+        #[arg(long)]
+        region: String,
+    },
 }
 
 #[derive(Args)]
@@ -70,9 +86,29 @@ struct DbArgs {
 struct ServeArgs {
     #[command(flatten)]
     db: DbArgs,
-    /// standalone (default); global and region arrive with federation.
-    #[arg(long, value_enum, default_value = "standalone", env = "BASALT_MODE")]
-    mode: Mode,
+    /// standalone (default: everything in one process), global (the controller of
+    /// a federation) or region (a regional gateway).
+    #[arg(long, value_enum, env = "BASALT_MODE")]
+    mode: Option<Mode>,
+    /// The federation keyring (`<key id> <hex secret>` lines; the first signs):
+    /// master secrets at the controller, derived keys in a region.
+    #[arg(long, env = "BASALT_FEDERATION_KEYS")]
+    federation_keys: Option<PathBuf>,
+    /// A region's name (region mode).
+    #[arg(long, env = "BASALT_REGION_NAME")]
+    region_name: Option<String>,
+    /// The URL the controller reaches this region at (region mode).
+    #[arg(long, env = "BASALT_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The global controller's URL (region mode).
+    #[arg(long, env = "BASALT_GLOBAL_URL")]
+    global_url: Option<String>,
+    /// Seconds between health checks of each region (global mode; default 30).
+    #[arg(long, env = "BASALT_HEALTH_INTERVAL_SECONDS")]
+    health_interval_seconds: Option<u64>,
+    /// A region answering slower than this many milliseconds is degraded (default 1000).
+    #[arg(long, env = "BASALT_DEGRADED_AFTER_MS")]
+    degraded_after_ms: Option<u64>,
     #[arg(long, env = "BASALT_LISTEN")]
     listen: Option<SocketAddr>,
     /// Where the JWT signing key is kept.
@@ -135,12 +171,14 @@ async fn main() -> anyhow::Result<()> {
     let file = FileConfig::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve(a) => {
-            if a.mode != Mode::Standalone {
-                anyhow::bail!(
-                    "only --mode standalone is available in this version; global and region modes come with federation"
-                );
-            }
             let flags = FileConfig {
+                mode: a.mode,
+                federation_keys: a.federation_keys,
+                region_name: a.region_name,
+                public_url: a.public_url,
+                global_url: a.global_url,
+                health_interval_seconds: a.health_interval_seconds,
+                degraded_after_ms: a.degraded_after_ms,
                 listen: a.listen,
                 state_dir: a.state_dir,
                 jwt_key_file: a.jwt_key_file,
@@ -172,9 +210,16 @@ async fn main() -> anyhow::Result<()> {
             let flags = FileConfig { state_dir, ..db.into_file_config() };
             let config = Config::resolve(flags, file)?;
             std::fs::create_dir_all(&config.state_dir)?;
-            let state = app::AppState::start(config.clone()).await?;
-            let token = dev::ensure_admin(&state.db, &config.state_dir).await?;
+            let db = app::connect(&config).await?;
+            let token = dev::ensure_admin(&db, &config.state_dir).await?;
             println!("{token}");
+        }
+        Command::Federation(FederationCommand::NewKey { id }) => {
+            let id = id.unwrap_or_else(|| format!("k{}", chrono::Utc::now().format("%Y%m%d")));
+            println!("{id} {}", hex::encode(rand::random::<[u8; 32]>()));
+        }
+        Command::Federation(FederationCommand::RegionKeys { keys, region }) => {
+            print!("{}", basalt_server::federation::region_keyring_text(&keys, &region)?);
         }
         Command::Openapi => println!("{}", basalt_server::api::openapi::document_json()),
         Command::Permissions { count, markdown } => {

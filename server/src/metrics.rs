@@ -1,12 +1,16 @@
 //! Prometheus metrics, served at `/metrics`: request counts and latencies by route
 //! template (never by raw path, so ids do not explode the label set).
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
     pub requests: IntCounterVec,
     pub latency: HistogramVec,
+    /// Global controller: each region's health (2 healthy, 1 degraded, 0 unreachable).
+    pub region_health: IntGaugeVec,
+    /// Global controller: seconds since each region last answered a health check.
+    pub region_last_seen: IntGaugeVec,
 }
 
 impl Metrics {
@@ -23,8 +27,20 @@ impl Metrics {
         )
         .expect("static metric");
         registry.register(Box::new(requests.clone())).expect("registered once");
+        let region_health = IntGaugeVec::new(
+            Opts::new("region_health", "Region health at the global controller: 2 healthy, 1 degraded, 0 unreachable"),
+            &["region"],
+        )
+        .expect("static metric");
+        let region_last_seen = IntGaugeVec::new(
+            Opts::new("region_last_seen_timestamp_seconds", "When each region last answered a health check"),
+            &["region"],
+        )
+        .expect("static metric");
         registry.register(Box::new(latency.clone())).expect("registered once");
-        Metrics { registry, requests, latency }
+        registry.register(Box::new(region_health.clone())).expect("registered once");
+        registry.register(Box::new(region_last_seen.clone())).expect("registered once");
+        Metrics { registry, requests, latency, region_health, region_last_seen }
     }
 
     /// The text exposition format.

@@ -59,6 +59,26 @@ const SEEDERS: &[(&str, &str)] = &[
          SELECT $2, c.id, 0, 'test:///' || $2::text, 4, 1024 FROM clusters c WHERE $1::uuid IS NULL OR true
           ORDER BY c.id LIMIT 1",
     ),
+    // An entitlement of the tenant to the first region (both tenants share it).
+    (
+        "tenant_regions",
+        "INSERT INTO tenant_regions (tenant_id, region_id)
+         SELECT $1, r.id FROM regions r WHERE $1::uuid IS NOT NULL ORDER BY r.id LIMIT 1",
+    ),
+    // Federation bookkeeping: system rows only. The state makes this database a
+    // region's, confirmed, where both tenants are entitled.
+    (
+        "federation_state",
+        "INSERT INTO federation_state (region_id, region_name, global_url, confirmed_until)
+         SELECT r.id, r.name, 'http://g', now() + interval '1 hour' FROM regions r WHERE $1::uuid IS NULL
+          ORDER BY r.id LIMIT 1",
+    ),
+    ("federation_nonces", "INSERT INTO federation_nonces (key_id, nonce) SELECT 'k1', $2::text WHERE $1::uuid IS NULL"),
+    (
+        "region_objects",
+        "INSERT INTO region_objects (id, region_id, kind)
+         SELECT $2, r.id, 'vm' FROM regions r WHERE $1::uuid IS NULL ORDER BY r.id LIMIT 1",
+    ),
     (
         "placements",
         "INSERT INTO placements (id, host_id, vm_id, vcpus, memory_mib)
@@ -98,12 +118,17 @@ const SEEDERS: &[(&str, &str)] = &[
 
 /// Tables of the provider's estate: every row is the system's (tenant_id pinned
 /// NULL by a CHECK), so a tenant owns none.
-const SYSTEM_ONLY: &[&str] = &["regions", "clusters", "hosts", "placements"];
+const SYSTEM_ONLY: &[&str] =
+    &["regions", "clusters", "hosts", "placements", "federation_state", "federation_nonces", "region_objects"];
 
 /// System rows a tenant context may read: how many (as the administrator sees
 /// it, `$1` the tenant), and why.
 const SHARED_SYSTEM_ROWS: &[(&str, &str, &str)] = &[
-    ("regions", "SELECT count(*) FROM regions WHERE $1::uuid IS NOT NULL", "region names, to choose where to run"),
+    (
+        "regions",
+        "SELECT count(*) FROM regions WHERE id IN (SELECT region_id FROM tenant_regions WHERE tenant_id = $1)",
+        "the names of the regions the tenant is entitled to",
+    ),
     (
         "clusters",
         "SELECT count(*) FROM clusters WHERE id IN (SELECT cluster_id FROM quotas WHERE tenant_id = $1)",
@@ -117,8 +142,11 @@ const SHARED_SYSTEM_ROWS: &[(&str, &str, &str)] = &[
 ];
 
 /// Tenant rows the system context reads, and why.
-const SYSTEM_READS_TENANT_ROWS: &[(&str, &str)] =
-    &[("tenants", "the tenant registry"), ("quotas", "provider staff assign capacity to tenants")];
+const SYSTEM_READS_TENANT_ROWS: &[(&str, &str)] = &[
+    ("tenants", "the tenant registry"),
+    ("quotas", "provider staff assign capacity to tenants"),
+    ("tenant_regions", "provider staff entitle tenants to regions; the controller pushes them"),
+];
 
 struct Seeded {
     a: Uuid,

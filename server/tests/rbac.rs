@@ -39,6 +39,12 @@ fn every_route_names_its_permission_and_every_permission_gates_a_route() {
     assert_eq!(authenticated, ["/v1/me", "/v1/authz/check"], "questions about oneself need only a credential");
     let ticketed: Vec<&str> = routes.iter().filter(|r| r.access == Access::ConsoleTicket).map(|r| r.path).collect();
     assert_eq!(ticketed, ["/v1/vms/{id}/console/ws"], "only the console websocket takes a ticket instead of a token");
+    let service: Vec<&str> = routes.iter().filter(|r| matches!(r.access, Access::Service(_))).map(|r| r.path).collect();
+    assert_eq!(
+        service,
+        ["/v1/federation/register", "/v1/federation/resolve", "/v1/federation/sync", "/v1/federation/objects/{id}"],
+        "only the federation's own calls are signed service calls (never reachable with a user credential)"
+    );
     for p in Permission::ALL {
         assert!(
             routes.iter().any(|r| r.access == Access::Permission(*p)),
@@ -345,7 +351,10 @@ async fn the_authorization_matrix_matches_the_golden_file() {
     table.push('\n');
     let checked = |a: &Access| matches!(a, Access::Permission(_) | Access::Authenticated);
     for r in basalt_server::api::routes().into_iter().filter(|r| checked(&r.access)) {
-        let path = r.path.replace("{id}", &uuid::Uuid::now_v7().to_string());
+        let path = r
+            .path
+            .replace("{id}", &uuid::Uuid::now_v7().to_string())
+            .replace("{region_id}", &uuid::Uuid::now_v7().to_string());
         table.push_str(&format!("{:<44}", format!("{} {}", r.method, r.path)));
         for (_, token) in &callers {
             let body = if r.path == "/v1/auth/switch-tenant" {

@@ -23,6 +23,8 @@ const KEY_EXCEPTIONS: &[(&str, &str)] = &[
     ("clusters_region_id_fkey", "the estate is system rows (tenant_id pinned NULL)"),
     ("hosts_cluster_id_fkey", "the estate is system rows (tenant_id pinned NULL)"),
     ("placements_host_id_fkey", "the estate is system rows (tenant_id pinned NULL)"),
+    ("tenant_regions_region_id_fkey", "an entitlement names a region of the estate (a system row)"),
+    ("region_objects_region_id_fkey", "the controller's routing hints are system rows (tenant_id pinned NULL)"),
     ("quotas_cluster_id_fkey", "a tenant's quota on a cluster of the estate (a system row)"),
     (
         "api_tokens_context_tenant_id_fkey",

@@ -73,6 +73,9 @@ impl RestResource for TemplateResource {
                 Attribute::id(),
                 Attribute::tenant_id("The tenant that owns the template. Defaults to the provider's `tenant`, else the token's own context; with no tenant at all (a system-scope token, no provider `tenant`) the template is public. Changing it replaces the template."),
                 Attribute::name("Template name, unique among the owner's templates. Changing it replaces the template."),
+                Attribute::string("region", Mode::Optional)
+                    .requires_replace()
+                    .describe("The region whose hosts the template is for (name or id). Needed when the token can see several regions (a federated install); otherwise the only one. Not read back from the API: an import leaves it unset. Changing it replaces the template."),
                 vcpus(Mode::Required).describe("Default vCPUs of VMs made from it (1-256). VMs made earlier keep theirs."),
                 memory_mib(Mode::Required)
                     .describe("Default memory in MiB of VMs made from it (64-1048576). VMs made earlier keep theirs."),
@@ -100,14 +103,17 @@ impl RestResource for TemplateResource {
         Ok("/v1/templates".into())
     }
 
-    fn to_state(&self, template: &Template, _known: &Obj) -> Obj {
-        to_state(template)
+    fn to_state(&self, template: &Template, known: &Obj) -> Obj {
+        let mut o = to_state(template);
+        o.set("region", known.get("region").clone());
+        o
     }
 
     fn create_body(&self, plan: &Obj) -> Result<CreateTemplate, Error> {
         Ok(CreateTemplate {
             tenant_id: None,
             name: plan.required_str("name")?.to_string(),
+            region: plan.str("region").map(String::from),
             vcpus: plan.required_int("vcpus")?,
             memory_mib: plan.required_int("memory_mib")?,
             disk_gib: plan.opt_int("disk_gib")?,

@@ -173,15 +173,14 @@ pub async fn me(req: Req) -> ApiResult<Json<Me>> {
     let user = super::users::fetch(&mut tx, p.user_id, false).await.ok().filter(|u| !u.disabled);
     tx.commit().await?;
     let user = user.ok_or_else(|| ApiError::Unauthenticated("the user no longer exists".into()))?;
+    let mut tx = req.tx()?;
     let tenant_name = match p.context {
         Context::System => None,
-        Context::Tenant(t) => {
-            let mut tx = req.tx()?;
-            let found = super::tenants::resolve(&mut tx, &t.to_string()).await?;
-            tx.commit().await?;
-            found.map(|t| t.name)
-        }
+        Context::Tenant(t) => super::tenants::resolve(&mut tx, &t.to_string()).await?.map(|t| t.name),
     };
+    // The regions the caller may use (RLS: a tenant's entitled ones).
+    let regions: Vec<(String,)> = sqlx::query_as("SELECT name FROM regions ORDER BY name").fetch_all(&mut *tx).await?;
+    tx.commit().await?;
     let permissions = req.grants.effective().into_iter().map(|x| x.name().to_string()).collect();
     Ok(Json(Me {
         user,
@@ -189,6 +188,6 @@ pub async fn me(req: Req) -> ApiResult<Json<Me>> {
         tenant_id: p.context.tenant(),
         tenant_name,
         permissions,
-        regions: Vec::new(),
+        regions: regions.into_iter().map(|(n,)| n).collect(),
     }))
 }

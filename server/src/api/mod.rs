@@ -9,6 +9,7 @@ pub mod clusters;
 pub mod console;
 pub mod crud;
 pub mod extract;
+pub mod federation;
 pub mod health;
 pub mod openapi;
 pub mod operations;
@@ -39,7 +40,10 @@ use crate::app::AppState;
 use crate::audit::{self as audit, Event};
 use crate::auth::Principal;
 use crate::authz::{self, Access, Grants, Permission};
+use crate::db::Tx;
 use crate::error::ApiError;
+use crate::federation::signing::Caller;
+use crate::federation::{identity, proxy, Mode};
 use extract::Authorized;
 
 /// One route: method, path template, what it requires, and its handler.
@@ -82,7 +86,7 @@ where
 /// table reads as the API's authorization policy.
 #[rustfmt::skip]
 pub fn routes() -> Vec<Route> {
-    use Access::{Authenticated, Public};
+    use Access::{Authenticated, Public, Service};
     use Method as M;
     use Permission as P;
     let p = Access::Permission;
@@ -121,6 +125,13 @@ pub fn routes() -> Vec<Route> {
         route(M::GET,    "/v1/role-bindings/{id}",     p(P::RoleBindingRead),   role_bindings::get),
         route(M::DELETE, "/v1/role-bindings/{id}",     p(P::RoleBindingDelete), role_bindings::delete),
         route(M::POST,   "/v1/authz/check",            Authenticated,           role_bindings::check).reads(),
+        route(M::GET,    "/v1/tenants/{id}/regions",   p(P::EntitlementList),   federation::list),
+        route(M::PUT,    "/v1/tenants/{id}/regions/{region_id}", p(P::EntitlementGrant), federation::grant),
+        route(M::DELETE, "/v1/tenants/{id}/regions/{region_id}", p(P::EntitlementRevoke), federation::revoke),
+        route(M::POST,   "/v1/federation/register",    Service(Caller::Region), federation::register),
+        route(M::POST,   "/v1/federation/resolve",     Service(Caller::Region), federation::resolve).reads(),
+        route(M::POST,   "/v1/federation/sync",        Service(Caller::Global), federation::sync),
+        route(M::GET,    "/v1/federation/objects/{id}", Service(Caller::Global), federation::object),
         route(M::GET,    "/v1/regions",                p(P::RegionList),        regions::list),
         route(M::POST,   "/v1/regions",                p(P::RegionRegister),    regions::create),
         route(M::GET,    "/v1/regions/{id}",           p(P::RegionRead),        regions::get),
@@ -169,10 +180,12 @@ pub fn routes() -> Vec<Route> {
 /// The whole service: routes behind their checks, then request ids, tracing,
 /// metrics, the body limit, and JSON answers for unknown paths and methods.
 pub fn router(state: AppState) -> Router {
+    let mode = state.federation.as_ref().map_or(Mode::Standalone, |f| f.mode());
     let mut app: Router<AppState> = Router::new();
     for r in routes() {
         let access = RouteAccess { access: r.access, mutating: r.mutating };
-        let guarded = r.handler.route_layer(middleware::from_fn_with_state(
+        let handler = placed(mode, &r);
+        let guarded = handler.route_layer(middleware::from_fn_with_state(
             state.clone(),
             move |st: State<AppState>, req: Request, next: Next| authorize(access, st, req, next),
         ));
@@ -192,25 +205,118 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Which process serves a route: a region holds compute, the controller holds
+/// identity; both answer health, the catalog, region reads and service calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Home {
+    Anywhere,
+    Compute,
+    Identity,
+}
+
+fn home(r: &Route) -> Home {
+    if proxy::region_collection(r.path).is_some() {
+        Home::Compute
+    } else if matches!(r.access, Access::Public | Access::Service(_))
+        || r.path == "/v1/permissions"
+        || (r.path.starts_with("/v1/regions") && r.method == Method::GET)
+    {
+        Home::Anywhere
+    } else {
+        Home::Identity
+    }
+}
+
+/// The handler `r` has in `mode`: its own, or, at the controller, forwarding to
+/// a region; a region answers 421 for what only the controller serves.
+fn placed(mode: Mode, r: &Route) -> MethodRouter<AppState> {
+    let filter = MethodFilter::try_from(r.method.clone()).expect("standard method");
+    match (mode, home(r)) {
+        (Mode::Global, Home::Compute) if r.access == Access::ConsoleTicket => on(filter, || async {
+            misdirected("the console websocket is served by the VM's region: use the URL its ticket names")
+        }),
+        (Mode::Global, Home::Compute) => on(filter, proxy::forward),
+        (Mode::Region, Home::Identity) => on(filter, || async {
+            misdirected(
+                "this is a region gateway: tenants, users, roles and bindings are served by the global controller",
+            )
+        }),
+        _ => r.handler.clone(),
+    }
+}
+
+fn misdirected(message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "code": "misdirected", "message": message, "details": {} } });
+    (axum::http::StatusCode::MISDIRECTED_REQUEST, axum::Json(body)).into_response()
+}
+
+/// A signed service call: the signature (and nonce) is checked before the
+/// handler runs, which finds what it vouches for in the request's extensions.
+async fn service_call(caller: Caller, state: AppState, req: Request, next: Next) -> Response {
+    let Some(fed) = state.federation.clone() else {
+        return ApiError::NotFound { kind: "route" }.into_response();
+    };
+    let (mut parts, body) = req.into_parts();
+    let bytes = match identity::read_body(body, state.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    match fed.verify_incoming(&state.db, &parts, &bytes, caller).await {
+        Ok(verified) => {
+            parts.extensions.insert(verified);
+        }
+        Err(e) => return e.into_response(),
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
+/// Who is calling, and the transaction in its context: here, from this
+/// controller's credentials and bindings.
+async fn enter_local(
+    state: &AppState,
+    req: Request,
+    mutating: bool,
+) -> Result<(Principal, Grants, Tx, Request), ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let principal =
+        <Principal as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, state).await?;
+    let scope = principal.context.db_scope();
+    let (tx, rows) = state.db.begin_with_grants(scope, Some(principal.user_id), mutating).await?;
+    let grants = Grants::new(principal.context, rows);
+    Ok((principal, grants, tx, Request::from_parts(parts, body)))
+}
+
+/// The same in a region: the controller vouches for the caller ([`identity`]).
+async fn enter_region(
+    state: &AppState,
+    fed: &crate::federation::Federation,
+    req: Request,
+    mutating: bool,
+) -> Result<(Principal, Grants, Tx, Request), ApiError> {
+    let (principal, rows, mut req) = identity::authenticate(state, fed, req).await?;
+    req.extensions_mut().insert(principal.clone());
+    let tx = state.db.begin_delegated(principal.context.db_scope(), Some(principal.user_id), mutating).await?;
+    Ok((principal.clone(), Grants::new(principal.context, rows), tx, req))
+}
+
 /// The choke point: authenticate, open the request's transaction in the caller's
 /// context (which also answers the caller's grants), check the route's
 /// permission, then run the handler with that transaction.
 async fn authorize(route: RouteAccess, State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if matches!(route.access, Access::Public | Access::ConsoleTicket) {
-        return next.run(req).await;
+    match route.access {
+        Access::Public | Access::ConsoleTicket => return next.run(req).await,
+        Access::Service(caller) => return service_call(caller, state, req, next).await,
+        Access::Authenticated | Access::Permission(_) => {}
     }
-    let (mut parts, body) = req.into_parts();
-    let principal =
-        match <Principal as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await {
-            Ok(p) => p,
-            Err(e) => return e.into_response(),
-        };
-    let scope = principal.context.db_scope();
-    let (tx, rows) = match state.db.begin_with_grants(scope, Some(principal.user_id), route.mutating).await {
-        Ok(entered) => entered,
-        Err(e) => return ApiError::from(e).into_response(),
+    let entered = match state.federation.as_deref().filter(|f| f.mode() == Mode::Region) {
+        Some(fed) => enter_region(&state, fed, req, route.mutating).await,
+        None => enter_local(&state, req, route.mutating).await,
     };
-    let grants = Grants::new(principal.context, rows);
+    let (principal, grants, tx, req) = match entered {
+        Ok(entered) => entered,
+        Err(e) => return e.into_response(),
+    };
+    let (mut parts, body) = req.into_parts();
     if let Access::Permission(permission) = route.access {
         if let Err(e) = authz::require(&grants, permission) {
             drop(tx);

@@ -17,6 +17,8 @@ use basalt_client::*;
         super::permissions::list,
         super::tenants::list, super::tenants::create, super::tenants::get, super::tenants::update,
         super::tenants::delete, super::tenants::suspend, super::tenants::resume,
+        super::federation::list, super::federation::grant, super::federation::revoke,
+        super::federation::register, super::federation::resolve, super::federation::sync, super::federation::object,
         super::users::list, super::users::create, super::users::get, super::users::update, super::users::delete,
         super::tokens::list, super::tokens::create, super::tokens::revoke,
         super::audit_events::list, document,
@@ -41,7 +43,10 @@ use basalt_client::*;
         Role, CreateRole, UpdateRole, RoleBinding, CreateRoleBinding, AuthzCheck, AuthzDecision,
         Region, CreateRegion, UpdateRegion, Cluster, CreateCluster, UpdateCluster, Host, Quota, CreateQuota,
         UpdateQuota, Template, CreateTemplate, CreateTemplateFromVm, UpdateTemplate, Vm, VmState, PowerState, CreateVm, StopVm, ResizeVm,
-        MigrateVm, Snapshot, CreateSnapshot, Operation, OperationStatus, ConsoleTicket)),
+        MigrateVm, Snapshot, CreateSnapshot, Operation, OperationStatus, ConsoleTicket,
+        crate::federation::sync::Registration, crate::federation::sync::Registered, super::federation::ResolveRequest,
+        crate::federation::identity::ForwardedPrincipal, crate::authz::GrantRow, crate::federation::sync::SyncPayload,
+        crate::federation::sync::PushedTenant, crate::federation::sync::SyncAnswer)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -159,6 +159,15 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
                 .bind(b.max_vms)
                 .fetch_one(&mut **tx)
                 .await?;
+                // Capacity in a region entitles the tenant to it (docs/federation.md).
+                sqlx::query(
+                    "INSERT INTO tenant_regions (tenant_id, region_id)
+                     SELECT $1, region_id FROM clusters WHERE id = $2 ON CONFLICT DO NOTHING",
+                )
+                .bind(b.tenant_id)
+                .bind(b.cluster_id)
+                .execute(&mut **tx)
+                .await?;
                 Ok(Quota::from(row))
             })
         },

@@ -17,10 +17,10 @@ use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 use crate::validate;
 
-const COLUMNS: &str = "id, name, endpoint, health, version, created_at, updated_at";
+const COLUMNS: &str = "id, name, endpoint, health, version, created_at, updated_at, last_seen_at, last_error";
 
 #[derive(sqlx::FromRow)]
-struct RegionRow {
+pub struct RegionRow {
     id: Uuid,
     name: String,
     endpoint: String,
@@ -28,6 +28,8 @@ struct RegionRow {
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    last_seen_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
 }
 
 impl From<RegionRow> for Region {
@@ -40,6 +42,8 @@ impl From<RegionRow> for Region {
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            last_seen_at: r.last_seen_at,
+            last_error: r.last_error,
         }
     }
 }
@@ -48,11 +52,12 @@ impl From<RegionRow> for Region {
 fn view(req: &Req, mut region: Region) -> Region {
     if req.principal.context.tenant().is_some() {
         region.endpoint.clear();
+        region.last_error = None;
     }
     region
 }
 
-fn check_endpoint(endpoint: &str) -> ApiResult<()> {
+pub fn check_endpoint(endpoint: &str) -> ApiResult<()> {
     let ok = (endpoint.starts_with("http://") || endpoint.starts_with("https://"))
         && endpoint.len() <= 512
         && endpoint.split_once("://").is_some_and(|(_, rest)| !rest.is_empty())
@@ -170,12 +175,31 @@ pub async fn update(
     crud::updated(tx, &req, "region.update", "region", id, &current, Region::from(row)).await
 }
 
-/// Deregister a region; refused while it has clusters.
-#[utoipa::path(delete, operation_id = "regions_delete", path = "/v1/regions/{id}", tag = "compute", params(("id" = Uuid, Path)),
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeregisterQuery {
+    /// Deregister even though the region reported live VMs (federated installs).
+    force: Option<bool>,
+}
+
+/// Deregister a region; refused while it has clusters here, or (at a global
+/// controller) while its last health check reported live VMs, unless `force=true`.
+#[utoipa::path(delete, operation_id = "regions_delete", path = "/v1/regions/{id}", tag = "compute",
+    params(("id" = Uuid, Path), ("force" = Option<bool>, Query)),
     responses((status = 204), (status = 404), (status = 409)), security(("bearer" = [])))]
-pub async fn delete(req: Req, PathId(id): PathId) -> ApiResult<StatusCode> {
+pub async fn delete(req: Req, PathId(id): PathId, ApiQuery(q): ApiQuery<DeregisterQuery>) -> ApiResult<StatusCode> {
     let mut tx = req.tx()?;
     let current: Region = crud::fetch::<RegionRow, _>(&mut tx, "regions", COLUMNS, id, true, "region").await?;
+    let (live_vms,): (i32,) =
+        sqlx::query_as("SELECT live_vms FROM regions WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
+    if live_vms > 0 && q.force != Some(true) {
+        return Err(ApiError::Conflict {
+            code: "region_in_use",
+            message: format!(
+                "the region reports {live_vms} live VM(s); delete them first, or deregister with ?force=true"
+            ),
+        });
+    }
     let (clusters,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM clusters WHERE region_id = $1").bind(id).fetch_one(&mut *tx).await?;
     if clusters > 0 {

@@ -111,12 +111,9 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     };
     let mut tx = req.tx()?;
     if let Some(cluster) = body.cluster_id {
-        // Visible only if the tenant holds a quota on it: RLS answers.
-        let (visible,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM clusters WHERE id = $1)")
-            .bind(cluster)
-            .fetch_one(&mut *tx)
-            .await?;
-        if !visible {
+        // Visible only if the tenant holds a quota on it: RLS answers (in the
+        // cluster's region, at a global controller).
+        if !crate::federation::proxy::cluster_visible(&req, &mut tx, cluster).await? {
             return Err(ApiError::Unprocessable {
                 code: "invalid_reference",
                 message: "no such cluster in this tenant (it needs a quota on it)".into(),

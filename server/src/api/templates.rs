@@ -158,6 +158,17 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
         &body,
         move |tx| {
             Box::pin(async move {
+                if let Some(region) = &b.region {
+                    // Templates live in the region that serves this API; naming
+                    // another one is a mistake (the controller routes by it).
+                    if super::regions::resolve(tx, region).await?.is_none() {
+                        return Err(ApiError::Unprocessable {
+                            code: "invalid_reference",
+                            message: format!("no region named {region} here"),
+                            details: serde_json::json!({ "field": "region" }),
+                        });
+                    }
+                }
                 let row: TemplateRow = sqlx::query_as(&format!(
                     "INSERT INTO templates (id, tenant_id, name, vcpus, memory_mib, disk_gib, image, kernel, initrd, cmdline)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"

@@ -49,7 +49,7 @@ impl From<TenantRow> for Tenant {
 }
 
 /// A live (not deleted) tenant visible in `tx`, by id.
-async fn fetch_live(tx: &mut Tx, id: Uuid, lock: bool) -> ApiResult<Tenant> {
+pub async fn fetch_live(tx: &mut Tx, id: Uuid, lock: bool) -> ApiResult<Tenant> {
     let sql = format!(
         "SELECT {COLUMNS} FROM tenants WHERE id = $1 AND state <> 'deleted'{}",
         if lock { " FOR UPDATE" } else { "" }
@@ -206,15 +206,21 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    if tenant.state != current.state {
+    if tenant.state != current.state || req.state.federation.is_some() {
         vms_follow(&req);
     }
     Ok(Json(tenant))
 }
 
 /// The tenant's VMs follow a suspension (stopped, with the `stop` action) or a
-/// resumption (started again) now, not at the next periodic reconcile pass.
+/// resumption (started again) now, not at the next periodic reconcile pass. At a
+/// global controller the tenant's new state is pushed to every region now
+/// (each region's reconciler then does the same there).
 fn vms_follow(req: &Req) {
+    if let Some(fed) = &req.state.federation {
+        fed.notify_changed();
+        return;
+    }
     let state = req.state.clone();
     tokio::spawn(async move {
         if let Err(e) = crate::compute::reconciler::reconcile_once(&state, false).await {
@@ -293,5 +299,6 @@ pub async fn delete(req: Req, PathId(id): PathId, if_match: IfMatch) -> ApiResul
     )
     .await?;
     tx.commit().await?;
+    vms_follow(&req);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -42,72 +42,30 @@ struct Claims {
 /// Signs and verifies user tokens.
 pub struct Keys {
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    verifier: Verifier,
     ttl: Duration,
 }
 
-impl std::fmt::Debug for Keys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys").field("ttl", &self.ttl).finish_non_exhaustive()
-    }
+/// Verifies user tokens with a public key only: what a region holds of the
+/// controller's key, so it can check tokens and never mint one.
+pub struct Verifier {
+    decoding: DecodingKey,
+    validation: Validation,
+    public: Vec<u8>,
 }
 
-impl Keys {
-    /// Loads the key at `path`, generating it (mode 0600) when absent.
-    pub fn load_or_generate(path: &Path, ttl: Duration) -> Result<Keys, KeyError> {
-        let io = |source| KeyError::Io { path: path.display().to_string(), source };
-        let pkcs8 = if path.exists() {
-            std::fs::read(path).map_err(io)?
-        } else {
-            let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
-                .map_err(|_| KeyError::Invalid(path.display().to_string()))?;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(io)?;
-            }
-            write_private(path, doc.as_ref()).map_err(io)?;
-            doc.as_ref().to_vec()
-        };
-        Keys::from_pkcs8(&pkcs8, ttl).ok_or_else(|| KeyError::Invalid(path.display().to_string()))
-    }
-
-    pub fn from_pkcs8(pkcs8: &[u8], ttl: Duration) -> Option<Keys> {
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8).ok()?;
+impl Verifier {
+    /// From the raw 32-byte Ed25519 public key.
+    pub fn from_public_key(raw: &[u8]) -> Verifier {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 5;
-        Some(Keys {
-            encoding: EncodingKey::from_ed_der(pkcs8),
-            decoding: DecodingKey::from_ed_der(pair.public_key().as_ref()),
-            validation,
-            ttl,
-        })
+        Verifier { decoding: DecodingKey::from_ed_der(raw), validation, public: raw.to_vec() }
     }
 
-    /// Issues a token for `user` acting in `context`.
-    pub fn issue(
-        &self,
-        user_id: Uuid,
-        username: &str,
-        home_tenant: Option<Uuid>,
-        context: Context,
-    ) -> Result<(String, DateTime<Utc>), ApiError> {
-        let now = Utc::now();
-        let exp = now + self.ttl;
-        let claims = Claims {
-            iss: ISSUER.into(),
-            sub: user_id,
-            name: username.into(),
-            home: home_tenant,
-            tid: context.tenant(),
-            iat: now.timestamp(),
-            exp: exp.timestamp(),
-            jti: Uuid::now_v7(),
-        };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.encoding)
-            .map_err(ApiError::internal)?;
-        Ok((token, exp))
+    pub fn public_key(&self) -> &[u8] {
+        &self.public
     }
 
     /// Verifies a token; every failure is the same 401 with a short reason.
@@ -140,6 +98,75 @@ impl Keys {
     }
 }
 
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys").field("ttl", &self.ttl).finish_non_exhaustive()
+    }
+}
+
+impl Keys {
+    /// Loads the key at `path`, generating it (mode 0600) when absent.
+    pub fn load_or_generate(path: &Path, ttl: Duration) -> Result<Keys, KeyError> {
+        let io = |source| KeyError::Io { path: path.display().to_string(), source };
+        let pkcs8 = if path.exists() {
+            std::fs::read(path).map_err(io)?
+        } else {
+            let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+                .map_err(|_| KeyError::Invalid(path.display().to_string()))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            write_private(path, doc.as_ref()).map_err(io)?;
+            doc.as_ref().to_vec()
+        };
+        Keys::from_pkcs8(&pkcs8, ttl).ok_or_else(|| KeyError::Invalid(path.display().to_string()))
+    }
+
+    pub fn from_pkcs8(pkcs8: &[u8], ttl: Duration) -> Option<Keys> {
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8).ok()?;
+        Some(Keys {
+            encoding: EncodingKey::from_ed_der(pkcs8),
+            verifier: Verifier::from_public_key(pair.public_key().as_ref()),
+            ttl,
+        })
+    }
+
+    /// Issues a token for `user` acting in `context`.
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        username: &str,
+        home_tenant: Option<Uuid>,
+        context: Context,
+    ) -> Result<(String, DateTime<Utc>), ApiError> {
+        let now = Utc::now();
+        let exp = now + self.ttl;
+        let claims = Claims {
+            iss: ISSUER.into(),
+            sub: user_id,
+            name: username.into(),
+            home: home_tenant,
+            tid: context.tenant(),
+            iat: now.timestamp(),
+            exp: exp.timestamp(),
+            jti: Uuid::now_v7(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.encoding)
+            .map_err(ApiError::internal)?;
+        Ok((token, exp))
+    }
+
+    /// Verifies a token (see [`Verifier::verify`]).
+    pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        self.verifier.verify(token)
+    }
+
+    /// The raw Ed25519 public key regions verify tokens with.
+    pub fn public_key(&self) -> &[u8] {
+        self.verifier.public_key()
+    }
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -164,6 +191,15 @@ mod tests {
         let p = k.verify(&tok).unwrap();
         assert_eq!(p.context, Context::Tenant(t));
         assert_eq!(p.username, "ops");
+    }
+
+    #[test]
+    fn the_public_key_alone_verifies() {
+        let k = keys();
+        let (tok, _) = k.issue(Uuid::now_v7(), "ops", None, Context::System).unwrap();
+        let v = Verifier::from_public_key(k.public_key());
+        assert_eq!(v.verify(&tok).unwrap().username, "ops");
+        assert!(Verifier::from_public_key(keys().public_key()).verify(&tok).is_err());
     }
 
     #[test]

@@ -74,25 +74,33 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(p) = parts.extensions.get::<Principal>() {
             return Ok(p.clone());
         }
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthenticated("an Authorization: Bearer token is required".into()))?;
-        let value = header
-            .to_str()
-            .map_err(|_| ApiError::Unauthenticated("the Authorization header is not valid text".into()))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unauthenticated("the Authorization header must be `Bearer <token>`".into()))?;
-        let principal = if token.starts_with(api_token::PREFIX) {
-            api_token::authenticate(&state.db, token).await?
-        } else {
-            state.keys.verify(token)?
-        };
+        let token = bearer(&parts.headers)?;
+        let principal = authenticate(state, token).await?;
         parts.extensions.insert(principal.clone());
         Ok(principal)
+    }
+}
+
+/// The bearer credential of a request (a 401 naming what is wrong otherwise).
+pub fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthenticated("an Authorization: Bearer token is required".into()))?;
+    let value =
+        header.to_str().map_err(|_| ApiError::Unauthenticated("the Authorization header is not valid text".into()))?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthenticated("the Authorization header must be `Bearer <token>`".into()))
+}
+
+/// Resolves a bearer credential issued by this controller (an API token or a user token).
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    if token.starts_with(api_token::PREFIX) {
+        api_token::authenticate(&state.db, token).await
+    } else {
+        state.keys.verify(token)
     }
 }

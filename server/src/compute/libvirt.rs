@@ -275,7 +275,12 @@ impl Hypervisor for Libvirt {
         let kind = self.with_conn(uri, |conn| self.domain_type(uri, conn))?;
         let xml = domain_xml(kind, spec, memory_kib)?;
         // VALIDATE checks the XML against libvirt's schema, so a mistake in it is
-        // refused here instead of being silently dropped by the parser.
+        // refused here instead of being silently dropped by the parser. With the
+        // test driver the check runs in this process, in libxml2's RelaxNG code,
+        // whose first use is not thread-safe (two at once fail with "type
+        // 'unsignedInt' is not exported"): one validation at a time.
+        static VALIDATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = VALIDATING.lock().unwrap_or_else(|e| e.into_inner());
         self.with_conn(uri, |conn| conn.define_domain_xml_flags(&xml, sys::VIR_DOMAIN_DEFINE_VALIDATE).map(drop))
     }
 

@@ -124,6 +124,25 @@ impl Db {
         Ok((tx, grants))
     }
 
+    /// A region's way into a context for a caller the global controller
+    /// authenticated (`basalt_enter_delegated`: the tenant checks, no local user).
+    pub async fn begin_delegated(
+        &self,
+        scope: DbScope,
+        actor: Option<Uuid>,
+        mutating: bool,
+    ) -> Result<Tx, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT basalt_enter_delegated($1, $2, $3, $4)")
+            .bind(scope.name())
+            .bind(scope.tenant())
+            .bind(actor)
+            .bind(mutating)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
     /// Is Postgres answering (for `/readyz`)?
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
