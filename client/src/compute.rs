@@ -103,6 +103,9 @@ pub struct Host {
     pub memory_mib: i64,
     pub vcpus_allocated: i32,
     pub memory_allocated_mib: i64,
+    /// VMs placed on the host (what a drain waits for).
+    #[serde(default)]
+    pub vms: i32,
     pub last_error: Option<String>,
 }
 

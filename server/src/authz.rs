@@ -85,8 +85,11 @@ permissions! {
     UserRead = "user:read", [System, Tenant], "Read a user.";
     UserUpdate = "user:update", [System, Tenant], "Change a user's email, password or disabled flag.";
     UserDelete = "user:delete", [System, Tenant], "Delete a user.";
+    UserDisable = "user:disable", [System, Tenant], "Disable a user: its credentials stop working at once (never the last administrator).";
+    UserEnable = "user:enable", [System, Tenant], "Enable a disabled user again.";
     TokenCreate = "token:create", [System, Tenant, Cluster], "Create API tokens for oneself.";
     TokenList = "token:list", [System, Tenant, Cluster], "List one's own API tokens.";
+    TokenRead = "token:read", [System, Tenant, Cluster], "Read one of one's own API tokens.";
     TokenRevoke = "token:revoke", [System, Tenant, Cluster], "Revoke one's own API tokens.";
     AuditRead = "audit:read", [System, Tenant], "Read the audit trail of the current context.";
     PermissionList = "permission:list", [System, Tenant, Cluster], "Read the permission catalog.";
@@ -103,6 +106,7 @@ permissions! {
     RegionList = "region:list", [System, Tenant], "List regions (tenants see names and availability only).";
     RegionRead = "region:read", [System, Tenant], "Read a region.";
     RegionUpdate = "region:update", [System], "Change a region's endpoint.";
+    RegionCheck = "region:check", [System], "Check a region's health now (a signed push from the global controller).";
     RegionDeregister = "region:deregister", [System], "Remove a region that has no clusters (federated: no live VMs, unless forced).";
     EntitlementList = "entitlement:list", [System], "List the regions a tenant is entitled to.";
     EntitlementGrant = "entitlement:grant", [System], "Entitle a tenant to a region.";
@@ -113,6 +117,9 @@ permissions! {
     ClusterUpdate = "cluster:update", [System], "Change a cluster's alias or its hosts.";
     ClusterDelete = "cluster:delete", [System], "Delete a cluster with no quotas and no VMs.";
     HostList = "host:list", [System], "List a cluster's hosts with their capacity and allocation.";
+    HostRead = "host:read", [System], "Read one host: capacity, allocation, VMs placed on it.";
+    HostDrain = "host:drain", [System], "Drain a host: no new VM is placed on it.";
+    HostUndrain = "host:undrain", [System], "Put a drained host back into service.";
     QuotaCreate = "quota:create", [System], "Assign a tenant capacity on a cluster.";
     QuotaList = "quota:list", [System, Tenant, Cluster], "List quotas and their usage.";
     QuotaRead = "quota:read", [System, Tenant, Cluster], "Read a quota and its usage.";
@@ -390,7 +397,16 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
         rule: |p| {
             is_read(p)
                 || is_self_service(p)
-                || matches!(p, Permission::TenantSuspend | Permission::TenantResume | Permission::TenantSwitch | Permission::AuditRead)
+                || matches!(
+                    p,
+                    Permission::TenantSuspend
+                        | Permission::TenantResume
+                        | Permission::TenantSwitch
+                        | Permission::AuditRead
+                        | Permission::HostDrain
+                        | Permission::HostUndrain
+                        | Permission::RegionCheck
+                )
         },
     },
     BuiltinRole {

@@ -372,8 +372,53 @@ async fn a_disabled_or_deleted_users_token_stops_working_at_once() {
     t.update_user(carol.id, &UpdateUser { disabled: Some(false), ..Default::default() }, &opts()).await.unwrap();
     assert!(as_carol.list_users("").await.is_ok());
 
+    // The same through the dedicated routes.
+    let off: User =
+        t.post_at(&format!("/v1/users/{}/disable", carol.id), &serde_json::json!({}), &opts()).await.unwrap();
+    assert!(off.disabled);
+    assert_eq!(as_carol.list_users("").await.unwrap_err().status(), Some(401));
+    let on: User = t.post_at(&format!("/v1/users/{}/enable", carol.id), &serde_json::json!({}), &opts()).await.unwrap();
+    assert!(!on.disabled);
+    assert!(as_carol.list_users("").await.is_ok());
+
     t.delete_user(carol.id).await.unwrap();
     assert_eq!(as_carol.list_users("").await.unwrap_err().status(), Some(401), "a deleted user's token still works");
+    app.stop().await;
+}
+
+/// Disabling the last administrator is refused like removing it: a disabled
+/// administrator administers nothing. With a second administrator it is allowed.
+#[tokio::test]
+async fn the_last_administrator_cannot_be_disabled() {
+    let app = TestApp::spawn().await;
+    let (tenant, admin, _t) = app.tenant_with_user("alpha").await;
+    let staff = app.admin_in(&tenant).await;
+    let path = format!("/v1/users/{}/disable", admin.id);
+    let e = staff.post_at::<_, User>(&path, &serde_json::json!({}), &opts()).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(409), Some("last_admin")));
+    let e = staff
+        .update_user(admin.id, &UpdateUser { disabled: Some(true), ..Default::default() }, &opts())
+        .await
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(409), Some("last_admin")), "the same through PATCH");
+    let second = staff.create_user(&new_user("bob"), &opts()).await.unwrap();
+    app.bind(&staff, &second, "tenant-admin").await;
+    let off: User = staff.post_at(&path, &serde_json::json!({}), &opts()).await.unwrap();
+    assert!(off.disabled, "with another administrator it is allowed");
+    app.stop().await;
+}
+
+/// A user reads one of its own API tokens (never the secret, never another's).
+#[tokio::test]
+async fn a_user_reads_its_own_api_token_only() {
+    let app = TestApp::spawn().await;
+    let (_tenant, _u, t) = app.tenant_with_user("alpha").await;
+    let made =
+        t.create_api_token(&basalt_client::CreateApiToken { name: "ci".into(), ..Default::default() }).await.unwrap();
+    let read: basalt_client::ApiToken = t.get_at(&format!("/v1/tokens/{}", made.token.id)).await.unwrap();
+    assert_eq!((read.id, read.name.as_str()), (made.token.id, "ci"));
+    let e = app.admin.get_at::<basalt_client::ApiToken>(&format!("/v1/tokens/{}", made.token.id)).await.unwrap_err();
+    assert_eq!(e.status(), Some(404), "another user's token does not exist for the caller");
     app.stop().await;
 }
 

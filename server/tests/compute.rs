@@ -538,3 +538,44 @@ async fn a_cluster_gains_and_loses_hosts_but_never_one_with_vms() {
     assert_eq!(shrunk.hosts, Some(vec![HOST.to_string()]));
     s.app.stop().await;
 }
+
+/// Draining a host: it takes no new VM (every create lands on the other host),
+/// keeps the VMs it has (`vms` counts them), and goes back into service when
+/// undrained; tenants cannot see hosts at all.
+#[tokio::test]
+async fn a_drained_host_takes_no_new_vm_until_undrained() {
+    let s = setup(8, 4096, 6).await;
+    let path = format!("/v1/clusters/{}", s.cluster.id);
+    let spare = "test:///default?name=drain-spare";
+    let _: Cluster = s.app.admin.patch_at(&path, &json!({ "hosts": [HOST, spare] }), &no_opts()).await.expect("grow");
+    let hosts: Vec<basalt_client::Host> = s.app.admin.get_at(&format!("{path}/hosts")).await.expect("hosts");
+    let (first, second) = (hosts[0].id, hosts[1].id);
+
+    let op = create_vm(&s.client, "before", s.cluster.id, s.template.id).await.unwrap();
+    done(&s.client, &op).await;
+    let drained: basalt_client::Host =
+        s.app.admin.post_at(&format!("{path}/hosts/{first}/drain"), &json!({}), &no_opts()).await.expect("drain");
+    assert_eq!(drained.state, "draining");
+    let placed_before = drained.vms;
+    for i in 0..3 {
+        let op = create_vm(&s.client, &format!("after-{i}"), s.cluster.id, s.template.id).await.unwrap();
+        assert_eq!(done(&s.client, &op).await.status, OperationStatus::Succeeded);
+    }
+    let read = |id: Uuid| {
+        let admin = s.app.admin.clone();
+        let url = format!("{path}/hosts/{id}");
+        async move { admin.get_at::<basalt_client::Host>(&url).await.expect("host") }
+    };
+    assert_eq!(read(first).await.vms, placed_before, "nothing new on the drained host");
+    assert_eq!(read(second).await.vms + placed_before, 4, "every VM is on one of the two");
+    assert!(read(second).await.vms >= 3, "the three new VMs went to the other host");
+
+    let back: basalt_client::Host =
+        s.app.admin.post_at(&format!("{path}/hosts/{first}/undrain"), &json!({}), &no_opts()).await.expect("undrain");
+    assert_eq!(back.state, "up");
+    let e = s.client.get_at::<serde_json::Value>(&format!("{path}/hosts/{first}")).await.unwrap_err();
+    assert_eq!(e.status(), Some(403), "tenants never see a host");
+    let e = s.app.admin.get_at::<serde_json::Value>(&format!("{path}/hosts/{}", Uuid::now_v7())).await.unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    s.app.stop().await;
+}

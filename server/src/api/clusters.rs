@@ -6,7 +6,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use basalt_client::{Cluster, CreateCluster, Host, Page, UpdateCluster};
+use basalt_client::{Cluster, CreateCluster, Page, UpdateCluster};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
@@ -72,6 +72,11 @@ async fn fetch_row_with(tx: &mut Tx, id: Uuid, columns: &str) -> ApiResult<Clust
         .fetch_optional(&mut **tx)
         .await?;
     row.ok_or(ApiError::NotFound { kind: "cluster" })
+}
+
+/// Refuses (404) unless cluster `id` exists and is visible in `tx`.
+pub async fn require(tx: &mut Tx, id: Uuid) -> ApiResult<()> {
+    fetch_row(tx, id).await.map(drop)
 }
 
 /// A cluster visible to the caller (RLS: tenants see the ones they hold a quota on)
@@ -316,51 +321,4 @@ pub async fn delete(req: Req, PathId(id): PathId) -> ApiResult<StatusCode> {
         });
     }
     crud::deleted(tx, &req, "clusters", "cluster.delete", "cluster", id, &current).await
-}
-
-#[derive(sqlx::FromRow)]
-struct HostRow {
-    id: Uuid,
-    cluster_id: Uuid,
-    uri: String,
-    state: String,
-    vcpus: i32,
-    memory_mib: i64,
-    vcpus_allocated: i64,
-    memory_allocated_mib: i64,
-    last_error: Option<String>,
-}
-
-/// List a cluster's hosts with capacity and allocation (system scope).
-#[utoipa::path(get, operation_id = "clusters_hosts", path = "/v1/clusters/{id}/hosts", tag = "compute", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Vec<Host>), (status = 404)), security(("bearer" = [])))]
-pub async fn hosts(req: Req, PathId(id): PathId) -> ApiResult<Json<Vec<Host>>> {
-    let mut tx = req.tx()?;
-    fetch_row(&mut tx, id).await?;
-    let rows: Vec<HostRow> = sqlx::query_as(
-        "SELECT h.id, h.cluster_id, h.uri, h.state, h.vcpus, h.memory_mib, h.last_error,
-                coalesce(sum(p.vcpus), 0)::bigint AS vcpus_allocated,
-                coalesce(sum(p.memory_mib), 0)::bigint AS memory_allocated_mib
-           FROM hosts h LEFT JOIN placements p ON p.host_id = h.id
-          WHERE h.cluster_id = $1 GROUP BY h.id ORDER BY h.position",
-    )
-    .bind(id)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|h| Host {
-                id: h.id,
-                cluster_id: h.cluster_id,
-                uri: h.uri,
-                state: h.state,
-                vcpus: h.vcpus,
-                memory_mib: h.memory_mib,
-                vcpus_allocated: h.vcpus_allocated as i32,
-                memory_allocated_mib: h.memory_allocated_mib,
-                last_error: h.last_error,
-            })
-            .collect(),
-    ))
 }

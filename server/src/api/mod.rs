@@ -11,6 +11,7 @@ pub mod crud;
 pub mod extract;
 pub mod federation;
 pub mod health;
+pub mod hosts;
 pub mod openapi;
 pub mod operations;
 pub mod permissions;
@@ -111,8 +112,11 @@ pub fn routes() -> Vec<Route> {
         route(M::GET,    "/v1/users/{id}",             p(P::UserRead),          users::get),
         route(M::PATCH,  "/v1/users/{id}",             p(P::UserUpdate),        users::update),
         route(M::DELETE, "/v1/users/{id}",             p(P::UserDelete),        users::delete),
+        route(M::POST,   "/v1/users/{id}/disable",     p(P::UserDisable),       users::disable),
+        route(M::POST,   "/v1/users/{id}/enable",      p(P::UserEnable),        users::enable),
         route(M::GET,    "/v1/tokens",                 p(P::TokenList),         tokens::list),
         route(M::POST,   "/v1/tokens",                 p(P::TokenCreate),       tokens::create),
+        route(M::GET,    "/v1/tokens/{id}",            p(P::TokenRead),         tokens::get),
         route(M::DELETE, "/v1/tokens/{id}",            p(P::TokenRevoke),       tokens::revoke),
         route(M::GET,    "/v1/audit-events",           p(P::AuditRead),         audit_events::list),
         route(M::GET,    "/v1/roles",                  p(P::RoleList),          roles::list),
@@ -136,13 +140,17 @@ pub fn routes() -> Vec<Route> {
         route(M::POST,   "/v1/regions",                p(P::RegionRegister),    regions::create),
         route(M::GET,    "/v1/regions/{id}",           p(P::RegionRead),        regions::get),
         route(M::PATCH,  "/v1/regions/{id}",           p(P::RegionUpdate),      regions::update),
+        route(M::POST,   "/v1/regions/{id}/check",     p(P::RegionCheck),       regions::check).reads(),
         route(M::DELETE, "/v1/regions/{id}",           p(P::RegionDeregister),  regions::delete),
         route(M::GET,    "/v1/clusters",               p(P::ClusterList),       clusters::list),
         route(M::POST,   "/v1/clusters",               p(P::ClusterCreate),     clusters::create),
         route(M::GET,    "/v1/clusters/{id}",          p(P::ClusterRead),       clusters::get),
         route(M::PATCH,  "/v1/clusters/{id}",          p(P::ClusterUpdate),     clusters::update),
         route(M::DELETE, "/v1/clusters/{id}",          p(P::ClusterDelete),     clusters::delete),
-        route(M::GET,    "/v1/clusters/{id}/hosts",    p(P::HostList),          clusters::hosts),
+        route(M::GET,    "/v1/clusters/{id}/hosts",    p(P::HostList),          hosts::list),
+        route(M::GET,    "/v1/clusters/{id}/hosts/{host_id}", p(P::HostRead),   hosts::get),
+        route(M::POST,   "/v1/clusters/{id}/hosts/{host_id}/drain", p(P::HostDrain), hosts::drain),
+        route(M::POST,   "/v1/clusters/{id}/hosts/{host_id}/undrain", p(P::HostUndrain), hosts::undrain),
         route(M::GET,    "/v1/quotas",                 p(P::QuotaList),         quotas::list),
         route(M::POST,   "/v1/quotas",                 p(P::QuotaCreate),       quotas::create),
         route(M::GET,    "/v1/quotas/{id}",            p(P::QuotaRead),         quotas::get),

@@ -175,6 +175,26 @@ pub async fn update(
     crud::updated(tx, &req, "region.update", "region", id, &current, Region::from(row)).await
 }
 
+/// Check a region's health now: at a global controller, a signed push to the
+/// region whose answer is recorded as its health (as the periodic check does);
+/// elsewhere the region as it stands.
+#[utoipa::path(post, operation_id = "regions_check", path = "/v1/regions/{id}/check", tag = "compute", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Region), (status = 404)), security(("bearer" = [])))]
+pub async fn check(req: Req, PathId(id): PathId) -> ApiResult<Json<Region>> {
+    let mut tx = req.tx()?;
+    let region: Region = crud::fetch::<RegionRow, _>(&mut tx, "regions", COLUMNS, id, false, "region").await?;
+    tx.commit().await?;
+    let Some(fed) = req.state.federation.as_deref().filter(|f| f.mode() == crate::federation::Mode::Global) else {
+        return Ok(Json(view(&req, region)));
+    };
+    let target = crate::federation::health::RegionTarget { id, name: region.name, endpoint: region.endpoint };
+    crate::federation::health::check_one(&req.state, fed, &target).await;
+    let mut tx = req.begin(false).await?;
+    let region: Region = crud::fetch::<RegionRow, _>(&mut tx, "regions", COLUMNS, id, false, "region").await?;
+    tx.commit().await?;
+    Ok(Json(view(&req, region)))
+}
+
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeregisterQuery {

@@ -68,12 +68,15 @@ fn admin_role(context: Context) -> Option<Uuid> {
 /// removing `removing`, some binding of the admin role must remain (if there was one).
 pub async fn ensure_admin_remains(tx: &mut Tx, context: Context, removing: &[Uuid]) -> ApiResult<()> {
     let Some(admin) = admin_role(context) else { return Ok(()) };
-    // Lock the admin bindings, so two concurrent removals cannot both pass.
-    let ids: Vec<(Uuid,)> =
-        sqlx::query_as("SELECT id FROM role_bindings WHERE role_id = $1 AND cluster_id IS NULL FOR UPDATE")
-            .bind(admin)
-            .fetch_all(&mut **tx)
-            .await?;
+    // Lock the admin bindings, so two concurrent removals cannot both pass; a
+    // disabled user's binding administers nothing, so it does not count.
+    let ids: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT b.id FROM role_bindings b JOIN users u ON u.id = b.user_id
+          WHERE b.role_id = $1 AND b.cluster_id IS NULL AND NOT u.disabled FOR UPDATE OF b",
+    )
+    .bind(admin)
+    .fetch_all(&mut **tx)
+    .await?;
     let remaining = ids.iter().filter(|(id,)| !removing.contains(id)).count();
     if !ids.is_empty() && remaining == 0 {
         return Err(ApiError::Conflict {

@@ -76,6 +76,21 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<
     Ok(Json(page(tokens, params, |t| t.id)))
 }
 
+/// Read one of the caller's API tokens (never its secret).
+#[utoipa::path(get, operation_id = "tokens_get", path = "/v1/tokens/{id}", tag = "tokens", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ApiToken), (status = 404)), security(("bearer" = [])))]
+pub async fn get(req: Req, PathId(id): PathId) -> ApiResult<Json<ApiToken>> {
+    let mut tx = begin_home(&req, false).await?;
+    let row: Option<TokenRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1 AND user_id = $2"))
+            .bind(id)
+            .bind(req.principal.user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    row.map(|r| Json(ApiToken::from(r))).ok_or(ApiError::NotFound { kind: "api_token" })
+}
+
 /// Create an API token for the caller. The answer holds the secret, once.
 #[utoipa::path(post, operation_id = "tokens_create", path = "/v1/tokens", tag = "tokens", request_body = CreateApiToken,
     responses((status = 201, body = CreatedApiToken), (status = 400), (status = 404)), security(("bearer" = [])))]

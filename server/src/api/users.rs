@@ -128,6 +128,25 @@ pub async fn update(
     if_match: IfMatch,
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> ApiResult<Json<User>> {
+    apply_update(req, id, if_match, body).await
+}
+
+/// Disable a user: its credentials stop working at once (not itself; never the
+/// last administrator of the context).
+#[utoipa::path(post, operation_id = "users_disable", path = "/v1/users/{id}/disable", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, body = User), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn disable(req: Req, PathId(id): PathId, if_match: IfMatch) -> ApiResult<Json<User>> {
+    apply_update(req, id, if_match, UpdateUser { disabled: Some(true), ..Default::default() }).await
+}
+
+/// Enable a disabled user again.
+#[utoipa::path(post, operation_id = "users_enable", path = "/v1/users/{id}/enable", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, body = User), (status = 404)), security(("bearer" = [])))]
+pub async fn enable(req: Req, PathId(id): PathId, if_match: IfMatch) -> ApiResult<Json<User>> {
+    apply_update(req, id, if_match, UpdateUser { disabled: Some(false), ..Default::default() }).await
+}
+
+async fn apply_update(req: Req, id: Uuid, if_match: IfMatch, body: UpdateUser) -> ApiResult<Json<User>> {
     if let Some(e) = &body.email {
         validate::email("email", e)?;
     }
@@ -144,6 +163,13 @@ pub async fn update(
     let mut tx = req.tx()?;
     let current = fetch(&mut tx, id, true).await?;
     check_version(&if_match, current.version)?;
+    if body.disabled == Some(true) && !current.disabled {
+        // A disabled administrator administers nothing: the last one stays enabled.
+        let bindings: Vec<(Uuid,)> =
+            sqlx::query_as("SELECT id FROM role_bindings WHERE user_id = $1").bind(id).fetch_all(&mut *tx).await?;
+        let bindings: Vec<Uuid> = bindings.into_iter().map(|(b,)| b).collect();
+        super::role_bindings::ensure_admin_remains(&mut tx, req.principal.context, &bindings).await?;
+    }
     let row: UserRow = sqlx::query_as(&format!(
         "UPDATE users SET email = COALESCE($2, email), password_hash = COALESCE($3, password_hash),
                 disabled = COALESCE($4, disabled), version = version + 1, updated_at = now()

@@ -1,0 +1,140 @@
+//! `/v1/clusters/{id}/hosts`: a cluster's libvirt hosts (system scope), their
+//! capacity and what is placed on them, and draining one: a draining host takes
+//! no new VM (placement skips it, the reconciler leaves the state alone) while
+//! the VMs already on it keep running until they are moved
+//! (`POST /v1/vms/{id}/migrate`) or deleted; `vms` shows how many are left.
+
+use axum::Json;
+use basalt_client::Host;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::extract::{PathId, PathIds, Req};
+use crate::audit::{self, Event};
+use crate::db::Tx;
+use crate::error::{ApiError, ApiResult};
+
+#[derive(sqlx::FromRow)]
+struct HostRow {
+    id: Uuid,
+    cluster_id: Uuid,
+    uri: String,
+    state: String,
+    vcpus: i32,
+    memory_mib: i64,
+    vcpus_allocated: i64,
+    memory_allocated_mib: i64,
+    vms: i64,
+    last_error: Option<String>,
+}
+
+impl From<HostRow> for Host {
+    fn from(h: HostRow) -> Host {
+        Host {
+            id: h.id,
+            cluster_id: h.cluster_id,
+            uri: h.uri,
+            state: h.state,
+            vcpus: h.vcpus,
+            memory_mib: h.memory_mib,
+            vcpus_allocated: h.vcpus_allocated as i32,
+            memory_allocated_mib: h.memory_allocated_mib,
+            vms: h.vms as i32,
+            last_error: h.last_error,
+        }
+    }
+}
+
+/// The hosts of `cluster` (or the one `host`), with their allocation, in one query.
+async fn select(tx: &mut Tx, cluster: Uuid, host: Option<Uuid>) -> ApiResult<Vec<Host>> {
+    let rows: Vec<HostRow> = sqlx::query_as(
+        "SELECT h.id, h.cluster_id, h.uri, h.state, h.vcpus, h.memory_mib, h.last_error,
+                coalesce(sum(p.vcpus), 0)::bigint AS vcpus_allocated,
+                coalesce(sum(p.memory_mib), 0)::bigint AS memory_allocated_mib,
+                count(p.id) AS vms
+           FROM hosts h LEFT JOIN placements p ON p.host_id = h.id
+          WHERE h.cluster_id = $1 AND ($2::uuid IS NULL OR h.id = $2)
+          GROUP BY h.id ORDER BY h.position",
+    )
+    .bind(cluster)
+    .bind(host)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(Host::from).collect())
+}
+
+async fn one(tx: &mut Tx, cluster: Uuid, host: Uuid) -> ApiResult<Host> {
+    select(tx, cluster, Some(host)).await?.into_iter().next().ok_or(ApiError::NotFound { kind: "host" })
+}
+
+/// List a cluster's hosts with capacity and allocation (system scope).
+#[utoipa::path(get, operation_id = "clusters_hosts", path = "/v1/clusters/{id}/hosts", tag = "compute", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<Host>), (status = 404)), security(("bearer" = [])))]
+pub async fn list(req: Req, PathId(id): PathId) -> ApiResult<Json<Vec<Host>>> {
+    let mut tx = req.tx()?;
+    super::clusters::require(&mut tx, id).await?;
+    let hosts = select(&mut tx, id, None).await?;
+    tx.commit().await?;
+    Ok(Json(hosts))
+}
+
+/// Read one host of a cluster.
+#[utoipa::path(get, operation_id = "hosts_get", path = "/v1/clusters/{id}/hosts/{host_id}", tag = "compute",
+    params(("id" = Uuid, Path), ("host_id" = Uuid, Path)), responses((status = 200, body = Host), (status = 404)), security(("bearer" = [])))]
+pub async fn get(req: Req, PathIds(cluster, host): PathIds) -> ApiResult<Json<Host>> {
+    let mut tx = req.tx()?;
+    let found = one(&mut tx, cluster, host).await?;
+    tx.commit().await?;
+    Ok(Json(found))
+}
+
+/// Drain a host: no new VM is placed on it; the VMs on it stay until moved.
+#[utoipa::path(post, operation_id = "hosts_drain", path = "/v1/clusters/{id}/hosts/{host_id}/drain", tag = "compute",
+    params(("id" = Uuid, Path), ("host_id" = Uuid, Path)), responses((status = 200, body = Host), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn drain(req: Req, PathIds(cluster, host): PathIds) -> ApiResult<Json<Host>> {
+    set_state(req, cluster, host, Transition::Drain).await
+}
+
+/// Put a drained host back into service (placement uses it again).
+#[utoipa::path(post, operation_id = "hosts_undrain", path = "/v1/clusters/{id}/hosts/{host_id}/undrain", tag = "compute",
+    params(("id" = Uuid, Path), ("host_id" = Uuid, Path)), responses((status = 200, body = Host), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn undrain(req: Req, PathIds(cluster, host): PathIds) -> ApiResult<Json<Host>> {
+    set_state(req, cluster, host, Transition::Undrain).await
+}
+
+#[derive(Clone, Copy)]
+enum Transition {
+    Drain,
+    Undrain,
+}
+
+async fn set_state(req: Req, cluster: Uuid, host: Uuid, t: Transition) -> ApiResult<Json<Host>> {
+    let mut tx = req.tx()?;
+    // Placement locks a cluster's hosts; so does this, so a drain and a create
+    // never cross.
+    let state: Option<(String,)> =
+        sqlx::query_as("SELECT state FROM hosts WHERE id = $1 AND cluster_id = $2 FOR UPDATE")
+            .bind(host)
+            .bind(cluster)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (before,) = state.ok_or(ApiError::NotFound { kind: "host" })?;
+    let (after, action) = match (t, before.as_str()) {
+        (Transition::Drain, "up" | "draining") => ("draining", "host.drain"),
+        (Transition::Undrain, "draining" | "up") => ("up", "host.undrain"),
+        (_, other) => {
+            return Err(ApiError::Conflict {
+                code: "host_unreachable",
+                message: format!("the host is {other}: the reconciler owns its state until it answers again"),
+            })
+        }
+    };
+    if before != after {
+        sqlx::query("UPDATE hosts SET state = $2 WHERE id = $1").bind(host).bind(after).execute(&mut *tx).await?;
+        let details = json!({ "cluster_id": cluster, "from": before, "to": after });
+        audit::record(&mut tx, &req, Event::new(action, "host", Some(host)).details(details)).await?;
+    }
+    let found = one(&mut tx, cluster, host).await?;
+    tx.commit().await?;
+    Ok(Json(found))
+}
