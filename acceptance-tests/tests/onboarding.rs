@@ -144,13 +144,13 @@ async fn check_customer(server: &TestServer, tf: &Terraform, prefix: &str, clust
     assert_eq!(operator.username, "operator");
 
     let bindings = client.list_role_bindings("limit=100").await.expect("list bindings").items;
-    let admin_binding = bindings.iter().find(|b| b.user_id == admin_id).expect("the admin is bound");
+    let admin_binding = bindings.iter().find(|b| b.user_id == Some(admin_id)).expect("the admin is bound");
     assert_eq!(
         (admin_binding.role_id.to_string().as_str(), admin_binding.scope.as_str(), admin_binding.cluster_id),
         (TENANT_ADMIN, "tenant", None),
         "the admin holds tenant-admin in the whole tenant"
     );
-    let op_bindings: Vec<&RoleBinding> = bindings.iter().filter(|b| b.user_id == operator_id).collect();
+    let op_bindings: Vec<&RoleBinding> = bindings.iter().filter(|b| b.user_id == Some(operator_id)).collect();
     assert_eq!(op_bindings.len(), 1, "the operator has exactly one binding: {op_bindings:?}");
     let op_binding = op_bindings[0];
     assert_eq!((op_binding.scope.as_str(), op_binding.cluster_id), ("cluster", Some(cluster_id)), "cluster scope");

@@ -319,7 +319,11 @@ pub struct UpdateRole {
 pub struct RoleBinding {
     pub id: Uuid,
     pub tenant_id: Option<Uuid>,
-    pub user_id: Uuid,
+    /// The user holding the role, or none for a group's binding.
+    pub user_id: Option<Uuid>,
+    /// The group whose members hold the role, or none for a user's binding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<Uuid>,
     pub role_id: Uuid,
     pub cluster_id: Option<Uuid>,
     /// `system`, `tenant` or `cluster`.
@@ -331,13 +335,56 @@ pub struct RoleBinding {
 #[serde(deny_unknown_fields)]
 pub struct CreateRoleBinding {
     pub role_id: Uuid,
-    pub user_id: Uuid,
+    /// Who holds the role: a user, or (inside a tenant) a group; exactly one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<Uuid>,
     /// Must match the caller's tenant context when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<Uuid>,
     /// Set for cluster scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<Uuid>,
+}
+
+/// A tenant's group: a role bound to it is held by every member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Group {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroup {
+    /// Must match the caller's tenant context when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    /// 1–63 characters: lower-case letters, digits and `-`, starting with a letter.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateGroup {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A member of a group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GroupMember {
+    pub user_id: Uuid,
+    pub username: String,
+    pub added_at: DateTime<Utc>,
 }
 
 /// `POST /v1/authz/check`: may I do this?

@@ -98,6 +98,14 @@ permissions! {
     RoleRead = "role:read", [System, Tenant], "Read a role.";
     RoleUpdate = "role:update", [System, Tenant], "Change a custom role's description or permissions.";
     RoleDelete = "role:delete", [System, Tenant], "Delete a custom role that nobody is bound to.";
+    GroupCreate = "group:create", [Tenant], "Create groups (teams) in the tenant.";
+    GroupList = "group:list", [Tenant], "List the tenant's groups.";
+    GroupRead = "group:read", [Tenant], "Read a group.";
+    GroupUpdate = "group:update", [Tenant], "Change a group's description.";
+    GroupDelete = "group:delete", [Tenant], "Delete a group, its memberships and the bindings made to it.";
+    GroupMemberList = "group_member:list", [Tenant], "List a group's members.";
+    GroupMemberAdd = "group_member:add", [Tenant], "Add a user to a group (only with every permission the group's roles hold).";
+    GroupMemberRemove = "group_member:remove", [Tenant], "Remove a user from a group.";
     RoleBindingCreate = "role_binding:create", [System, Tenant], "Grant a role to a user (never more than one holds).";
     RoleBindingList = "role_binding:list", [System, Tenant], "List the role bindings of the current context.";
     RoleBindingRead = "role_binding:read", [System, Tenant], "Read a role binding.";
@@ -367,7 +375,7 @@ fn is_read(p: Permission) -> bool {
 
 /// Managing who may do what: users, roles, bindings.
 fn is_identity_admin(p: Permission) -> bool {
-    matches!(resource(p), "user" | "role" | "role_binding") && !is_read(p)
+    matches!(resource(p), "user" | "role" | "role_binding" | "group" | "group_member") && !is_read(p)
 }
 
 /// Every user may manage its own API tokens and read the catalog.

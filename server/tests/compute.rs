@@ -357,7 +357,7 @@ async fn a_cluster_delegate_sees_its_cluster_and_nothing_else() {
         .create_role_binding(
             &basalt_client::CreateRoleBinding {
                 role_id,
-                user_id: delegate.id,
+                user_id: Some(delegate.id),
                 cluster_id: Some(west.id),
                 ..Default::default()
             },
@@ -398,7 +398,7 @@ async fn a_cluster_delegate_sees_its_cluster_and_nothing_else() {
         .create_role_binding(
             &basalt_client::CreateRoleBinding {
                 role_id,
-                user_id: other_user.id,
+                user_id: Some(other_user.id),
                 cluster_id: Some(west.id),
                 ..Default::default()
             },

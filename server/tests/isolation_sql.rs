@@ -39,6 +39,13 @@ const SEEDERS: &[(&str, &str)] = &[
          SELECT $2, $1, $3, r.id, r.tenant_id FROM roles r
           WHERE r.tenant_id IS NOT DISTINCT FROM $1 ORDER BY r.id LIMIT 1",
     ),
+    // Groups are tenant rows only (none for the system).
+    ("groups", "INSERT INTO groups (id, tenant_id, name) SELECT $2, $1, 'g-' || $2::text WHERE $1::uuid IS NOT NULL"),
+    (
+        "group_members",
+        "INSERT INTO group_members (tenant_id, group_id, user_id)
+         SELECT $1, g.id, $3 FROM groups g WHERE g.tenant_id = $1 ORDER BY g.id LIMIT 1",
+    ),
     ("login_failures", "INSERT INTO login_failures (id, tenant_id, username) VALUES ($2, $1, 'u-' || $3::text)"),
     (
         "idempotency_keys",

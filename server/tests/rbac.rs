@@ -84,9 +84,12 @@ async fn bindings_take_effect_at_once_and_me_and_check_explain_them() {
 
     // A custom role, bound: its permissions and nothing more.
     let creator = t.create_role(&role("user-creator", &["user:create", "user:list"]), &opts()).await.unwrap();
-    t.create_role_binding(&CreateRoleBinding { role_id: creator.id, user_id: ops.id, ..Default::default() }, &opts())
-        .await
-        .unwrap();
+    t.create_role_binding(
+        &CreateRoleBinding { role_id: creator.id, user_id: Some(ops.id), ..Default::default() },
+        &opts(),
+    )
+    .await
+    .unwrap();
     as_ops.create_user(&user("made-by-ops"), &opts()).await.unwrap();
     let me = as_ops.me().await.unwrap();
     assert!(
@@ -138,7 +141,7 @@ async fn escalation_attempts_are_refused_and_write_nothing() {
     let alpha_role = a.create_role(&role("alpha-reader", &["user:list"]), &opts()).await.unwrap();
     let tenant_admin = basalt_server::authz::builtin_role_named("tenant-admin").unwrap().id;
     let provider_admin = basalt_server::authz::builtin_role_named("provider-admin").unwrap().id;
-    let bind = |role_id, user_id| CreateRoleBinding { role_id, user_id, ..Default::default() };
+    let bind = |role_id, user_id| CreateRoleBinding { role_id, user_id: Some(user_id), ..Default::default() };
 
     // An operator; a delegate who may bind roles but holds little; one who may edit roles.
     let op = a.create_user(&user("op"), &opts()).await.unwrap();
@@ -160,7 +163,7 @@ async fn escalation_attempts_are_refused_and_write_nothing() {
     );
     let staff_in_alpha = app.admin_in(&alpha).await;
     let admin_binding =
-        a.list_role_bindings("").await.unwrap().items.into_iter().find(|x| x.user_id == alpha_admin.id).unwrap();
+        a.list_role_bindings("").await.unwrap().items.into_iter().find(|x| x.user_id == Some(alpha_admin.id)).unwrap();
 
     let mut conn = app.db.admin().await;
     let no_audit =
@@ -333,7 +336,8 @@ async fn the_authorization_matrix_matches_the_golden_file() {
         let name = format!("delegate{i}");
         let u = t.create_user(&user(&name), &opts()).await.unwrap();
         let role_id = basalt_server::authz::builtin_role_named(role).unwrap().id;
-        let bind = CreateRoleBinding { role_id, user_id: u.id, cluster_id: Some(cluster.id), ..Default::default() };
+        let bind =
+            CreateRoleBinding { role_id, user_id: Some(u.id), cluster_id: Some(cluster.id), ..Default::default() };
         t.create_role_binding(&bind, &opts()).await.unwrap();
         callers.push((role, app.login(&name, Some("alpha")).await.token().unwrap().to_string()));
     }
@@ -355,7 +359,8 @@ async fn the_authorization_matrix_matches_the_golden_file() {
             .path
             .replace("{id}", &uuid::Uuid::now_v7().to_string())
             .replace("{region_id}", &uuid::Uuid::now_v7().to_string())
-            .replace("{host_id}", &uuid::Uuid::now_v7().to_string());
+            .replace("{host_id}", &uuid::Uuid::now_v7().to_string())
+            .replace("{user_id}", &uuid::Uuid::now_v7().to_string());
         table.push_str(&format!("{:<44}", format!("{} {}", r.method, r.path)));
         for (_, token) in &callers {
             let body = if r.path == "/v1/auth/switch-tenant" {
@@ -437,7 +442,7 @@ async fn delegation_a_cluster_admin_on_one_cluster() {
     let cluster_admin = basalt_server::authz::builtin_role_named("cluster-admin").unwrap().id;
     let bind = CreateRoleBinding {
         role_id: cluster_admin,
-        user_id: ops_user.id,
+        user_id: Some(ops_user.id),
         cluster_id: Some(x.id),
         ..Default::default()
     };
@@ -478,7 +483,7 @@ async fn delegation_a_cluster_admin_on_one_cluster() {
     for role in [tenant_admin, cluster_admin] {
         let e = ops
             .create_role_binding(
-                &CreateRoleBinding { role_id: role, user_id: ops_user.id, ..Default::default() },
+                &CreateRoleBinding { role_id: role, user_id: Some(ops_user.id), ..Default::default() },
                 &opts(),
             )
             .await
@@ -487,5 +492,109 @@ async fn delegation_a_cluster_admin_on_one_cluster() {
     }
     let e = ops.create_role(&role("mine", &["vm:create"]), &opts()).await.unwrap_err();
     assert_eq!(e.status(), Some(403));
+    app.stop().await;
+}
+
+/// Groups: a role bound to a group is held by its members, from the next
+/// request; leaving the group (or the group going) takes it away. Adding a
+/// member is a grant: refused to whoever lacks a permission the group's roles
+/// hold, with nothing written. Groups live inside tenants only.
+#[tokio::test]
+async fn a_role_bound_to_a_group_is_held_by_its_members_only() {
+    let app = TestApp::spawn().await;
+    let (alpha, _, a) = app.tenant_with_user("alpha").await;
+    let (_beta, _, b) = app.tenant_with_user("beta").await;
+    let carol = a.create_user(&user("carol"), &opts()).await.unwrap();
+    let as_carol = app.login("carol", Some("alpha")).await;
+    let holds = |client: &Client, p: &'static str| {
+        let client = client.clone();
+        async move { client.me().await.unwrap().permissions.iter().any(|x| x == p) }
+    };
+    assert!(!holds(&as_carol, "vm:create").await);
+
+    let ops: Group =
+        a.post_at("/v1/groups", &CreateGroup { name: "ops".into(), ..Default::default() }, &opts()).await.unwrap();
+    let operator = basalt_server::authz::builtin_role_named("tenant-operator").unwrap().id;
+    let binding: RoleBinding = a
+        .post_at(
+            "/v1/role-bindings",
+            &CreateRoleBinding { role_id: operator, group_id: Some(ops.id), ..Default::default() },
+            &opts(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((binding.user_id, binding.group_id, binding.scope.as_str()), (None, Some(ops.id), "tenant"));
+    // PUT answers 204 with no body: plain HTTP, as curl would.
+    let put = |client: &Client, path: String| {
+        let req = app.http().put(format!("{}{}", app.endpoint, path)).bearer_auth(client.token().unwrap_or_default());
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let code =
+                resp.json::<serde_json::Value>().await.ok().and_then(|v| v["error"]["code"].as_str().map(String::from));
+            (status, code)
+        }
+    };
+    let member = format!("/v1/groups/{}/members/{}", ops.id, carol.id);
+    assert_eq!(put(&a, member.clone()).await, (204, None));
+    let members: Vec<GroupMember> = a.get_at(&format!("/v1/groups/{}/members", ops.id)).await.unwrap();
+    assert_eq!(members.iter().map(|m| m.username.as_str()).collect::<Vec<_>>(), ["carol"]);
+    assert!(holds(&as_carol, "vm:create").await, "a member holds the group's role");
+    assert!(!holds(&as_carol, "user:create").await, "and only that role");
+
+    // Escalation through a group: a user who may add members but holds little.
+    let adder_role =
+        a.create_role(&role("adder", &["group_member:add", "group:read", "user:read"]), &opts()).await.unwrap();
+    let dave = a.create_user(&user("dave"), &opts()).await.unwrap();
+    a.create_role_binding(
+        &CreateRoleBinding { role_id: adder_role.id, user_id: Some(dave.id), ..Default::default() },
+        &opts(),
+    )
+    .await
+    .unwrap();
+    let as_dave = app.login("dave", Some("alpha")).await;
+    let joined = put(&as_dave, format!("/v1/groups/{}/members/{}", ops.id, dave.id)).await;
+    assert_eq!(joined, (403, Some("escalation_refused".into())), "joining a stronger group");
+    let members: Vec<GroupMember> = a.get_at(&format!("/v1/groups/{}/members", ops.id)).await.unwrap();
+    assert_eq!(members.len(), 1, "nothing was written");
+
+    // Another tenant's group is not there; groups do not exist at system scope.
+    let e = b.get_at::<Group>(&format!("/v1/groups/{}", ops.id)).await.unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    let e = b
+        .post_at::<_, RoleBinding>(
+            "/v1/role-bindings",
+            &CreateRoleBinding { role_id: operator, group_id: Some(ops.id), ..Default::default() },
+            &opts(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(404), "binding another tenant's group");
+    let e = app
+        .admin
+        .post_at::<_, Group>("/v1/groups", &CreateGroup { name: "staff".into(), ..Default::default() }, &opts())
+        .await
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(403), Some("permission_denied")), "groups are tenants' only");
+    let e = a
+        .post_at::<_, RoleBinding>(
+            "/v1/role-bindings",
+            &CreateRoleBinding { role_id: operator, ..Default::default() },
+            &opts(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400), "neither a user nor a group");
+
+    // Leaving the group takes the role away; so does deleting the group.
+    a.delete_at(&member).await.unwrap();
+    assert!(!holds(&as_carol, "vm:create").await, "a former member holds nothing");
+    assert_eq!(put(&a, member.clone()).await, (204, None));
+    assert!(holds(&as_carol, "vm:create").await);
+    a.delete_at(&format!("/v1/groups/{}", ops.id)).await.unwrap();
+    assert!(!holds(&as_carol, "vm:create").await, "the group's bindings went with it");
+    let e = a.get_role_binding(binding.id).await.unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    let _ = alpha;
     app.stop().await;
 }

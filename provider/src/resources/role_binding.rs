@@ -15,7 +15,7 @@ fn to_state(b: &RoleBinding) -> Obj {
     let mut o = Obj::default();
     o.set("id", Value::string(b.id.to_string()))
         .set("role_id", Value::string(b.role_id.to_string()))
-        .set("user_id", Value::string(b.user_id.to_string()))
+        .set("user_id", Value::opt_string(b.user_id.map(|u| u.to_string())))
         .set("tenant_id", Value::opt_string(b.tenant_id.map(|t| t.to_string())))
         .set("cluster_id", Value::opt_string(b.cluster_id.map(|c| c.to_string())))
         .set("scope", Value::string(&b.scope));
@@ -51,7 +51,8 @@ impl Resource for RoleBindingResource {
         let client = api.for_tenant(plan.str("tenant_id")).await?;
         let req = CreateRoleBinding {
             role_id: plan.uuid("role_id")?,
-            user_id: plan.uuid("user_id")?,
+            user_id: Some(plan.uuid("user_id")?),
+            group_id: None,
             tenant_id: None,
             cluster_id: plan.opt_uuid("cluster_id")?,
         };

@@ -99,6 +99,19 @@ pub async fn deleted<T: Serialize>(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+/// The whole of a plain `GET /v1/<plural>/{id}`: the row in the request's
+/// transaction (RLS decides whether it exists), as JSON.
+pub async fn get<R, T>(req: &Req, table: &str, columns: &str, id: Uuid, kind: &'static str) -> ApiResult<Json<T>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: From<R>,
+{
+    let mut tx = req.tx()?;
+    let found = fetch::<R, T>(&mut tx, table, columns, id, false, kind).await?;
+    tx.commit().await?;
+    Ok(Json(found))
+}
+
 /// One row of `table` visible in `tx` by id, as `T` (404 naming `kind` otherwise);
 /// `lock` takes the row for update.
 pub async fn fetch<R, T>(
@@ -134,6 +147,7 @@ macro_rules! has_id {
 has_id!(
     basalt_client::User,
     basalt_client::Role,
+    basalt_client::Group,
     basalt_client::RoleBinding,
     basalt_client::Tenant,
     basalt_client::Region,

@@ -10,6 +10,7 @@ pub mod console;
 pub mod crud;
 pub mod extract;
 pub mod federation;
+pub mod groups;
 pub mod health;
 pub mod hosts;
 pub mod openapi;
@@ -124,6 +125,14 @@ pub fn routes() -> Vec<Route> {
         route(M::GET,    "/v1/roles/{id}",             p(P::RoleRead),          roles::get),
         route(M::PATCH,  "/v1/roles/{id}",             p(P::RoleUpdate),        roles::update),
         route(M::DELETE, "/v1/roles/{id}",             p(P::RoleDelete),        roles::delete),
+        route(M::GET,    "/v1/groups",                 p(P::GroupList),         groups::list),
+        route(M::POST,   "/v1/groups",                 p(P::GroupCreate),       groups::create),
+        route(M::GET,    "/v1/groups/{id}",            p(P::GroupRead),         groups::get),
+        route(M::PATCH,  "/v1/groups/{id}",            p(P::GroupUpdate),       groups::update),
+        route(M::DELETE, "/v1/groups/{id}",            p(P::GroupDelete),       groups::delete),
+        route(M::GET,    "/v1/groups/{id}/members",    p(P::GroupMemberList),   groups::members),
+        route(M::PUT,    "/v1/groups/{id}/members/{user_id}", p(P::GroupMemberAdd), groups::add_member),
+        route(M::DELETE, "/v1/groups/{id}/members/{user_id}", p(P::GroupMemberRemove), groups::remove_member),
         route(M::GET,    "/v1/role-bindings",          p(P::RoleBindingList),   role_bindings::list),
         route(M::POST,   "/v1/role-bindings",          p(P::RoleBindingCreate), role_bindings::create),
         route(M::GET,    "/v1/role-bindings/{id}",     p(P::RoleBindingRead),   role_bindings::get),

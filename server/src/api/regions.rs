@@ -143,9 +143,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
 #[utoipa::path(get, operation_id = "regions_get", path = "/v1/regions/{id}", tag = "compute", params(("id" = Uuid, Path)),
     responses((status = 200, body = Region), (status = 404)), security(("bearer" = [])))]
 pub async fn get(req: Req, PathId(id): PathId) -> ApiResult<Json<Region>> {
-    let mut tx = req.tx()?;
-    let region: Region = crud::fetch::<RegionRow, _>(&mut tx, "regions", COLUMNS, id, false, "region").await?;
-    tx.commit().await?;
+    let Json(region) = crud::get::<RegionRow, Region>(&req, "regions", COLUMNS, id, "region").await?;
     Ok(Json(view(&req, region)))
 }
 

@@ -1,9 +1,10 @@
 //! `/v1/role-bindings`: who holds which role where, and `POST /v1/authz/check`.
 //!
-//! A binding grants one role to one user at one scope object: the system (in the
-//! system context), the tenant (in a tenant context), or one cluster of the tenant.
-//! Nobody binds a role holding a permission they do not hold themselves, and the
-//! last administrator of a context cannot be removed.
+//! A binding grants one role to one user, or to every member of one group (inside
+//! a tenant), at one scope object: the system (in the system context), the tenant
+//! (in a tenant context), or one cluster of the tenant. Nobody binds a role
+//! holding a permission they do not hold themselves, and the last administrator
+//! of a context (bound directly, enabled) cannot be removed.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -21,13 +22,14 @@ use crate::authz::{self, Permission, ScopeKind};
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 
-const COLUMNS: &str = "id, tenant_id, user_id, role_id, cluster_id, created_at";
+const COLUMNS: &str = "id, tenant_id, user_id, group_id, role_id, cluster_id, created_at";
 
 #[derive(sqlx::FromRow)]
 struct BindingRow {
     id: Uuid,
     tenant_id: Option<Uuid>,
-    user_id: Uuid,
+    user_id: Option<Uuid>,
+    group_id: Option<Uuid>,
     role_id: Uuid,
     cluster_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -44,6 +46,7 @@ impl From<BindingRow> for RoleBinding {
             id: r.id,
             tenant_id: r.tenant_id,
             user_id: r.user_id,
+            group_id: r.group_id,
             role_id: r.role_id,
             cluster_id: r.cluster_id,
             scope: scope.to_string(),
@@ -87,6 +90,22 @@ pub async fn ensure_admin_remains(tx: &mut Tx, context: Context, removing: &[Uui
     Ok(())
 }
 
+/// Refuses (403, naming them) unless the caller may hand on every one of
+/// `permissions`: nobody grants what they do not hold, whether by binding a role
+/// or by adding someone to a group that holds it.
+pub fn require_delegable(req: &Req, permissions: &[String]) -> ApiResult<()> {
+    let missing: Vec<String> = permissions
+        .iter()
+        .filter(|name| Permission::from_name(name).is_some_and(|p| !req.grants.delegable(p)))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Escalation { missing })
+    }
+}
+
 /// List the role bindings of the current context.
 #[utoipa::path(get, operation_id = "role_bindings_list", path = "/v1/role-bindings", tag = "rbac", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<RoleBinding>)), security(("bearer" = [])))]
@@ -124,16 +143,24 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
             });
         }
     }
-    // Both must be visible in the context: another tenant's user or role is a 404.
-    super::users::fetch(&mut tx, body.user_id, false).await?;
+    // All must be visible in the context: another tenant's user, group or role is a 404.
+    match (body.user_id, body.group_id) {
+        (Some(user), None) => drop(super::users::fetch(&mut tx, user, false).await?),
+        (None, Some(group)) if tenant.is_some() => drop(super::groups::fetch(&mut tx, group, false).await?),
+        (None, Some(_)) => {
+            return Err(ApiError::Unprocessable {
+                code: "invalid_reference",
+                message: "groups live inside tenants: bind a group in its tenant's context".into(),
+                details: json!({ "field": "group_id" }),
+            })
+        }
+        _ => return Err(ApiError::bad_field("user_id", "give exactly one of user_id and group_id")),
+    }
     let role = super::roles::fetch(&mut tx, body.role_id, false).await?;
     let mut not_grantable = Vec::new();
-    let mut missing = Vec::new();
     for name in &role.permissions {
-        match Permission::from_name(name) {
-            Some(p) if !p.grantable_within(scope) => not_grantable.push(name.clone()),
-            Some(p) if !req.grants.delegable(p) => missing.push(name.clone()),
-            _ => {}
+        if Permission::from_name(name).is_some_and(|p| !p.grantable_within(scope)) {
+            not_grantable.push(name.clone());
         }
     }
     if !not_grantable.is_empty() {
@@ -143,11 +170,9 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
             details: json!({ "field": "role_id", "permissions": not_grantable }),
         });
     }
-    if !missing.is_empty() {
-        return Err(ApiError::Escalation { missing });
-    }
-    let (user_id, role_id, role_tenant, role_name, cluster_id) =
-        (body.user_id, role.id, role.tenant_id, role.name, body.cluster_id);
+    require_delegable(&req, &role.permissions)?;
+    let (user_id, group_id, role_id, role_tenant, role_name, cluster_id) =
+        (body.user_id, body.group_id, role.id, role.tenant_id, role.name, body.cluster_id);
     crud::create(
         tx,
         &req,
@@ -156,12 +181,13 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
         move |tx| {
             Box::pin(async move {
                 let row: BindingRow = sqlx::query_as(&format!(
-                    "INSERT INTO role_bindings (id, tenant_id, user_id, role_id, role_tenant_id, cluster_id)
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+                    "INSERT INTO role_bindings (id, tenant_id, user_id, group_id, role_id, role_tenant_id, cluster_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
                 ))
                 .bind(Uuid::now_v7())
                 .bind(tenant)
                 .bind(user_id)
+                .bind(group_id)
                 .bind(role_id)
                 .bind(role_tenant)
                 .bind(cluster_id)

@@ -197,10 +197,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
 #[utoipa::path(get, operation_id = "templates_get", path = "/v1/templates/{id}", tag = "compute", params(("id" = Uuid, Path)),
     responses((status = 200, body = Template), (status = 404)), security(("bearer" = [])))]
 pub async fn get(req: Req, PathId(id): PathId) -> ApiResult<Json<Template>> {
-    let mut tx = req.tx()?;
-    let template = fetch(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(Json(template))
+    crud::get::<TemplateRow, Template>(&req, "templates", COLUMNS, id, "template").await
 }
 
 /// Change a template's default size (VMs made from it keep theirs).

@@ -144,7 +144,7 @@ impl TestApp {
         let role_id = basalt_server::authz::builtin_role_named(role).expect("built-in role").id;
         granter
             .create_role_binding(
-                &basalt_client::CreateRoleBinding { role_id, user_id: user.id, ..Default::default() },
+                &basalt_client::CreateRoleBinding { role_id, user_id: Some(user.id), ..Default::default() },
                 &RequestOptions::default(),
             )
             .await
