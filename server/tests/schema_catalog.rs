@@ -23,6 +23,12 @@ const KEY_EXCEPTIONS: &[(&str, &str)] = &[
     ("clusters_region_id_fkey", "the estate is system rows (tenant_id pinned NULL)"),
     ("hosts_cluster_id_fkey", "the estate is system rows (tenant_id pinned NULL)"),
     ("placements_host_id_fkey", "the estate is system rows (tenant_id pinned NULL)"),
+    (
+        "role_bindings_user",
+        "the auth context finds one user's bindings before a tenant is chosen (RLS limits them to that user)",
+    ),
+    ("role_bindings_group", "the auth context finds the bindings of one user's groups before a tenant is chosen"),
+    ("group_members_user", "the auth context finds one user's memberships before a tenant is chosen"),
     ("tenant_regions_region_id_fkey", "an entitlement names a region of the estate (a system row)"),
     ("region_objects_region_id_fkey", "the controller's routing hints are system rows (tenant_id pinned NULL)"),
     ("quotas_cluster_id_fkey", "a tenant's quota on a cluster of the estate (a system row)"),
