@@ -1,12 +1,21 @@
-//! Fault injection with real processes: a private Postgres cluster (the one
-//! `basalt-server dev` runs, on its own Unix socket) is stopped and started again
-//! in the middle of a load of creates.
+//! Fault injection with real processes.
 //!
-//! What must hold: every request either succeeds or fails cleanly with 503 (never
-//! a 500, never a hang); after recovery every acknowledged object exists; and a
-//! client that retries its failed creates with the same `Idempotency-Key` ends
-//! with every object exactly once, whether or not the first attempt's commit
-//! reached the disk before the connection died.
+//! * Postgres: a private cluster (the one `basalt-server dev` runs, on its own
+//!   Unix socket) is stopped and started again in the middle of a load of
+//!   creates. Every request either succeeds or fails cleanly with 503 (never a
+//!   500, never a hang); after recovery every acknowledged object exists; and a
+//!   client that retries its failed creates with the same `Idempotency-Key` ends
+//!   with every object exactly once, whether or not the first attempt's commit
+//!   reached the disk before the connection died.
+//! * libvirt: the daemon of a cluster's only host (the second libvirtd of
+//!   `scripts/second-libvirtd`, real QEMU) goes away. A VM operation then fails
+//!   with a clear error (the host is unreachable; its address is never shown to a
+//!   tenant), the VM is not marked running, a create leaves
+//!   nothing behind (no VM, no quota used), and once the daemon is back creates
+//!   work again.
+
+mod common;
+mod guest;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -153,4 +162,83 @@ async fn a_postgres_restart_during_creates_loses_nothing_acknowledged() {
     state.db.pool().close().await;
     let _ = tokio::task::spawn_blocking(move || pg.stop()).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn finish(client: &basalt_client::Client, op: &basalt_client::Operation) -> basalt_client::Operation {
+    let op = client.wait_operation(op.id, Duration::from_secs(180)).await.expect("poll");
+    assert!(op.status.is_done(), "{} still {:?}", op.kind, op.status);
+    op
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_libvirt_daemon_fails_vm_work_clearly_and_leaves_nothing_half_made() {
+    use basalt_client::{
+        Cluster, CreateCluster, CreateQuota, CreateTemplate, CreateVm, Operation, OperationStatus, Quota,
+        RequestOptions, Template, Vm, VmState,
+    };
+    let kernel = guest::tiny_guest();
+    let host = guest::second_host();
+    let app = common::TestApp::spawn().await;
+    let opts = RequestOptions::default();
+    let cluster: Cluster = app
+        .admin
+        .post_at(
+            "/v1/clusters",
+            &CreateCluster { name: "lonely".into(), hosts: vec![host.into()], ..Default::default() },
+            &opts,
+        )
+        .await
+        .expect("a cluster of the second host");
+    let template = CreateTemplate {
+        name: "tiny-guest".into(),
+        vcpus: 1,
+        memory_mib: 256,
+        kernel: Some(kernel.kernel.to_string_lossy().into_owned()),
+        initrd: Some(kernel.initrd.to_string_lossy().into_owned()),
+        cmdline: Some(kernel.cmdline.clone()),
+        ..Default::default()
+    };
+    let template: Template = app.admin.post_at("/v1/templates", &template, &opts).await.unwrap();
+    let (tenant, _, client) = app.tenant_with_user("acme").await;
+    let quota = CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus: 4, memory_mib: 2048, max_vms: 3 };
+    let quota: Quota = app.admin.post_at("/v1/quotas", &quota, &opts).await.unwrap();
+    let create = |name: &str| CreateVm {
+        name: name.into(),
+        cluster_id: cluster.id,
+        template_id: template.id,
+        power_state: Some(basalt_client::PowerState::Stopped),
+        ..Default::default()
+    };
+    let op: Operation = client.post_at("/v1/vms", &create("before"), &opts).await.unwrap();
+    let op = finish(&client, &op).await;
+    assert_eq!(op.status, OperationStatus::Succeeded, "{:?}", op.error);
+    let id = op.target_id;
+
+    // The host's libvirt daemon goes away.
+    guest::script("second-libvirtd", &["stop"]);
+
+    let op: Operation = client.post_at(&format!("/v1/vms/{id}/start"), &json!({}), &opts).await.unwrap();
+    let op = finish(&client, &op).await;
+    assert_eq!(op.status, OperationStatus::Failed, "a start without a daemon");
+    let message = op.error.as_ref().and_then(|e| e["message"].as_str()).unwrap_or_default().to_string();
+    // Clear, and white-label: a tenant learns that the host is unreachable, never its URI.
+    assert!(message.contains("unreachable"), "the error says what is wrong: {message:?}");
+    assert!(!message.contains(host) && !message.contains("127.0.0.1"), "no host address for tenants: {message:?}");
+    let vm: Vm = client.get_at(&format!("/v1/vms/{id}")).await.unwrap();
+    assert_ne!(vm.state, VmState::Running, "not marked running");
+
+    let op: Operation = client.post_at("/v1/vms", &create("during"), &opts).await.unwrap();
+    let op = finish(&client, &op).await;
+    assert_eq!(op.status, OperationStatus::Failed, "a create without a daemon");
+    let during = client.get_at::<Vm>(&format!("/v1/vms/{}", op.target_id)).await;
+    assert_eq!(during.map_err(|e| e.status()).err(), Some(Some(404)), "no half-made VM");
+    let used: Quota = app.admin.get_at(&format!("/v1/quotas/{}", quota.id)).await.unwrap();
+    assert_eq!(used.vms_used, 1, "the failed create gave its quota back");
+
+    // The daemon is back: creates work again.
+    guest::second_host();
+    let op: Operation = client.post_at("/v1/vms", &create("after"), &opts).await.unwrap();
+    let op = finish(&client, &op).await;
+    assert_eq!(op.status, OperationStatus::Succeeded, "{:?}", op.error);
+    app.stop().await;
 }

@@ -29,7 +29,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Runs one of the repo's scripts; its stdout, or a panic with everything it said.
-fn script(name: &str, args: &[&str]) -> String {
+pub fn script(name: &str, args: &[&str]) -> String {
     let path = repo_root().join("scripts").join(name);
     let out = Command::new("bash")
         .arg(&path)
