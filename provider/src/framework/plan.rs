@@ -55,10 +55,14 @@ fn mark_unknown(schema: &Schema, planned: &mut Obj, config: &Obj, which: impl Fn
 }
 
 fn replaced(schema: &Schema, prior: &Obj, planned: &Obj) -> Vec<AttrPath> {
+    // A null prior of an argument the API does not answer is what an import
+    // leaves: the configured value is recorded, not a change of the object.
+    let imported = |a: &Attribute| a.has(PlanModifier::NotReadBack) && prior.get(a.name).is_null();
     schema
         .attributes
         .iter()
         .filter(|a| a.has(PlanModifier::RequiresReplace) && prior.get(a.name) != planned.get(a.name))
+        .filter(|a| !imported(a))
         .map(|a| AttrPath::attr(a.name))
         .collect()
 }
@@ -170,6 +174,27 @@ mod tests {
         assert_eq!(s.get("id"), &Value::string("x"));
         assert_eq!(s.get("updated_at"), &Value::Unknown);
         assert_eq!(p.requires_replace, vec![AttrPath::attr("name")]);
+    }
+
+    #[test]
+    fn an_argument_not_read_back_is_recorded_after_an_import_not_replaced() {
+        let schema = Schema::new(
+            "test",
+            vec![Attribute::id(), Attribute::string("region", Mode::Optional).requires_replace().not_read_back()],
+        );
+        let imported = obj(&[("id", Value::string("x")), ("region", Value::Null)]);
+        let config = obj(&[("region", Value::string("eu"))]);
+        let mut proposed = imported.clone();
+        proposed.set("region", Value::string("eu"));
+        let p = plan(&schema, Some(&imported), Some(proposed.clone()), Some(&config));
+        assert!(p.requires_replace.is_empty(), "an update in place: {:?}", p.requires_replace);
+        assert_eq!(p.state.expect("planned").get("region"), &Value::string("eu"));
+        // Once known, a change still replaces the object.
+        let other = obj(&[("region", Value::string("us"))]);
+        let mut changed = proposed.clone();
+        changed.set("region", Value::string("us"));
+        let p = plan(&schema, Some(&proposed), Some(changed), Some(&other));
+        assert_eq!(p.requires_replace, vec![AttrPath::attr("region")]);
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub enum PlanModifier {
     UseStateForUnknown,
     /// A change to this attribute destroys and re-creates the object.
     RequiresReplace,
+    /// The API does not answer this argument, so an import leaves it null: a
+    /// configured value over a null prior is recorded by an update in place,
+    /// never a replacement (even with [`PlanModifier::RequiresReplace`]).
+    NotReadBack,
     /// Never null once known: while unknown it is planned as "not null"
     /// (a refinement Terraform 1.6+ understands), so expressions such as
     /// `count = var.x != null ? 1 : 0` are known at plan time.
@@ -145,6 +149,11 @@ impl Attribute {
 
     pub fn requires_replace(mut self) -> Self {
         self.modifiers.push(PlanModifier::RequiresReplace);
+        self
+    }
+
+    pub fn not_read_back(mut self) -> Self {
+        self.modifiers.push(PlanModifier::NotReadBack);
         self
     }
 

@@ -75,7 +75,8 @@ impl RestResource for TemplateResource {
                 Attribute::name("Template name, unique among the owner's templates. Changing it replaces the template."),
                 Attribute::string("region", Mode::Optional)
                     .requires_replace()
-                    .describe("The region whose hosts the template is for (name or id). Needed when the token can see several regions (a federated install); otherwise the only one. Not read back from the API: an import leaves it unset. Changing it replaces the template."),
+                    .not_read_back()
+                    .describe("The region whose hosts the template is for (name or id). Needed when the token can see several regions (a federated install); otherwise the only one. Not read back from the API: an import leaves it unset, and the first apply after it records the configured value in place. Changing it replaces the template."),
                 vcpus(Mode::Required).describe("Default vCPUs of VMs made from it (1-256). VMs made earlier keep theirs."),
                 memory_mib(Mode::Required)
                     .describe("Default memory in MiB of VMs made from it (64-1048576). VMs made earlier keep theirs."),
