@@ -48,8 +48,15 @@ pub async fn login(
             match found {
                 Some(t) => Some(t.id),
                 None => {
-                    // Spend the same time as a real check: no tenant-name oracle.
+                    // No tenant-name oracle: the same time as a real check, and the
+                    // same throttle (counted at system scope under the name typed),
+                    // so a 429 never tells an existing tenant from a missing one.
+                    let key = unknown_tenant_key(ident, &body.username);
+                    let mut tx = state.db.begin(DbScope::System, None, false).await?;
+                    throttle(&mut tx, None, &key).await?;
+                    tx.commit().await?;
                     let _ = password::verify(body.password.clone(), None).await;
+                    record_attempt(&state, DbScope::System, &key, false).await?;
                     return Err(denied());
                 }
             }
@@ -82,6 +89,14 @@ pub async fn login(
     let (token, expires_at) = state.keys.issue(user.id, &user.username, user.tenant_id, context)?;
     tracing::info!(user = %user.id, "login");
     Ok(Json(TokenResponse { token, expires_at, tenant_id: context.tenant() }))
+}
+
+/// The throttle key of a login naming a tenant that does not exist: the username
+/// and the (bounded) name typed. No username holds a space, so it never counts
+/// against a real provider staff user.
+fn unknown_tenant_key(ident: &str, username: &str) -> String {
+    let ident: String = ident.chars().take(64).collect();
+    format!("{username} (tenant {ident})")
 }
 
 /// Failed logins allowed per username in [`THROTTLE_WINDOW_MINUTES`].
@@ -146,15 +161,17 @@ pub async fn switch_tenant(req: Req, ApiJson(body): ApiJson<SwitchTenantRequest>
     // Enter the target (a deleted tenant fails here) and record the switch there.
     let mut tx = req.state.db.begin(DbScope::Tenant(target.id), Some(p.user_id), false).await?;
     let from = p.context.tenant();
-    let event = || {
+    let event = |from: Option<Uuid>| {
         Event::new("tenant.switch", "tenant", Some(target.id))
             .details(json!({ "from_tenant": from, "to_tenant": target.id, "user_id": p.user_id }))
     };
-    audit::record_in(&mut tx, Some(target.id), &req, event()).await?;
+    // The tenant's own trail never names another tenant: where staff came from
+    // (another tenant's context) is recorded in the system's trail only.
+    audit::record_in(&mut tx, Some(target.id), &req, event(from.filter(|f| *f == target.id))).await?;
     tx.commit().await?;
     if p.is_provider_staff() {
         let mut tx = req.state.db.begin(DbScope::System, Some(p.user_id), false).await?;
-        audit::record_in(&mut tx, None, &req, event()).await?;
+        audit::record_in(&mut tx, None, &req, event(from)).await?;
         tx.commit().await?;
     }
     let context = Context::Tenant(target.id);
