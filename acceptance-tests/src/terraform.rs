@@ -93,8 +93,9 @@ impl Terraform {
         format!("./modules/{name}")
     }
 
-    /// Runs `terraform ARGS` and returns its output, whatever the exit code.
-    pub async fn run(&self, args: &[&str]) -> Output {
+    /// `terraform ARGS` in this working directory, not started (for a test that
+    /// must act while it runs).
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(&self.bin);
         cmd.args(args)
             .current_dir(&self.dir)
@@ -104,7 +105,12 @@ impl Terraform {
             .env("CHECKPOINT_DISABLE", "1")
             .env_remove("TF_REATTACH_PROVIDERS")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
-        let out = cmd.output().await.expect("run terraform");
+        cmd
+    }
+
+    /// Runs `terraform ARGS` and returns its output, whatever the exit code.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().await.expect("run terraform");
         eprintln!(
             "$ terraform {} -> {}\n{}{}",
             args.join(" "),
