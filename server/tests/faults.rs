@@ -242,3 +242,154 @@ async fn a_lost_libvirt_daemon_fails_vm_work_clearly_and_leaves_nothing_half_mad
     assert_eq!(op.status, OperationStatus::Succeeded, "{:?}", op.error);
     app.stop().await;
 }
+
+/// `basalt-server serve` as a child process on `db`, killed when dropped.
+struct ServerProcess(std::process::Child);
+
+impl ServerProcess {
+    fn start(db_url: &str, state_dir: &std::path::Path, port: u16) -> ServerProcess {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_basalt-server"))
+            .args(["serve", "--database-url", db_url, "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--state-dir")
+            .arg(state_dir)
+            .env("BASALT_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start basalt-server");
+        ServerProcess(child)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn until_up(http: &reqwest::Client, endpoint: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http.get(format!("{endpoint}/readyz")).send().await.map(|r| r.status().is_success()).ok() != Some(true) {
+        assert!(Instant::now() < deadline, "the server did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The server is killed (SIGKILL) while VM creates on a real QEMU host are in
+/// flight. On restart its reconciler finishes or undoes each one: every VM is
+/// then running with its domain, or gone; no operation is left pending; the
+/// quota counts exactly the VMs that exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_create_is_reconciled_on_restart() {
+    use basalt_client::{Client, CreateCluster, CreateQuota, CreateTemplate, CreateVm, Operation, Page, Quota, Vm};
+    let kernel = guest::tiny_guest();
+    let db = basalt_server::testing::TestDb::new().await.expect("db");
+    let dir = std::env::temp_dir().join(format!("basalt-kill-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_basalt-server"))
+        .args(["create-admin", "--database-url", &db.url])
+        .arg("--state-dir")
+        .arg(&dir)
+        .output()
+        .expect("create-admin");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).expect("utf8").trim().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut server = ServerProcess::start(&db.url, &dir, port);
+    until_up(&http, &endpoint).await;
+
+    let admin = Client::new(&endpoint, Some(token));
+    let opts = basalt_client::RequestOptions::default();
+    let cluster: basalt_client::Cluster = admin
+        .post_at(
+            "/v1/clusters",
+            &CreateCluster { name: "kvm".into(), hosts: vec![guest::FIRST.into()], ..Default::default() },
+            &opts,
+        )
+        .await
+        .expect("cluster");
+    let template = CreateTemplate {
+        name: "tiny-guest".into(),
+        vcpus: 1,
+        memory_mib: 256,
+        kernel: Some(kernel.kernel.to_string_lossy().into_owned()),
+        initrd: Some(kernel.initrd.to_string_lossy().into_owned()),
+        cmdline: Some(kernel.cmdline.clone()),
+        ..Default::default()
+    };
+    let template: basalt_client::Template = admin.post_at("/v1/templates", &template, &opts).await.expect("template");
+    let tenant: basalt_client::Tenant =
+        admin.post_at("/v1/tenants", &json!({ "name": "victim" }), &opts).await.expect("tenant");
+    let quota = CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus: 8, memory_mib: 4096, max_vms: 8 };
+    let quota: Quota = admin.post_at("/v1/quotas", &quota, &opts).await.expect("quota");
+    let inside = admin.with_token(admin.switch_tenant("victim").await.expect("switch").token);
+
+    // Four creates, and the server dies while they run.
+    let mut ops = Vec::new();
+    for i in 0..4 {
+        let vm = CreateVm {
+            name: format!("vm-{i}"),
+            cluster_id: cluster.id,
+            template_id: template.id,
+            ..Default::default()
+        };
+        let op: Operation = inside.post_at("/v1/vms", &vm, &opts).await.expect("create accepted");
+        ops.push(op);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill();
+    let in_flight = {
+        let mut conn = db.admin().await.expect("admin");
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM operations WHERE status IN ('pending', 'running')")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+        n
+    };
+    println!("killed the server with {in_flight} of 4 creates in flight");
+
+    // Restart on the same database: the startup pass settles every create.
+    let mut server = ServerProcess::start(&db.url, &dir, port);
+    until_up(&http, &endpoint).await;
+    let inside = Client::new(&endpoint, inside.token().map(str::to_string));
+    for op in &ops {
+        let done = inside.wait_operation(op.id, Duration::from_secs(120)).await.expect("poll");
+        assert!(done.status.is_done(), "operation {} left {:?} after the restart", op.id, done.status);
+    }
+    let vms: Page<Vm> = inside.get_at("/v1/vms").await.expect("vms");
+    let hv = basalt_server::compute::libvirt::Libvirt::new();
+    use basalt_server::compute::hypervisor::Hypervisor;
+    for vm in &vms.items {
+        assert_eq!(
+            vm.state,
+            basalt_client::VmState::Running,
+            "{} is {:?}: finished or gone, nothing between",
+            vm.name,
+            vm.state
+        );
+        assert!(hv.power(guest::FIRST, vm.id).expect("libvirt").is_some(), "{} has its domain", vm.name);
+    }
+    let kept: Vec<Uuid> = vms.items.iter().map(|v| v.id).collect();
+    for op in ops.iter().filter(|op| !kept.contains(&op.target_id)) {
+        assert!(
+            hv.power(guest::FIRST, op.target_id).expect("libvirt").is_none(),
+            "an undone create left its domain behind"
+        );
+    }
+    println!("after the restart: {} create(s) finished, {} undone", kept.len(), ops.len() - kept.len());
+    let used: Quota = admin.get_at(&format!("/v1/quotas/{}", quota.id)).await.expect("quota");
+    assert_eq!(used.vms_used as usize, vms.items.len(), "the quota counts exactly the VMs that exist");
+    for vm in &vms.items {
+        let op = inside.delete_at(&format!("/v1/vms/{}", vm.id)).await.expect("delete").expect("operation");
+        inside.wait_operation(op.id, Duration::from_secs(120)).await.expect("poll");
+    }
+    server.kill();
+    db.drop_db().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
