@@ -532,6 +532,15 @@ pub fn catalog_markdown() -> String {
 
 /// The closest catalog name to `unknown`, for "did you mean ...?".
 pub fn suggest(unknown: &str) -> Option<&'static str> {
+    // A suggestion is at most a third of the word's length of edits away, and
+    // the distance is at least the difference in length: a word over twice as
+    // long as every name has none. Answering so at once also spares a
+    // |word| x |name| edit distance per name for a huge word (a 700 KB one took
+    // half a minute).
+    let longest = Permission::ALL.iter().map(|p| p.name().chars().count()).max().unwrap_or(0);
+    if unknown.chars().count() > 2 * longest {
+        return None;
+    }
     basalt_client::suggest::closest(unknown, Permission::ALL.iter().map(|p| p.name()))
 }
 

@@ -35,23 +35,31 @@ pub fn username(field: &str, value: &str) -> Result<(), ApiError> {
 }
 
 /// Free text shown to people (display names, descriptions): at most `max`
-/// characters, no control characters and no bidirectional overrides, which could
-/// make one text render as another.
+/// characters, no control characters and no invisible or bidirectional ones,
+/// which could make one text render as another.
 pub fn display_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.chars().count() > max {
         return Err(ApiError::bad_field(field, format!("{field} must be at most {max} characters")));
     }
-    let bad = value.chars().any(|c| {
-        c.is_control()
-            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}'..='\u{200F}' | '\u{FEFF}')
-    });
+    let bad = value.chars().any(|c| c.is_control() || invisible(c));
     if bad {
         return Err(ApiError::bad_field(
             field,
-            format!("{field} must not contain control, zero-width or bidirectional-override characters"),
+            format!("{field} must not contain control, invisible (zero-width, format) or bidirectional characters"),
         ));
     }
     Ok(())
+}
+
+/// Characters that render as nothing, or reorder the text around them: the
+/// Unicode format characters (soft hyphen, zero-width spaces and joiners, bidi
+/// marks, embeddings, overrides and isolates, invisible operators, the byte-order
+/// mark, interlinear annotations, musical formatting, tags) and the blank fillers.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E007F}')
 }
 
 /// A plausible email address: `local@domain`, ASCII, at most 254 characters.
@@ -88,6 +96,10 @@ mod tests {
         assert!(display_text("d", "Acme Corp. — Zürich", 128).is_ok());
         assert!(display_text("d", "evil\u{202E}gnp.exe", 128).is_err());
         assert!(display_text("d", "a\nb", 128).is_err());
+        for invisible in ["a\u{00AD}b", "a\u{061C}b", "a\u{2060}b", "a\u{200D}b", "a\u{E0041}b", "\u{3164}"] {
+            assert!(display_text("d", invisible, 128).is_err(), "{invisible:?}");
+        }
+        assert!(display_text("d", "日本語 · Ελληνικά · עברית", 128).is_ok());
         assert!(email("email", "ops@example.com").is_ok());
         assert!(email("email", "ops@localhost").is_err());
         assert!(email("email", "a b@example.com").is_err());

@@ -48,7 +48,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 ApiError::bad_request("invalid_body", r.body_text())
             }
         })?;
-        parse_json(&bytes).map(ApiJson)
+        decode_json(&bytes).map(ApiJson)
     }
 }
 
@@ -72,26 +72,41 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
 /// Decodes `bytes` as the object `T`, naming the offending field on error.
 /// Strict on purpose: the body must be one JSON object (serde would otherwise
 /// accept an array as a struct, positionally) with nothing after it.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+///
+/// Two passes: the syntax first (any value: UTF-8, numbers in range, nesting at
+/// most 128 deep), so that whatever the typed pass then refuses is a field's
+/// fault, never the JSON's (serde_json reports a number where an enum's string
+/// belongs as a syntax error). Pure, so it can be fuzzed (`fuzz/`); never panics.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let starts_with_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if !starts_with_object {
         return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
     }
+    let not_json =
+        |e: serde_json::Error| ApiError::bad_request("invalid_body", format!("the body is not valid JSON: {e}"));
+    // A `Value`, not `IgnoredAny`: skipping checks neither UTF-8, nor numbers, nor depth.
+    serde_json::from_slice::<serde_json::Value>(bytes).map_err(not_json)?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
+        let at_root = path == "." || path.is_empty();
         match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof if !at_root => {
+                let message = format!("{path} has the wrong type or value");
+                ApiError::BadRequest { code: "invalid_field", message, field: Some(path) }
+            }
             serde_json::error::Category::Syntax
             | serde_json::error::Category::Eof
-            | serde_json::error::Category::Io => {
-                ApiError::bad_request("invalid_body", format!("the body is not valid JSON: {inner}"))
-            }
-            _ if path == "." || path.is_empty() => {
-                // serde reports a missing field at the parent; name the field itself.
+            | serde_json::error::Category::Io => not_json(inner),
+            _ if at_root => {
+                // serde reports a missing or duplicate field at the parent; name the field itself.
                 let message = inner.to_string();
-                let missing = message.strip_prefix("missing field `").and_then(|m| m.split('`').next());
-                match missing {
+                let named = ["missing field `", "duplicate field `"]
+                    .iter()
+                    .find_map(|p| message.strip_prefix(p))
+                    .and_then(|m| m.split('`').next());
+                match named {
                     Some(f) => ApiError::BadRequest { code: "invalid_field", field: Some(f.to_string()), message },
                     None => ApiError::bad_request("invalid_body", message),
                 }
@@ -99,7 +114,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             _ => ApiError::BadRequest { code: "invalid_field", message: inner.to_string(), field: Some(path) },
         }
     })?;
-    de.end().map_err(|e| ApiError::bad_request("invalid_body", format!("the body is not valid JSON: {e}")))?;
+    de.end().map_err(not_json)?;
     Ok(value)
 }
 
@@ -211,7 +226,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathIds {
         let axum::extract::Path((a, b)): axum::extract::Path<(String, String)> =
             axum::extract::Path::from_request_parts(parts, state)
                 .await
-                .map_err(|_| ApiError::bad_field("id", "an id in the path is missing"))?;
+                .map_err(|_| ApiError::bad_field("id", "ids in the path must be UUIDs"))?;
         let parse =
             |raw: &str| Uuid::try_parse(raw).map_err(|_| ApiError::bad_field("id", "ids in the path must be UUIDs"));
         Ok(PathIds(parse(&a)?, parse(&b)?))
@@ -228,7 +243,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
         let axum::extract::Path(raw): axum::extract::Path<String> =
             axum::extract::Path::from_request_parts(parts, state)
                 .await
-                .map_err(|_| ApiError::bad_field("id", "the id in the path is missing"))?;
+                .map_err(|_| ApiError::bad_field("id", "the id in the path must be a UUID"))?;
         Uuid::try_parse(&raw).map(PathId).map_err(|_| ApiError::bad_field("id", "the id in the path must be a UUID"))
     }
 }
@@ -241,11 +256,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or("");
-        serde_urlencoded_strict(q).map(ApiQuery)
+        decode_query(q).map(ApiQuery)
     }
 }
 
-fn serde_urlencoded_strict<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
+/// Decodes a query string (without the `?`) as `T`, refusing unknown parameters
+/// (the types deny them). Pure, so it can be fuzzed; it never panics.
+pub fn decode_query<T: DeserializeOwned>(q: &str) -> Result<T, ApiError> {
     axum::extract::Query::<T>::try_from_uri(
         &format!("/?{q}")
             .parse()

@@ -61,11 +61,18 @@ pub async fn fetch(tx: &mut Tx, id: Uuid, lock: bool) -> ApiResult<Role> {
     row.map(Role::from).ok_or(ApiError::NotFound { kind: "role" })
 }
 
+/// The most permission names a role may list (the catalog is far smaller; a
+/// longer list is a mistake, and every unknown name would be echoed back).
+const MAX_PERMISSIONS: usize = 256;
+
 /// Checks a permission list for a role living at `level`, and that its author
 /// holds every one of them. Answers the set, deduplicated and sorted.
 fn checked_permissions(names: &[String], level: ScopeKind, grants: &Grants) -> ApiResult<Vec<String>> {
-    if names.is_empty() {
-        return Err(ApiError::bad_field("permissions", "a role needs at least one permission"));
+    if names.is_empty() || names.len() > MAX_PERMISSIONS {
+        return Err(ApiError::bad_field(
+            "permissions",
+            format!("a role lists 1 to {MAX_PERMISSIONS} permissions (the catalog has {})", Permission::ALL.len()),
+        ));
     }
     let mut unknown = Vec::new();
     let mut not_grantable = Vec::new();
