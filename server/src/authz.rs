@@ -91,6 +91,8 @@ permissions! {
     TokenList = "token:list", [System, Tenant, Cluster], "List one's own API tokens.";
     TokenRead = "token:read", [System, Tenant, Cluster], "Read one of one's own API tokens.";
     TokenRevoke = "token:revoke", [System, Tenant, Cluster], "Revoke one's own API tokens.";
+    UserTokenList = "user_token:list", [System, Tenant], "List the API tokens of a user of the context (never their secrets).";
+    UserTokenRevoke = "user_token:revoke", [System, Tenant], "Revoke an API token of a user of the context (offboarding, a leaked secret).";
     AuditRead = "audit:read", [System, Tenant], "Read the audit trail of the current context.";
     PermissionList = "permission:list", [System, Tenant, Cluster], "Read the permission catalog.";
     RoleCreate = "role:create", [System, Tenant], "Create custom roles in the current context.";
@@ -375,7 +377,7 @@ fn is_read(p: Permission) -> bool {
 
 /// Managing who may do what: users, roles, bindings.
 fn is_identity_admin(p: Permission) -> bool {
-    matches!(resource(p), "user" | "role" | "role_binding" | "group" | "group_member") && !is_read(p)
+    matches!(resource(p), "user" | "user_token" | "role" | "role_binding" | "group" | "group_member") && !is_read(p)
 }
 
 /// Every user may manage its own API tokens and read the catalog.

@@ -452,3 +452,35 @@ async fn repeated_failed_logins_are_throttled_per_user() {
     assert!(app.anonymous().login(&attempt("carol", PASSWORD)).await.is_ok());
     app.stop().await;
 }
+
+/// An administrator sees a user's API tokens (never their secrets) and revokes
+/// one: it stops working at once. Another tenant's administrator sees nothing.
+#[tokio::test]
+async fn an_administrator_revokes_a_users_api_token() {
+    let app = TestApp::spawn().await;
+    let (_tenant, _u, t) = app.tenant_with_user("alpha").await;
+    let (_beta, _, b) = app.tenant_with_user("beta").await;
+    let carol = t.create_user(&new_user("carol"), &opts()).await.unwrap();
+    app.bind(&t, &carol, "tenant-viewer").await;
+    let as_carol = app.login("carol", Some("alpha")).await;
+    let made =
+        as_carol.create_api_token(&CreateApiToken { name: "laptop".into(), ..Default::default() }).await.unwrap();
+    let with_token = Client::new(&app.endpoint, Some(made.secret.clone()));
+    assert!(with_token.list_users("").await.is_ok());
+
+    let listed: Page<ApiToken> = t.get_at(&format!("/v1/users/{}/tokens", carol.id)).await.unwrap();
+    assert_eq!(listed.items.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["laptop"]);
+    let raw = serde_json::to_string(&listed).unwrap();
+    assert!(!raw.contains(&made.secret), "never the secret");
+    let e = b.get_at::<Page<ApiToken>>(&format!("/v1/users/{}/tokens", carol.id)).await.unwrap_err();
+    assert_eq!(e.status(), Some(404), "another tenant's user does not exist");
+    let e = b.delete_at(&format!("/v1/users/{}/tokens/{}", carol.id, made.token.id)).await.unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    assert!(with_token.list_users("").await.is_ok(), "nothing was revoked by the other tenant");
+
+    t.delete_at(&format!("/v1/users/{}/tokens/{}", carol.id, made.token.id)).await.unwrap();
+    assert_eq!(with_token.list_users("").await.unwrap_err().status(), Some(401), "revoked at once");
+    let e = t.delete_at(&format!("/v1/users/{}/tokens/{}", carol.id, made.token.id)).await.unwrap_err();
+    assert_eq!(e.status(), Some(404), "a revoked token is not revoked twice");
+    app.stop().await;
+}

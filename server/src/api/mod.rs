@@ -115,6 +115,8 @@ pub fn routes() -> Vec<Route> {
         route(M::DELETE, "/v1/users/{id}",             p(P::UserDelete),        users::delete),
         route(M::POST,   "/v1/users/{id}/disable",     p(P::UserDisable),       users::disable),
         route(M::POST,   "/v1/users/{id}/enable",      p(P::UserEnable),        users::enable),
+        route(M::GET,    "/v1/users/{id}/tokens",      p(P::UserTokenList),     tokens::list_of_user),
+        route(M::DELETE, "/v1/users/{id}/tokens/{token_id}", p(P::UserTokenRevoke), tokens::revoke_of_user),
         route(M::GET,    "/v1/tokens",                 p(P::TokenList),         tokens::list),
         route(M::POST,   "/v1/tokens",                 p(P::TokenCreate),       tokens::create),
         route(M::GET,    "/v1/tokens/{id}",            p(P::TokenRead),         tokens::get),

@@ -22,6 +22,7 @@ use basalt_client::*;
         super::users::list, super::users::create, super::users::get, super::users::update, super::users::delete,
         super::users::disable, super::users::enable,
         super::tokens::list, super::tokens::create, super::tokens::get, super::tokens::revoke,
+        super::tokens::list_of_user, super::tokens::revoke_of_user,
         super::audit_events::list, document,
         super::roles::list, super::roles::create, super::roles::get, super::roles::update, super::roles::delete,
         super::groups::list, super::groups::create, super::groups::get, super::groups::update, super::groups::delete,

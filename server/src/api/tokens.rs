@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{page, ApiJson, ApiQuery, PageQuery, PathId, Req};
+use super::extract::{page, ApiJson, ApiQuery, PageQuery, PathId, PathIds, Req};
 use crate::audit::{self, Event};
 use crate::auth::api_token;
 use crate::db::{DbScope, Tx};
@@ -63,17 +63,52 @@ async fn begin_home(req: &Req, mutating: bool) -> ApiResult<Tx> {
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<ApiToken>>> {
     let params = q.params()?;
     let mut tx = begin_home(&req, false).await?;
+    let tokens = select_of(&mut tx, req.principal.user_id, params).await?;
+    tx.commit().await?;
+    Ok(Json(page(tokens, params, |t| t.id)))
+}
+
+/// One page of `user`'s tokens visible in `tx` (one more than the page: see `page`).
+async fn select_of(tx: &mut Tx, user: Uuid, params: super::extract::PageParams) -> ApiResult<Vec<ApiToken>> {
     let rows: Vec<TokenRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM api_tokens WHERE user_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
     ))
-    .bind(req.principal.user_id)
+    .bind(user)
     .bind(params.after)
     .bind(params.limit + 1)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?;
+    Ok(rows.into_iter().map(ApiToken::from).collect())
+}
+
+/// List the API tokens of a user of the current context (an administrator's
+/// view, for offboarding or a leaked secret; never the secrets).
+#[utoipa::path(get, operation_id = "user_tokens_list", path = "/v1/users/{id}/tokens", tag = "tokens",
+    params(("id" = Uuid, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<ApiToken>), (status = 404)), security(("bearer" = [])))]
+pub async fn list_of_user(
+    req: Req,
+    PathId(user): PathId,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<ApiToken>>> {
+    let params = q.params()?;
+    let mut tx = req.tx()?;
+    super::users::fetch(&mut tx, user, false).await?;
+    let tokens = select_of(&mut tx, user, params).await?;
     tx.commit().await?;
-    let tokens: Vec<ApiToken> = rows.into_iter().map(ApiToken::from).collect();
     Ok(Json(page(tokens, params, |t| t.id)))
+}
+
+/// Revoke an API token of a user of the current context. Takes effect on the
+/// token's next request.
+#[utoipa::path(delete, operation_id = "user_tokens_revoke", path = "/v1/users/{id}/tokens/{token_id}", tag = "tokens",
+    params(("id" = Uuid, Path), ("token_id" = Uuid, Path)), responses((status = 204), (status = 404)), security(("bearer" = [])))]
+pub async fn revoke_of_user(req: Req, PathIds(user, token): PathIds) -> ApiResult<StatusCode> {
+    let mut tx = req.tx()?;
+    super::users::fetch(&mut tx, user, false).await?;
+    revoke_in(&mut tx, &req, req.principal.context.tenant(), user, token).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Read one of the caller's API tokens (never its secret).
@@ -168,18 +203,24 @@ async fn token_context(req: &Req, tenant: Option<&str>) -> ApiResult<Option<Uuid
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn revoke(req: Req, PathId(id): PathId) -> ApiResult<StatusCode> {
     let mut tx = begin_home(&req, true).await?;
+    revoke_in(&mut tx, &req, req.principal.home_tenant, req.principal.user_id, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes `user`'s token `id` (404 unless it is a live token of that user
+/// visible in `tx`), audited in the log of `tenant`.
+async fn revoke_in(tx: &mut Tx, req: &Req, tenant: Option<Uuid>, user: Uuid, id: Uuid) -> ApiResult<()> {
     let done =
         sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
             .bind(id)
-            .bind(req.principal.user_id)
-            .execute(&mut *tx)
+            .bind(user)
+            .execute(&mut **tx)
             .await?
             .rows_affected();
     if done == 0 {
         return Err(ApiError::NotFound { kind: "api_token" });
     }
-    audit::record_in(&mut tx, req.principal.home_tenant, &req, Event::new("token.revoke", "api_token", Some(id)))
-        .await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    let event = Event::new("token.revoke", "api_token", Some(id)).details(json!({ "user_id": user }));
+    audit::record_in(tx, tenant, req, event).await
 }
