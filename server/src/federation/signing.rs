@@ -304,7 +304,10 @@ pub fn verify(
         }
     }
     let key = key_for(key_id, region).ok_or_else(|| SignatureError::UnknownKey(key_id.to_string()))?;
-    if (now - ts).abs() > SKEW_SECONDS {
+    // `abs_diff`: the timestamp is the caller's, and `now - ts` overflows for
+    // one far enough in the past (a panic in a debug build; in release, one
+    // exact value wrapped to i64::MIN and passed as fresh). Found by fuzzing.
+    if now.abs_diff(ts) > SKEW_SECONDS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let text = canonical_request(method, path, query, headers, body);
@@ -403,6 +406,10 @@ mod tests {
         let h = signed(&ring, "r1", b"", 1000);
         assert_eq!(check(&ring, "/v1/x", &h, b"", 1000 + SKEW_SECONDS + 1), Err(SignatureError::Stale));
         assert_eq!(check(&ring, "/v1/x", &h, b"", 1000 - SKEW_SECONDS - 1), Err(SignatureError::Stale));
+        for (at, verified) in [(i64::MIN, 1000), (i64::MAX, -1000), (i64::MIN, i64::MAX), (1000 + i64::MIN, 1000)] {
+            let h = signed(&ring, "r1", b"", at);
+            assert_eq!(check(&ring, "/v1/x", &h, b"", verified), Err(SignatureError::Stale), "{at} at {verified}");
+        }
         let other = Keyring::parse(&format!("k9 {}\n", "33".repeat(32)), "t").unwrap();
         assert_eq!(check(&other, "/v1/x", &h, b"", 1000), Err(SignatureError::UnknownKey("k1".into())));
     }
