@@ -19,7 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::federation::identity::ForwardedPrincipal;
 use crate::federation::signing::{Verified, PRINCIPAL};
 use crate::federation::sync::{self, Registered, Registration, SyncAnswer, SyncPayload};
-use crate::federation::{Federation, Mode, RegionSelf};
+use crate::federation::{Federation, Mode};
 
 fn federation(state: &AppState, mode: Mode) -> ApiResult<&Federation> {
     state.federation.as_deref().filter(|f| f.mode() == mode).ok_or(ApiError::NotFound { kind: "route" })
@@ -123,7 +123,6 @@ pub async fn sync(
     let global = fed.config.global_url.clone().unwrap_or_default();
     let (answer, key) = sync::apply(&state.db, &global, &body).await?;
     fed.set_global_tokens(&key);
-    fed.set_region_self(RegionSelf { id: body.region_id, name: body.region_name.clone() });
     if answer.changed > 0 {
         // Suspensions reach this region's VMs now, not at the next pass.
         let state = state.clone();
@@ -154,10 +153,15 @@ pub async fn object(
         .ok_or_else(|| ApiError::Unauthenticated("a lookup must name its caller".into()))?;
     let caller = ForwardedPrincipal::decode(caller)?;
     let scope = caller.tenant.map_or(DbScope::System, DbScope::Tenant);
-    let mut tx = match state.db.begin_delegated(scope, Some(caller.user_id), false).await {
+    let mut tx = match state.db.begin_delegated(scope, Some(caller.user_id), false).await.map_err(ApiError::from) {
         Ok(tx) => tx,
-        // Not entitled (or unknown) here: it holds nothing of this tenant.
-        Err(_) => return Err(ApiError::NotFound { kind: "object" }),
+        // A tenant not entitled to (or unknown in) this region: nothing of it is
+        // here. Anything else (the database down) stays an error, so the
+        // controller reports this region as silent rather than the object absent.
+        Err(ApiError::Forbidden(_) | ApiError::Unauthenticated(_)) => {
+            return Err(ApiError::NotFound { kind: "object" })
+        }
+        Err(e) => return Err(e),
     };
     let kind: Option<(String,)> = sqlx::query_as(
         "SELECT kind FROM (
@@ -176,9 +180,6 @@ pub async fn object(
 
 // --- Entitlements -----------------------------------------------------------
 
-const REGION_COLUMNS: &str =
-    "r.id, r.name, r.endpoint, r.health, r.version, r.created_at, r.updated_at, r.last_seen_at, r.last_error";
-
 /// The regions a tenant is entitled to.
 #[utoipa::path(get, operation_id = "entitlements_list", path = "/v1/tenants/{id}/regions", tag = "tenants", params(("id" = Uuid, Path)),
     responses((status = 200, body = Page<Region>), (status = 404)), security(("bearer" = [])))]
@@ -186,7 +187,8 @@ pub async fn list(req: Req, PathId(tenant): PathId) -> ApiResult<Json<Page<Regio
     let mut tx = req.tx()?;
     super::tenants::fetch_live(&mut tx, tenant, false).await?;
     let rows: Vec<super::regions::RegionRow> = sqlx::query_as(&format!(
-        "SELECT {REGION_COLUMNS} FROM regions r JOIN tenant_regions e ON e.region_id = r.id WHERE e.tenant_id = $1 ORDER BY r.id"
+        "SELECT {} FROM regions WHERE id IN (SELECT region_id FROM tenant_regions WHERE tenant_id = $1) ORDER BY id",
+        super::regions::COLUMNS
     ))
     .bind(tenant)
     .fetch_all(&mut *tx)

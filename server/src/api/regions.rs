@@ -17,7 +17,7 @@ use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 use crate::validate;
 
-const COLUMNS: &str = "id, name, endpoint, health, version, created_at, updated_at, last_seen_at, last_error";
+pub const COLUMNS: &str = "id, name, endpoint, health, version, created_at, updated_at, last_seen_at, last_error";
 
 #[derive(sqlx::FromRow)]
 pub struct RegionRow {

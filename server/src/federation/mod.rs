@@ -23,7 +23,6 @@ use std::sync::{Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use axum::http::{HeaderMap, Method};
-use uuid::Uuid;
 
 use crate::error::ApiError;
 use signing::{Caller, Keyring, KeyringError};
@@ -87,13 +86,6 @@ pub enum FederationError {
     Keyring(#[from] KeyringError),
 }
 
-/// A region's own identity, known once the controller has answered its registration.
-#[derive(Debug, Clone)]
-pub struct RegionSelf {
-    pub id: Uuid,
-    pub name: String,
-}
-
 /// The keyring file, re-read when it changes (keys rotate without a restart).
 struct KeyringFile {
     path: PathBuf,
@@ -129,8 +121,6 @@ pub struct Federation {
     pub config: FederationConfig,
     keys: KeyringFile,
     http: reqwest::Client,
-    /// Region mode: who we are (after registration).
-    region: RwLock<Option<RegionSelf>>,
     /// Region mode: the controller's token verifier.
     global_tokens: RwLock<Option<std::sync::Arc<crate::auth::jwt::Verifier>>>,
     /// Global mode: wakes the health loop to push now (a tenant changed).
@@ -170,7 +160,6 @@ impl Federation {
             keys: KeyringFile::open(keys_file)?,
             config,
             http,
-            region: RwLock::new(None),
             global_tokens: RwLock::new(None),
             changed: tokio::sync::Notify::new(),
         })
@@ -178,16 +167,6 @@ impl Federation {
 
     pub fn mode(&self) -> Mode {
         self.config.mode
-    }
-
-    pub fn region_self(&self) -> Option<RegionSelf> {
-        self.region.read().ok().and_then(|r| r.clone())
-    }
-
-    pub fn set_region_self(&self, me: RegionSelf) {
-        if let Ok(mut slot) = self.region.write() {
-            *slot = Some(me);
-        }
     }
 
     pub fn global_tokens(&self) -> Option<std::sync::Arc<crate::auth::jwt::Verifier>> {
@@ -265,8 +244,8 @@ impl Federation {
         body: &[u8],
         expect: Caller,
     ) -> Result<signing::Verified, ApiError> {
-        let own = self.region_self().map(|r| r.name).or_else(|| self.config.region_name.clone());
-        let must_be = if self.config.mode == Mode::Region { own.as_deref() } else { None };
+        // A region accepts only calls for itself (its configured name).
+        let must_be = if self.config.mode == Mode::Region { self.config.region_name.as_deref() } else { None };
         let now = chrono::Utc::now().timestamp();
         let key_id = parts.headers.get(signing::KEY_ID).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let verified = signing::verify(
@@ -303,7 +282,7 @@ fn short_error(e: &reqwest::Error) -> String {
     }
 }
 
-/// The `/v1/federation/keys` helper: a region's keyring derived from the controller's.
+/// `basalt-server federation region-keys`: a region's keyring derived from the controller's.
 pub fn region_keyring_text(master: &std::path::Path, region: &str) -> Result<String, KeyringError> {
     Ok(Keyring::load(master)?.derive_for_region(region).to_file_text())
 }

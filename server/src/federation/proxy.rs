@@ -156,7 +156,7 @@ pub async fn locate(
         match answer {
             Asked::Holds(kind) => {
                 if cached {
-                    remember(req, region.id, id, &kind).await;
+                    remember(req, region.id, &[(id, &kind)]).await;
                 }
                 return Ok((region.clone(), kind));
             }
@@ -200,15 +200,21 @@ async fn ask(fed: &Federation, region: &Visible, id: Uuid, principal: &str) -> A
     }
 }
 
-async fn remember(req: &Req, region: Uuid, id: Uuid, kind: &str) {
+/// Records that `region` holds these objects (id, kind), in one statement.
+async fn remember(req: &Req, region: Uuid, objects: &[(Uuid, &str)]) {
+    let ids: Vec<Uuid> = objects.iter().map(|(id, _)| *id).collect();
+    let kinds: Vec<&str> = objects.iter().map(|(_, kind)| *kind).collect();
     let result = async {
         let mut tx = req.state.db.begin(DbScope::System, None, true).await?;
-        sqlx::query("INSERT INTO region_objects (id, region_id, kind) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
-            .bind(id)
-            .bind(region)
-            .bind(kind)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO region_objects (id, region_id, kind) SELECT o.id, $2, o.kind
+               FROM unnest($1::uuid[], $3::text[]) AS o(id, kind) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&ids)
+        .bind(region)
+        .bind(&kinds)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await
     }
     .await;
@@ -382,10 +388,9 @@ async fn record_created(req: &Req, region: &Visible, kind: &str, body: &[u8]) {
     let uuid = |field: &str| v[field].as_str().and_then(|s| Uuid::try_parse(s).ok());
     match (uuid("id"), uuid("target_id"), v["target_type"].as_str()) {
         (Some(op), Some(target), Some(target_kind)) => {
-            remember(req, region.id, op, "operation").await;
-            remember(req, region.id, target, target_kind).await;
+            remember(req, region.id, &[(op, "operation"), (target, target_kind)]).await
         }
-        (Some(id), _, _) => remember(req, region.id, id, kind).await,
+        (Some(id), _, _) => remember(req, region.id, &[(id, kind)]).await,
         _ => {}
     }
 }

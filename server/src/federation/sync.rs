@@ -163,9 +163,8 @@ pub async fn register_until_done(state: crate::app::AppState, fed: std::sync::Ar
     let mut delay = std::time::Duration::from_millis(200);
     loop {
         match register_once(&state, &fed).await {
-            Ok(me) => {
-                tracing::info!(region = %me.name, id = %me.id, "registered with the global controller");
-                fed.set_region_self(me);
+            Ok(id) => {
+                tracing::info!(region = ?fed.config.region_name, id = %id, "registered with the global controller");
                 return;
             }
             Err(e) => tracing::warn!(error = %e, "registration with the global controller failed; retrying"),
@@ -188,7 +187,8 @@ pub struct Registered {
     pub jwt_public_key: String,
 }
 
-async fn register_once(state: &crate::app::AppState, fed: &super::Federation) -> Result<super::RegionSelf, String> {
+/// Registers once; answers the region's id in the controller's registry.
+async fn register_once(state: &crate::app::AppState, fed: &super::Federation) -> Result<Uuid, String> {
     let name = fed.config.region_name.clone().unwrap_or_default();
     let endpoint = fed.config.public_url.clone().unwrap_or_default();
     let global = fed.config.global_url.clone().unwrap_or_default();
@@ -209,24 +209,19 @@ async fn register_once(state: &crate::app::AppState, fed: &super::Federation) ->
     ensure_region_row(&mut tx, reg.region_id, &name, &endpoint).await.map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;
     fed.set_global_tokens(&key);
-    Ok(super::RegionSelf { id: reg.region_id, name })
+    Ok(reg.region_id)
 }
 
-/// At a region's start: what an earlier run learned (identity and the
-/// controller's key), so it serves verified tokens before re-registering.
+/// At a region's start: the controller's key an earlier run learned, so it
+/// verifies tokens before it has re-registered.
 pub async fn load_saved(db: &Db, fed: &super::Federation) -> Result<(), ApiError> {
     let mut tx = db.begin(DbScope::System, None, false).await?;
-    let row: Option<(Uuid, String, Option<Vec<u8>>)> =
-        sqlx::query_as("SELECT region_id, region_name, global_jwt_key FROM federation_state")
-            .fetch_optional(&mut *tx)
-            .await?;
+    let row: Option<(String, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT region_name, global_jwt_key FROM federation_state").fetch_optional(&mut *tx).await?;
     tx.commit().await?;
-    if let Some((id, name, key)) = row {
+    if let Some((name, Some(key))) = row {
         if Some(&name) == fed.config.region_name.as_ref() {
-            fed.set_region_self(super::RegionSelf { id, name });
-            if let Some(k) = key {
-                fed.set_global_tokens(&k);
-            }
+            fed.set_global_tokens(&key);
         }
     }
     Ok(())
