@@ -84,6 +84,14 @@ pub async fn serve(
     // Compute lives in standalone installs and regions; the controller checks regions.
     if mode != Mode::Global {
         crate::compute::reconciler::startup(&state).await;
+    }
+    // Alive before the first request: a sibling's reconciler must never take
+    // this process's new operations for a dead one's.
+    if let Err(e) = crate::instances::beat(&state.db).await {
+        tracing::warn!(error = %e, "could not register this instance; will retry");
+    }
+    background.push(tokio::spawn(crate::instances::run(state.db.clone())));
+    if mode != Mode::Global {
         background.push(tokio::spawn(crate::compute::reconciler::run(state.clone())));
     }
     if let Some(fed) = state.federation.clone() {
@@ -92,11 +100,13 @@ pub async fn serve(
             _ => tokio::spawn(crate::federation::sync::register_until_done(state.clone(), fed)),
         });
     }
+    let db = state.db.clone();
     let router = crate::api::router(state);
     let result = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
     for task in background {
         task.abort();
     }
+    crate::instances::leave(&db).await;
     result
 }
 

@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::db::{Db, DbScope};
 
 /// Advisory lock key of the purge job ("basalt purge").
-const PURGE_LOCK: i64 = 0x6261_7361_6c74_7075;
+pub const PURGE_LOCK: i64 = 0x6261_7361_6c74_7075;
 /// Idempotency keys are answered again for this long.
 const IDEMPOTENCY_KEEP_HOURS: i32 = 24;
 

@@ -25,6 +25,7 @@ pub mod embedded_pg;
 pub mod error;
 pub mod federation;
 pub mod idempotency;
+pub mod instances;
 pub mod jobs;
 pub mod metrics;
 pub mod testing;

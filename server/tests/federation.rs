@@ -8,122 +8,18 @@
 //! suspension reaching both regions, a region outage and its recovery, signature
 //! attacks on a region, and key rotation without a failed call.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, Method};
 use basalt_server::federation::signing::{self, Caller, Keyring, Secret};
 use basalt_server::testing::TestDb;
-use serde_json::{json, Value};
+use common::procs::{eventually, free_port, write_atomically, Api, Proc, BIN};
+use serde_json::json;
 use uuid::Uuid;
-
-const BIN: &str = env!("CARGO_BIN_EXE_basalt-server");
-const PASSWORD: &str = "correct horse battery staple";
-
-/// One `basalt-server` process; killed when dropped.
-struct Proc {
-    args: Vec<String>,
-    port: u16,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Proc {
-    fn start(args: Vec<String>, port: u16, log: PathBuf) -> Proc {
-        let mut p = Proc { args, port, log, child: None };
-        p.restart();
-        p
-    }
-
-    fn restart(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
-        let child = Command::new(BIN)
-            .args(&self.args)
-            .env("BASALT_LOG", "info,sqlx=warn,tower_http=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start basalt-server");
-        self.child = Some(child);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port()
-}
-
-/// Replaces a file in one step (a keyring is re-read when it changes).
-fn write_atomically(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).expect("write");
-    std::fs::rename(&tmp, path).expect("rename");
-}
-
-struct Api {
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(&self, method: Method, url: &str, token: &str, body: Option<Value>) -> (u16, Value, HeaderMap) {
-        let mut req = self.http.request(method, url).bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = match req.send().await {
-            Ok(r) => r,
-            // Not up (yet, or any more): status 0, for the caller to judge.
-            Err(e) => return (0, json!({ "transport_error": e.to_string() }), HeaderMap::new()),
-        };
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
-    }
-
-    async fn ok(&self, method: Method, url: &str, token: &str, body: Option<Value>) -> Value {
-        let (status, v, _) = self.call(method.clone(), url, token, body).await;
-        assert!((200..300).contains(&status), "{method} {url}: {status} {v}");
-        v
-    }
-}
-
-/// Polls `check` every 100 ms until it is true or `within` passes.
-async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: not within {within:?}");
-}
 
 async fn region_health(api: &Api, global: &str, admin: &str, name: &str) -> String {
     let (_, v, _) = api.call(Method::GET, &format!("{global}/v1/regions"), admin, None).await;
@@ -303,29 +199,8 @@ async fn a_federated_install_isolates_tenants_by_region_and_survives_an_outage()
             api.ok(Method::POST, &format!("{g}/v1/quotas"), &admin,
                 Some(json!({"tenant_id": tenant["id"], "cluster_id": c["id"], "vcpus": 8, "memory_mib": 8192, "max_vms": 4}))).await;
         }
-        let inside =
-            api.ok(Method::POST, &format!("{g}/v1/auth/switch-tenant"), &admin, Some(json!({"tenant": name}))).await;
-        let inside = inside["token"].as_str().expect("token").to_string();
-        let user = api
-            .ok(Method::POST, &format!("{g}/v1/users"), &inside, Some(json!({"username": "ops", "password": PASSWORD})))
-            .await;
-        let role = basalt_server::authz::builtin_role_named("tenant-admin").expect("role").id;
-        api.ok(
-            Method::POST,
-            &format!("{g}/v1/role-bindings"),
-            &inside,
-            Some(json!({"role_id": role, "user_id": user["id"]})),
-        )
-        .await;
-        let login = api
-            .ok(
-                Method::POST,
-                &format!("{g}/v1/auth/login"),
-                "",
-                Some(json!({"username": "ops", "password": PASSWORD, "tenant": name})),
-            )
-            .await;
-        users.push((tenant, login["token"].as_str().expect("token").to_string()));
+        let token = api.tenant_admin(&g, &g, &admin, name).await;
+        users.push((tenant, token));
     }
     let (_, acme_token) = users[0].clone();
     let (beta, beta_token) = users[1].clone();

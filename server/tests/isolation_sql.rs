@@ -10,9 +10,58 @@
 mod common;
 
 use basalt_server::db::{Db, DbScope};
+use common::procs::Pgbouncer;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Executor, PgConnection, Postgres};
+use sqlx::{Executor, PgConnection, PgPool, Postgres};
 use uuid::Uuid;
+
+/// How the app role reaches Postgres: directly, or through PgBouncer in
+/// transaction pooling mode, as replicas behind it do (docs/scaling.md). Every
+/// sweep below runs both ways: a context must never outlive its transaction on a
+/// pooled server connection either.
+#[derive(Clone, Copy)]
+enum Via {
+    Direct,
+    Pgbouncer,
+}
+
+/// An app URL, and the PgBouncer behind it while it is in use.
+struct AppUrl {
+    url: String,
+    _bouncer: Option<Pgbouncer>,
+}
+
+impl Via {
+    fn app_url(self, db: &common::TestDb) -> AppUrl {
+        match self {
+            Via::Direct => AppUrl { url: db.app_url(), _bouncer: None },
+            Via::Pgbouncer => {
+                let bouncer = Pgbouncer::start();
+                AppUrl { url: bouncer.app_url(&db.name), _bouncer: Some(bouncer) }
+            }
+        }
+    }
+}
+
+/// Each sweep as two tests: `direct::<name>` and `through_pgbouncer::<name>`.
+macro_rules! both_ways {
+    ($($name:ident),+ $(,)?) => {
+        mod direct {
+            $(#[tokio::test] async fn $name() { super::$name(super::Via::Direct).await })+
+        }
+        mod through_pgbouncer {
+            $(#[tokio::test] async fn $name() { super::$name(super::Via::Pgbouncer).await })+
+        }
+    };
+}
+
+both_ways!(
+    the_app_role_sees_only_its_context,
+    the_app_role_cannot_write_another_tenants_rows,
+    a_pooled_connection_forgets_the_context_at_commit,
+    the_auth_scope_reads_credentials_and_writes_nothing,
+    a_suspended_or_deleted_tenant_is_refused_when_entering,
+);
 
 /// Not business data (see schema_catalog.rs).
 const NOT_TENANT_DATA: &[&str] = &["_sqlx_migrations"];
@@ -81,6 +130,8 @@ const SEEDERS: &[(&str, &str)] = &[
           ORDER BY r.id LIMIT 1",
     ),
     ("federation_nonces", "INSERT INTO federation_nonces (key_id, nonce) SELECT 'k1', $2::text WHERE $1::uuid IS NULL"),
+    // Live server processes: system rows only.
+    ("server_instances", "INSERT INTO server_instances (id) SELECT $2 WHERE $1::uuid IS NULL"),
     (
         "region_objects",
         "INSERT INTO region_objects (id, region_id, kind)
@@ -125,8 +176,16 @@ const SEEDERS: &[(&str, &str)] = &[
 
 /// Tables of the provider's estate: every row is the system's (tenant_id pinned
 /// NULL by a CHECK), so a tenant owns none.
-const SYSTEM_ONLY: &[&str] =
-    &["regions", "clusters", "hosts", "placements", "federation_state", "federation_nonces", "region_objects"];
+const SYSTEM_ONLY: &[&str] = &[
+    "regions",
+    "clusters",
+    "hosts",
+    "placements",
+    "federation_state",
+    "federation_nonces",
+    "region_objects",
+    "server_instances",
+];
 
 /// System rows a tenant context may read: how many (as the administrator sees
 /// it, `$1` the tenant), and why.
@@ -223,13 +282,13 @@ async fn every_table_has_a_seeder() {
     assert!(missing.is_empty(), "tables without a seeder in the isolation sweep: {missing:?}");
 }
 
-#[tokio::test]
-async fn the_app_role_sees_only_its_context() {
+async fn the_app_role_sees_only_its_context(via: Via) {
     let db = common::TestDb::new().await;
+    let app_url = via.app_url(&db);
     let mut admin = db.admin().await;
     let s = seed(&mut admin).await;
     let all = tables(&mut admin).await;
-    let app = Db::connect(&db.app_url(), 2).await.expect("app pool");
+    let app = Db::connect(&app_url.url, 2).await.expect("app pool");
 
     for table in &all {
         // No context at all: no rows, inside or outside a transaction (in fact
@@ -290,14 +349,14 @@ async fn the_app_role_sees_only_its_context() {
     db.drop_db().await;
 }
 
-#[tokio::test]
-async fn the_app_role_cannot_write_another_tenants_rows() {
+async fn the_app_role_cannot_write_another_tenants_rows(via: Via) {
     let db = common::TestDb::new().await;
+    let app_url = via.app_url(&db);
     let mut admin = db.admin().await;
     let s = seed(&mut admin).await;
     let all = tables(&mut admin).await;
     let before = common::db_fingerprint(&mut admin).await;
-    let app = Db::connect(&db.app_url(), 2).await.expect("app pool");
+    let app = Db::connect(&app_url.url, 2).await.expect("app pool");
 
     for table in &all {
         let mut tx = app.begin(DbScope::Tenant(s.a), Some(s.a_user), true).await.unwrap();
@@ -335,35 +394,43 @@ async fn the_app_role_cannot_write_another_tenants_rows() {
     assert_eq!(before, after, "the database changed");
 }
 
-#[tokio::test]
-async fn a_pooled_connection_forgets_the_context_at_commit() {
+async fn a_pooled_connection_forgets_the_context_at_commit(via: Via) {
     let db = common::TestDb::new().await;
+    let app_url = via.app_url(&db);
     let mut admin = db.admin().await;
     let s = seed(&mut admin).await;
     // One connection, so every step below reuses it.
-    let pool = PgPoolOptions::new().max_connections(1).connect(&db.app_url()).await.unwrap();
+    let pool = PgPoolOptions::new().max_connections(1).connect(&app_url.url).await.unwrap();
     let app = Db::from_pool(pool.clone());
     let users_visible = |r: Result<(i64,), sqlx::Error>| matches!(r, Ok((n,)) if n > 0);
     let count_users = || sqlx::query_as::<_, (i64,)>("SELECT count(*) FROM users");
-    let whoami = || {
-        sqlx::query_as::<_, (String, Option<String>)>(
-            "SELECT current_user::text, current_setting('basalt.tenant_id', true)",
-        )
+    // What the next user of the connection gets: a plain transaction, no context
+    // entered. (Through PgBouncer every statement must be in a transaction: an
+    // autocommit statement's parse and execute may meet different server
+    // connections.)
+    let next_user = |pool: PgPool| async move {
+        let mut bare = pool.begin().await.unwrap();
+        let (role, setting): (String, Option<String>) =
+            sqlx::query_as("SELECT current_user::text, current_setting('basalt.tenant_id', true)")
+                .fetch_one(&mut *bare)
+                .await
+                .unwrap();
+        // Last: without a context the app role may not even read the table.
+        let users = count_users().fetch_one(&mut *bare).await;
+        bare.rollback().await.unwrap();
+        (users_visible(users), role, setting.unwrap_or_default())
     };
+    let clean = (false, "basalt_app".to_string(), String::new());
 
     let mut tx = app.begin(DbScope::Tenant(s.a), None, false).await.unwrap();
     assert!(users_visible(count_users().fetch_one(&mut *tx).await));
     tx.commit().await.unwrap();
-    assert!(!users_visible(count_users().fetch_one(&pool).await), "rows visible after commit");
-    let (role, setting) = whoami().fetch_one(&pool).await.unwrap();
-    assert_eq!(role, "basalt_app", "the context role survived the commit");
-    assert!(setting.unwrap_or_default().is_empty(), "the tenant setting survived the commit");
+    assert_eq!(next_user(pool.clone()).await, clean, "rows, role or tenant setting survived the commit");
 
     let mut tx = app.begin(DbScope::Tenant(s.a), None, false).await.unwrap();
     assert!(users_visible(count_users().fetch_one(&mut *tx).await));
     tx.rollback().await.unwrap();
-    assert!(!users_visible(count_users().fetch_one(&pool).await), "rows visible after rollback");
-    assert_eq!(whoami().fetch_one(&pool).await.unwrap().0, "basalt_app");
+    assert_eq!(next_user(pool.clone()).await, clean, "rows, role or tenant setting survived the rollback");
 
     // A transaction dropped without commit (a handler that failed) is rolled back
     // before its connection serves anyone else.
@@ -378,21 +445,22 @@ async fn a_pooled_connection_forgets_the_context_at_commit() {
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(changed, 0, "a dropped transaction was not rolled back");
-    assert_eq!(whoami().fetch_one(&pool).await.unwrap().0, "basalt_app");
+    assert_eq!(next_user(pool.clone()).await, clean, "a dropped transaction left its context behind");
 
-    // Even a session-level setting by a careless query grants nothing without a context.
-    sqlx::query(&format!("SELECT set_config('basalt.tenant_id', '{}', false)", s.a)).execute(&pool).await.unwrap();
-    assert!(!users_visible(count_users().fetch_one(&pool).await));
+    // Even a session-level setting by a careless query (simple protocol: one
+    // message, valid through PgBouncer too) grants nothing without a context.
+    sqlx::raw_sql(&format!("SELECT set_config('basalt.tenant_id', '{}', false)", s.a)).execute(&pool).await.unwrap();
+    assert!(!next_user(pool.clone()).await.0, "a session-level tenant setting made rows visible");
     pool.close().await;
     db.drop_db().await;
 }
 
-#[tokio::test]
-async fn the_auth_scope_reads_credentials_and_writes_nothing() {
+async fn the_auth_scope_reads_credentials_and_writes_nothing(via: Via) {
     let db = common::TestDb::new().await;
+    let app_url = via.app_url(&db);
     let mut admin = db.admin().await;
     let s = seed(&mut admin).await;
-    let app = Db::connect(&db.app_url(), 1).await.unwrap();
+    let app = Db::connect(&app_url.url, 1).await.unwrap();
     // The auth scope reads the tenant registry (names, for login) and exactly the
     // user it authenticates: the actor, here A's user.
     let mut tx = app.begin(DbScope::Auth, Some(s.a_user), false).await.unwrap();
@@ -417,13 +485,13 @@ async fn the_auth_scope_reads_credentials_and_writes_nothing() {
     db.drop_db().await;
 }
 
-#[tokio::test]
-async fn a_suspended_or_deleted_tenant_is_refused_when_entering() {
+async fn a_suspended_or_deleted_tenant_is_refused_when_entering(via: Via) {
     let db = common::TestDb::new().await;
+    let app_url = via.app_url(&db);
     let mut admin = db.admin().await;
     let s = seed(&mut admin).await;
     sqlx::query("UPDATE tenants SET state = 'suspended' WHERE id = $1").bind(s.a).execute(&mut admin).await.unwrap();
-    let app = Db::connect(&db.app_url(), 1).await.unwrap();
+    let app = Db::connect(&app_url.url, 1).await.unwrap();
     let code = |r: Result<_, sqlx::Error>| match r {
         Err(sqlx::Error::Database(d)) => d.code().map(|c| c.to_string()),
         _ => None,

@@ -165,12 +165,52 @@ async fn a_create_cut_short_by_a_crash_is_undone_at_start_up() {
     w.app.stop().await;
 }
 
+/// Replicas: a half-made VM whose operation another live process runs is left
+/// to it; once that process stops beating (killed), the next pass settles it.
+#[tokio::test]
+async fn a_live_siblings_work_is_left_alone_and_a_dead_ones_is_taken_over() {
+    let w = world(&["test:///default"]).await;
+    let id = running_vm(&w, "half").await;
+    let sibling = Uuid::new_v4();
+    let mut admin = w.app.db.admin().await;
+    sqlx::query("INSERT INTO server_instances (id) VALUES ($1)").bind(sibling).execute(&mut admin).await.unwrap();
+    sqlx::query("UPDATE vms SET state = 'creating' WHERE id = $1").bind(id).execute(&mut admin).await.unwrap();
+    sqlx::query("UPDATE operations SET status = 'running', finished_at = NULL, instance_id = $2 WHERE target_id = $1")
+        .bind(id)
+        .bind(sibling)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+
+    // Neither a periodic pass nor another replica's start-up touches it.
+    assert_eq!(reconcile(&w, false).await, Vec::<&str>::new());
+    assert_eq!(reconcile(&w, true).await, Vec::<&str>::new());
+    assert_eq!(vm(&w, id).await.state, VmState::Creating);
+    let ops: Page<Operation> = w.client.get_at("/v1/operations").await.unwrap();
+    assert_eq!(ops.items.iter().find(|o| o.target_id == id).unwrap().status, OperationStatus::Running);
+
+    // The sibling's last heartbeat falls out of the lease: its work is settled.
+    sqlx::query("UPDATE server_instances SET heartbeat_at = now() - interval '1 minute' WHERE id = $1")
+        .bind(sibling)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(reconcile(&w, false).await, vec!["undo_create"]);
+    assert_eq!(w.client.get_at::<Vm>(&format!("/v1/vms/{id}")).await.unwrap_err().status(), Some(404));
+    let ops: Page<Operation> = w.client.get_at("/v1/operations").await.unwrap();
+    let create = ops.items.iter().find(|o| o.target_id == id).unwrap();
+    assert_eq!(create.status, OperationStatus::Failed);
+    assert_eq!(create.error.as_ref().and_then(|e| e["code"].as_str()), Some("interrupted"));
+    w.app.stop().await;
+}
+
 #[tokio::test]
 async fn suspending_a_tenant_stops_its_vms_and_resuming_starts_them() {
     let w = world(&["test:///default"]).await;
     let id = running_vm(&w, "app").await;
     w.app.admin.suspend_tenant(w.tenant.id).await.unwrap();
-    // The suspension triggers a pass; wait for it rather than racing it.
+    // The suspension triggers a pass; wait for it (the domain, then the row: the
+    // pass commits the row after it stopped the domain) rather than racing it.
     let mut stopped = false;
     for _ in 0..100 {
         if power(&w, "test:///default", id).await == Some(DomainPower::Off) {
@@ -180,7 +220,15 @@ async fn suspending_a_tenant_stops_its_vms_and_resuming_starts_them() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(stopped, "a suspended tenant's VM kept running");
-    assert_eq!(vm(&w, id).await.state, VmState::Stopped);
+    let mut row = vm(&w, id).await.state;
+    for _ in 0..100 {
+        if row != VmState::Running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        row = vm(&w, id).await.state;
+    }
+    assert_eq!(row, VmState::Stopped);
     w.app.admin.resume_tenant(w.tenant.id).await.unwrap();
     let mut running = false;
     for _ in 0..100 {

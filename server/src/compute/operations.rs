@@ -53,7 +53,8 @@ impl From<OperationRow> for Operation {
     }
 }
 
-/// Records a pending operation in `tx` (the caller's context).
+/// Records a pending operation in `tx` (the caller's context), run by this
+/// process (its instance: see [`crate::instances`]).
 pub async fn record(
     tx: &mut Tx,
     tenant: Option<Uuid>,
@@ -64,8 +65,8 @@ pub async fn record(
     params: Value,
 ) -> ApiResult<Operation> {
     let row: OperationRow = sqlx::query_as(&format!(
-        "INSERT INTO operations (id, tenant_id, kind, target_type, target_id, actor_id, params)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+        "INSERT INTO operations (id, tenant_id, kind, target_type, target_id, actor_id, params, instance_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
     .bind(tenant)
@@ -74,6 +75,7 @@ pub async fn record(
     .bind(target_id)
     .bind(actor)
     .bind(params)
+    .bind(crate::instances::id())
     .fetch_one(&mut **tx)
     .await?;
     Ok(row.into())

@@ -11,10 +11,13 @@
 //!    stopped. A VM whose host is unreachable is restarted on another host of the
 //!    cluster with room (its disk is on storage the cluster's hosts share, or it
 //!    has none). Every action is audited in the tenant's log as `vm.reconcile.*`.
-//! 3. **At start-up only**: operations left `pending`/`running` by a previous
-//!    process were interrupted: a half-made VM (`creating`) is undone like a
-//!    failed create; any other VM takes the state its host reports; the operation
-//!    is marked failed (`interrupted`).
+//! 3. **Work of dead processes**: an operation left `pending`/`running` by an
+//!    instance that is no longer alive (see [`crate::instances`]: no heartbeat
+//!    within the lease, or this process's own id at start-up) was interrupted: it
+//!    is marked failed (`interrupted`); its VM, if half-made (`creating`), is
+//!    undone like a failed create, else takes the state its host reports. Work
+//!    of a live replica is left to it, so starting a replica never fails a
+//!    sibling's operations, and a survivor takes over a killed replica's.
 //! 4. **Orphans**: a placement whose VM exists in no tenant (its tenant was
 //!    purged) has its domain and disk removed and its capacity released.
 
@@ -34,7 +37,7 @@ use crate::db::{DbScope, Tx};
 use crate::error::{ApiError, ApiResult};
 
 /// Advisory lock key of a reconcile pass ("basalt reconcile").
-const RECONCILE_LOCK: i64 = 0x6261_7372_6563_6f6e;
+pub const RECONCILE_LOCK: i64 = 0x6261_7372_6563_6f6e;
 const ACTOR: &str = "reconciler";
 
 /// What one pass did (for logs and tests).
@@ -102,6 +105,8 @@ struct VmRow {
     kernel: String,
     initrd: String,
     cmdline: String,
+    /// An operation of a live process is working on the VM.
+    busy: bool,
 }
 
 /// One pass; `None` when another replica holds the lock.
@@ -127,10 +132,11 @@ pub async fn reconcile_once(state: &AppState, startup: bool) -> ApiResult<Option
     let placed = placed.into_iter().map(|(vm, host_id, uri)| (vm, PlacedHost { host_id, uri })).collect();
     // The lock's transaction stays open (and holds its connection) for the pass.
     let survey = Survey { domains: survey_hosts(state, &hosts, &mut report).await?, placed };
+    let alive = crate::instances::alive(&mut lock, startup).await?;
     let mut live_vms = HashSet::new();
     for (tenant, tenant_state, suspend_action) in tenants {
         let stop_all = tenant_state == "suspended" && suspend_action == "stop";
-        let vms = reconcile_tenant(state, tenant, stop_all, startup, &survey, &mut report).await?;
+        let vms = reconcile_tenant(state, tenant, stop_all, &alive, &survey, &mut report).await?;
         live_vms.extend(vms);
     }
     remove_orphans(state, &live_vms, &survey, &mut report).await?;
@@ -191,24 +197,29 @@ async fn reconcile_tenant(
     state: &AppState,
     tenant: Uuid,
     stop_all: bool,
-    startup: bool,
+    alive: &[Uuid],
     survey: &Survey,
     report: &mut Report,
 ) -> ApiResult<Vec<Uuid>> {
     let mut tx = tenant_tx(state, tenant).await?;
-    let vms: Vec<VmRow> =
-        sqlx::query_as("SELECT id, cluster_id, vcpus, memory_mib, state, disk_path, kernel, initrd, cmdline FROM vms")
-            .fetch_all(&mut *tx)
-            .await?;
-    if startup {
-        sqlx::query(
-            "UPDATE operations SET status = 'failed', finished_at = now(), updated_at = now(),
-                    error = '{\"code\": \"interrupted\", \"message\": \"the server stopped while this operation ran\"}'
-              WHERE status IN ('pending', 'running')",
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
+    // Work of dead instances first; what stays pending/running after this
+    // belongs to a live process, whose VMs ("busy", read in one snapshot with
+    // their state) are left to it.
+    sqlx::query(
+        "UPDATE operations SET status = 'failed', finished_at = now(), updated_at = now(),
+                error = '{\"code\": \"interrupted\", \"message\": \"the server stopped while this operation ran\"}'
+          WHERE status IN ('pending', 'running') AND (instance_id IS NULL OR NOT instance_id = ANY($1))",
+    )
+    .bind(alive)
+    .execute(&mut *tx)
+    .await?;
+    let vms: Vec<VmRow> = sqlx::query_as(
+        "SELECT v.id, v.cluster_id, v.vcpus, v.memory_mib, v.state, v.disk_path, v.kernel, v.initrd, v.cmdline,
+                EXISTS (SELECT 1 FROM operations o WHERE o.target_id = v.id AND o.status IN ('pending', 'running')) AS busy
+           FROM vms v",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
 
     let mut ids = Vec::new();
@@ -217,10 +228,8 @@ async fn reconcile_tenant(
         let vm_state = VmState::parse(&vm.state).unwrap_or(VmState::Failed);
         let task = VmTask { db: state.db.clone(), compute: state.compute.clone(), tenant, vm: vm.id, op: Uuid::nil() };
         if vm_state.is_transitional() {
-            // At start-up nothing runs yet (the pass runs before the server
-            // accepts requests): a VM mid-operation was interrupted. Later, an
-            // operation of this process owns it.
-            if startup {
+            // Mid-operation: a live process's work to finish, or a dead one's to settle.
+            if !vm.busy {
                 finish_interrupted(state, &task, &vm, vm_state, survey, report).await;
             }
             continue;

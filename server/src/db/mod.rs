@@ -145,7 +145,8 @@ impl Db {
 
     /// Is Postgres answering (for `/readyz`)?
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        // The simple protocol: one message, so it is safe through a transaction pooler.
+        sqlx::raw_sql("SELECT 1").execute(&self.pool).await.map(|_| ())
     }
 }
 

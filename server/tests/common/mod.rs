@@ -14,6 +14,8 @@ use basalt_client::{Client, CreateTenant, CreateUser, LoginRequest, RequestOptio
 use basalt_server::app::{self, AppState};
 use basalt_server::config::Config;
 use sqlx::PgConnection;
+
+pub mod procs;
 use uuid::Uuid;
 
 pub const PASSWORD: &str = "correct horse battery staple";
