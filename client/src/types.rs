@@ -138,6 +138,9 @@ pub struct User {
     pub disabled: bool,
     /// Whether a password is set (the hash itself is never returned).
     pub has_password: bool,
+    /// `human`, or `service` for a service account (no password, API tokens only).
+    #[serde(default)]
+    pub kind: UserKind,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -406,4 +409,169 @@ pub struct AuthzDecision {
     pub role: Option<String>,
     /// Why not, when refused.
     pub reason: Option<String>,
+}
+
+/// What kind of identity a user is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserKind {
+    /// A person: may have a password and log in.
+    #[default]
+    Human,
+    /// A service account: no password, authenticates with API tokens only.
+    Service,
+}
+
+/// Reads a present field as `Some(value)`, `null` included: with `#[serde(default)]`,
+/// an absent field stays `None`, so an update tells "leave it" from "clear it".
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// An invitation to create one's own user in a context. The secret is shown
+/// once, at creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Invitation {
+    pub id: Uuid,
+    /// The tenant the new user joins; null: provider staff.
+    pub tenant_id: Option<Uuid>,
+    pub email: String,
+    /// The role bound to the new user on acceptance.
+    pub role_id: Option<Uuid>,
+    /// `pending`, `accepted`, `revoked` or `expired`.
+    pub state: String,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub accepted_user_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitation {
+    /// Must match the caller's tenant context when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    pub email: String,
+    /// A role to bind on acceptance: only one the caller may bind itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_id: Option<Uuid>,
+    /// 1 to 720 hours; 168 (a week) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_hours: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedInvitation {
+    #[serde(flatten)]
+    pub invitation: Invitation,
+    /// The secret to hand to the invitee (`bsi_...`). Only this answer ever contains it.
+    pub token: String,
+}
+
+/// `POST /v1/invitations/accept`: redeem an invitation (no credential needed).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitation {
+    pub token: String,
+    pub username: String,
+    /// At least the tenant policy's `password_min_length` characters.
+    pub password: String,
+}
+
+/// A tenant's password and token rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TenantPolicy {
+    pub tenant_id: Uuid,
+    /// Minimum password length for the tenant's users (8 to 128; default 12).
+    pub password_min_length: i32,
+    /// Longest lifetime of an API token of the tenant's users, in days; null: no limit.
+    pub token_max_ttl_days: Option<i32>,
+    /// 0 until the policy is first changed.
+    pub version: i64,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenantPolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_min_length: Option<i32>,
+    /// 1 to 732 days; `null` removes the limit.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i32>)]
+    pub token_max_ttl_days: Option<Option<i32>>,
+}
+
+/// A service account: a user without a password, for pipelines. Bind roles to it
+/// with `POST /v1/role-bindings` (`user_id`), and issue it API tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceAccount {
+    pub id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    pub name: String,
+    pub description: String,
+    pub disabled: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateServiceAccount {
+    /// Must match the caller's tenant context when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    /// A username: 1–64 letters, digits and `.`, `_`, `-`, `@` (unique among the context's users).
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateServiceAccount {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateServiceAccountToken {
+    pub name: String,
+    /// Lifetime in seconds (60 s to 2 years, and within the tenant policy); absent: no expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<i64>,
+}
+
+/// One permission a user holds, and what grants it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HeldPermission {
+    pub permission: String,
+    pub binding_id: Uuid,
+    pub role_id: Uuid,
+    pub role: String,
+    /// Set when the binding is made to a group the user belongs to.
+    pub group_id: Option<Uuid>,
+    /// Set when held on one cluster only.
+    pub cluster_id: Option<Uuid>,
+}
+
+/// `GET /v1/users/{id}/permissions`: what a user of the context may do there.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserPermissions {
+    pub user_id: Uuid,
+    /// Held in the whole context, sorted, each with the binding that grants it.
+    pub permissions: Vec<HeldPermission>,
+    /// Held on single clusters through cluster-scoped bindings.
+    pub cluster_permissions: Vec<HeldPermission>,
 }

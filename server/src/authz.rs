@@ -112,6 +112,23 @@ permissions! {
     RoleBindingList = "role_binding:list", [System, Tenant], "List the role bindings of the current context.";
     RoleBindingRead = "role_binding:read", [System, Tenant], "Read a role binding.";
     RoleBindingDelete = "role_binding:delete", [System, Tenant], "Remove a role binding (never the last admin's).";
+    UserUnlock = "user:unlock", [System, Tenant], "Clear the failed-login throttle of a user of the context.";
+    UserPermissionList = "user_permission:list", [System, Tenant], "List the effective permissions of a user of the context, with the binding (or group) granting each.";
+    InvitationCreate = "invitation:create", [System, Tenant], "Invite someone to create their own user in the context (with a role one may grant).";
+    InvitationList = "invitation:list", [System, Tenant], "List the invitations of the context (never their secrets).";
+    InvitationRead = "invitation:read", [System, Tenant], "Read an invitation.";
+    InvitationRevoke = "invitation:revoke", [System, Tenant], "Revoke a pending invitation.";
+    TenantPolicyRead = "tenant_policy:read", [Tenant], "Read the tenant's password and token policy.";
+    TenantPolicyUpdate = "tenant_policy:update", [Tenant], "Change the tenant's password and token policy.";
+    ServiceAccountCreate = "service_account:create", [System, Tenant], "Create service accounts (users without a password, for pipelines).";
+    ServiceAccountList = "service_account:list", [System, Tenant], "List the service accounts of the context.";
+    ServiceAccountRead = "service_account:read", [System, Tenant], "Read a service account.";
+    ServiceAccountUpdate = "service_account:update", [System, Tenant], "Change a service account's description or disabled flag.";
+    ServiceAccountDelete = "service_account:delete", [System, Tenant], "Delete a service account, its tokens and its bindings.";
+    ServiceAccountTokenCreate = "service_account_token:create", [System, Tenant], "Issue an API token for a service account (only with every permission it holds).";
+    ServiceAccountTokenList = "service_account_token:list", [System, Tenant], "List a service account's API tokens (never their secrets).";
+    ServiceAccountTokenRevoke = "service_account_token:revoke", [System, Tenant], "Revoke a service account's API token.";
+    AuditExport = "audit:export", [System, Tenant], "Export the audit trail of the context as NDJSON.";
     RegionRegister = "region:register", [System], "Register a region (its gateway endpoint) with the controller.";
     RegionList = "region:list", [System, Tenant], "List regions (tenants see names and availability only).";
     RegionRead = "region:read", [System, Tenant], "Read a region.";
@@ -371,13 +388,28 @@ fn resource(p: Permission) -> &'static str {
     p.name().split_once(':').map_or("", |(r, _)| r)
 }
 
+/// Reading, listing and exporting (a read of many at once) change nothing.
 fn is_read(p: Permission) -> bool {
-    matches!(action(p), "read" | "list")
+    matches!(action(p), "read" | "list" | "export")
 }
 
-/// Managing who may do what: users, roles, bindings.
+/// Managing who may do what: users, roles, bindings, and what makes or
+/// empowers identities (invitations, service accounts and their tokens, the
+/// tenant's password and token policy).
 fn is_identity_admin(p: Permission) -> bool {
-    matches!(resource(p), "user" | "user_token" | "role" | "role_binding" | "group" | "group_member") && !is_read(p)
+    matches!(
+        resource(p),
+        "user"
+            | "user_token"
+            | "role"
+            | "role_binding"
+            | "group"
+            | "group_member"
+            | "invitation"
+            | "service_account"
+            | "service_account_token"
+            | "tenant_policy"
+    ) && !is_read(p)
 }
 
 /// Every user may manage its own API tokens and read the catalog.

@@ -579,6 +579,63 @@ fn compute(fx: &Fx) -> Vec<Case> {
     ]
 }
 
+/// Invitations, the tenant policy, service accounts, unlock, a user's
+/// permissions and the audit export.
+#[rustfmt::skip]
+fn identity_depth(fx: &Fx) -> Vec<Case> {
+    let sa = format!("/v1/service-accounts/{GHOST}");
+    let ghost_invitation = format!(r#"{{"token":"bsi_{}_00","username":"eve","password":"a long enough password"}}"#, GHOST.replace('-', ""));
+    vec![
+        // Invitations: an email, a lifetime of 1 to 720 hours, a visible role.
+        c("invitation bad email", POST, "/v1/invitations", Tenant, r#"{"email":"nope"}"#, 400, FIELD).at("email"),
+        c("invitation without email", POST, "/v1/invitations", Tenant, "{}", 400, FIELD).at("email"),
+        c("invitation of 0 hours", POST, "/v1/invitations", Tenant, r#"{"email":"a@example.com","expires_in_hours":0}"#, 400, FIELD).at("expires_in_hours"),
+        c("invitation of 721 hours", POST, "/v1/invitations", Tenant, r#"{"email":"a@example.com","expires_in_hours":721}"#, 400, FIELD).at("expires_in_hours"),
+        c("invitation role not a uuid", POST, "/v1/invitations", Tenant, r#"{"email":"a@example.com","role_id":"admin"}"#, 400, FIELD).at("role_id"),
+        c("invitation unknown role", POST, "/v1/invitations", Tenant, format!(r#"{{"email":"a@example.com","role_id":"{GHOST}"}}"#), 404, NOT_FOUND),
+        c("invitation foreign tenant", POST, "/v1/invitations", Tenant, format!(r#"{{"email":"a@example.com","tenant_id":"{GHOST}"}}"#), 422, "tenant_mismatch"),
+        c("revoke unknown invitation", POST, format!("/v1/invitations/{GHOST}/revoke"), Tenant, "{}", 404, NOT_FOUND),
+        // Accepting: no credential; every bad invitation is the same 401.
+        c("accept garbage token", POST, "/v1/invitations/accept", Nobody, r#"{"token":"garbage","username":"eve","password":"a long enough password"}"#, 401, UNAUTHENTICATED),
+        c("accept an api token", POST, "/v1/invitations/accept", Nobody, r#"{"token":"bst_0190a0a0a0a07000800000000000000a_00","username":"eve","password":"a long enough password"}"#, 401, UNAUTHENTICATED),
+        c("accept unknown invitation", POST, "/v1/invitations/accept", Nobody, ghost_invitation, 401, UNAUTHENTICATED),
+        c("accept without password", POST, "/v1/invitations/accept", Nobody, r#"{"token":"x","username":"eve"}"#, 400, FIELD).at("password"),
+        c("accept unknown field", POST, "/v1/invitations/accept", Nobody, r#"{"token":"x","username":"eve","password":"p","role_id":"x"}"#, 400, FIELD).at("role_id"),
+        // The tenant policy: 8-128, 1-732 days or null; tenant scope only.
+        c("policy min 7", PATCH, "/v1/tenant-policy", Tenant, r#"{"password_min_length":7}"#, 400, FIELD).at("password_min_length"),
+        c("policy min 129", PATCH, "/v1/tenant-policy", Tenant, r#"{"password_min_length":129}"#, 400, FIELD).at("password_min_length"),
+        c("policy min as string", PATCH, "/v1/tenant-policy", Tenant, r#"{"password_min_length":"12"}"#, 400, FIELD).at("password_min_length"),
+        c("policy ttl 0 days", PATCH, "/v1/tenant-policy", Tenant, r#"{"token_max_ttl_days":0}"#, 400, FIELD).at("token_max_ttl_days"),
+        c("policy ttl 733 days", PATCH, "/v1/tenant-policy", Tenant, r#"{"token_max_ttl_days":733}"#, 400, FIELD).at("token_max_ttl_days"),
+        c("policy ttl as float", PATCH, "/v1/tenant-policy", Tenant, r#"{"token_max_ttl_days":1.5}"#, 400, FIELD).at("token_max_ttl_days"),
+        c("policy unknown field", PATCH, "/v1/tenant-policy", Tenant, r#"{"mfa":true}"#, 400, FIELD).at("mfa"),
+        c("policy stale if-match", PATCH, "/v1/tenant-policy", Tenant, r#"{"password_min_length":14}"#, 409, "version_mismatch").header("if-match", r#""7""#),
+        c("policy at system scope", GET, "/v1/tenant-policy", Admin, "", 403, DENIED),
+        // Service accounts: a username-like name, short clean descriptions.
+        c("service account bad name", POST, "/v1/service-accounts", Tenant, r#"{"name":"ci bot"}"#, 400, FIELD).at("name"),
+        c("service account with password", POST, "/v1/service-accounts", Tenant, r#"{"name":"ci","password":"a long enough password"}"#, 400, FIELD).at("password"),
+        c("service account description with rtl override", POST, "/v1/service-accounts", Tenant, r#"{"name":"ci","description":"\u202eevil"}"#, 400, FIELD).at("description"),
+        c("service account description of 256", POST, "/v1/service-accounts", Tenant, format!(r#"{{"name":"ci","description":"{}"}}"#, rep("d", 256)), 400, FIELD).at("description"),
+        c("service account unknown", GET, &sa, Tenant, "", 404, NOT_FOUND),
+        c("service account bad id", GET, "/v1/service-accounts/nope", Tenant, "", 400, FIELD).at("id"),
+        c("service account the admin (a person)", GET, format!("/v1/service-accounts/{}", fx.user), Tenant, "", 404, NOT_FOUND),
+        c("service account disabled as string", PATCH, &sa, Tenant, r#"{"disabled":"yes"}"#, 400, FIELD).at("disabled"),
+        c("service account token ttl too short", POST, format!("{sa}/tokens"), Tenant, r#"{"name":"ci","ttl_seconds":1}"#, 400, FIELD).at("ttl_seconds"),
+        c("service account token bad name", POST, format!("{sa}/tokens"), Tenant, r#"{"name":"CI"}"#, 400, FIELD).at("name"),
+        c("service account token for nobody", POST, format!("{sa}/tokens"), Tenant, r#"{"name":"ci"}"#, 404, NOT_FOUND),
+        c("service account token revoke bad id", DELETE, format!("{sa}/tokens/nope"), Tenant, "", 400, FIELD).at("id"),
+        c("a person's password via service accounts", PATCH, format!("/v1/service-accounts/{}", fx.user), Tenant, r#"{"password":"a long enough password"}"#, 400, FIELD).at("password"),
+        // Unlock, permissions of a user: UUIDs of the context's users.
+        c("unlock unknown user", POST, format!("/v1/users/{GHOST}/unlock"), Tenant, "{}", 404, NOT_FOUND),
+        c("permissions of unknown user", GET, format!("/v1/users/{GHOST}/permissions"), Tenant, "", 404, NOT_FOUND),
+        c("permissions bad id", GET, "/v1/users/nope/permissions", Tenant, "", 400, FIELD).at("id"),
+        // The audit export: RFC 3339 times, since before until.
+        c("export since not a time", GET, "/v1/audit-events/export?since=yesterday", Tenant, "", 400, QUERY),
+        c("export unknown parameter", GET, "/v1/audit-events/export?format=csv", Tenant, "", 400, QUERY),
+        c("export since after until", GET, "/v1/audit-events/export?since=2030-01-02T00:00:00Z&until=2030-01-01T00:00:00Z", Tenant, "", 400, FIELD).at("since"),
+    ]
+}
+
 /// Every family, in order.
 fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
     vec![
@@ -590,6 +647,7 @@ fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
         ("regions, clusters and hosts, quotas", capacity(fx)),
         ("templates", templates(fx)),
         ("vms, snapshots, operations, console", compute(fx)),
+        ("invitations, tenant policy, service accounts, unlock, export", identity_depth(fx)),
     ]
 }
 

@@ -95,6 +95,13 @@ const SEEDERS: &[(&str, &str)] = &[
         "INSERT INTO group_members (tenant_id, group_id, user_id)
          SELECT $1, g.id, $3 FROM groups g WHERE g.tenant_id = $1 ORDER BY g.id LIMIT 1",
     ),
+    (
+        "invitations",
+        "INSERT INTO invitations (id, tenant_id, email, secret_sha256, created_by, expires_at)
+         VALUES ($2, $1, 'i@example.com', '\\x00', $3, now() + interval '1 day')",
+    ),
+    // Tenant policies are tenant rows only (none for the system).
+    ("tenant_policies", "INSERT INTO tenant_policies (tenant_id) SELECT $1 WHERE $1::uuid IS NOT NULL"),
     ("login_failures", "INSERT INTO login_failures (id, tenant_id, username) VALUES ($2, $1, 'u-' || $3::text)"),
     (
         "idempotency_keys",
@@ -471,7 +478,8 @@ async fn the_auth_scope_reads_credentials_and_writes_nothing(via: Via) {
     let (tokens,): (i64,) = sqlx::query_as("SELECT count(*) FROM api_tokens").fetch_one(&mut *tx).await.unwrap();
     assert_eq!(tokens, 0, "the auth scope sees tokens it was not asked for");
     tx.rollback().await.unwrap();
-    for table in ["audit_events", "idempotency_keys"] {
+    // Invitations too: the auth scope sees one only when asked to redeem it.
+    for table in ["audit_events", "idempotency_keys", "invitations", "tenant_policies"] {
         let mut tx = app.begin(DbScope::Auth, None, false).await.unwrap();
         let r = sqlx::query_as::<_, (i64,)>(&format!("SELECT count(*) FROM {table}")).fetch_one(&mut *tx).await;
         assert!(matches!(r, Ok((0,)) | Err(_)), "{table} readable in the auth scope");

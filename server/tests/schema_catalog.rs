@@ -33,6 +33,10 @@ const KEY_EXCEPTIONS: &[(&str, &str)] = &[
     ("region_objects_region_id_fkey", "the controller's routing hints are system rows (tenant_id pinned NULL)"),
     ("quotas_cluster_id_fkey", "a tenant's quota on a cluster of the estate (a system row)"),
     (
+        "invitations_role_id_fkey",
+        "the role an invitation binds may be built-in (NULL tenant); its visibility is checked in the context at creation",
+    ),
+    (
         "api_tokens_context_tenant_id_fkey",
         "the tenant a provider-staff token acts in; for tenant users a CHECK pins it to tenant_id",
     ),

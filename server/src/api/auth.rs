@@ -105,7 +105,7 @@ const THROTTLE_WINDOW_MINUTES: i32 = 15;
 
 /// Refuses a login (429) after too many recent failures for this username, before
 /// any password is checked: a brute-force run gets a handful of guesses per window.
-async fn throttle(tx: &mut Tx, tenant: Option<Uuid>, username: &str) -> ApiResult<()> {
+pub(super) async fn throttle(tx: &mut Tx, tenant: Option<Uuid>, username: &str) -> ApiResult<()> {
     let (failures,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM login_failures
           WHERE tenant_id IS NOT DISTINCT FROM $1 AND username = $2
@@ -126,7 +126,7 @@ async fn throttle(tx: &mut Tx, tenant: Option<Uuid>, username: &str) -> ApiResul
 }
 
 /// Counts a failed login, or clears the count after a successful one.
-async fn record_attempt(state: &AppState, scope: DbScope, username: &str, ok: bool) -> ApiResult<()> {
+pub(super) async fn record_attempt(state: &AppState, scope: DbScope, username: &str, ok: bool) -> ApiResult<()> {
     let mut tx = state.db.begin(scope, None, false).await?;
     if ok {
         sqlx::query("DELETE FROM login_failures WHERE username = $1").bind(username).execute(&mut *tx).await?;

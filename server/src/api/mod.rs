@@ -13,6 +13,7 @@ pub mod federation;
 pub mod groups;
 pub mod health;
 pub mod hosts;
+pub mod invitations;
 pub mod openapi;
 pub mod operations;
 pub mod permissions;
@@ -20,8 +21,10 @@ pub mod quotas;
 pub mod regions;
 pub mod role_bindings;
 pub mod roles;
+pub mod service_accounts;
 pub mod snapshots;
 pub mod templates;
+pub mod tenant_policy;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
@@ -122,6 +125,25 @@ pub fn routes() -> Vec<Route> {
         route(M::GET,    "/v1/tokens/{id}",            p(P::TokenRead),         tokens::get),
         route(M::DELETE, "/v1/tokens/{id}",            p(P::TokenRevoke),       tokens::revoke),
         route(M::GET,    "/v1/audit-events",           p(P::AuditRead),         audit_events::list),
+        route(M::GET,    "/v1/audit-events/export",    p(P::AuditExport),       audit_events::export),
+        route(M::POST,   "/v1/users/{id}/unlock",      p(P::UserUnlock),        users::unlock),
+        route(M::GET,    "/v1/users/{id}/permissions", p(P::UserPermissionList), users::permissions),
+        route(M::GET,    "/v1/invitations",            p(P::InvitationList),    invitations::list),
+        route(M::POST,   "/v1/invitations",            p(P::InvitationCreate),  invitations::create),
+        route(M::GET,    "/v1/invitations/{id}",       p(P::InvitationRead),    invitations::get),
+        route(M::POST,   "/v1/invitations/{id}/revoke", p(P::InvitationRevoke), invitations::revoke),
+        // The invitation's secret is the credential: no bearer token.
+        route(M::POST,   "/v1/invitations/accept",     Public,                  invitations::accept),
+        route(M::GET,    "/v1/tenant-policy",          p(P::TenantPolicyRead),  tenant_policy::get),
+        route(M::PATCH,  "/v1/tenant-policy",          p(P::TenantPolicyUpdate), tenant_policy::update),
+        route(M::GET,    "/v1/service-accounts",       p(P::ServiceAccountList), service_accounts::list),
+        route(M::POST,   "/v1/service-accounts",       p(P::ServiceAccountCreate), service_accounts::create),
+        route(M::GET,    "/v1/service-accounts/{id}",  p(P::ServiceAccountRead), service_accounts::get),
+        route(M::PATCH,  "/v1/service-accounts/{id}",  p(P::ServiceAccountUpdate), service_accounts::update),
+        route(M::DELETE, "/v1/service-accounts/{id}",  p(P::ServiceAccountDelete), service_accounts::delete),
+        route(M::GET,    "/v1/service-accounts/{id}/tokens", p(P::ServiceAccountTokenList), service_accounts::list_tokens),
+        route(M::POST,   "/v1/service-accounts/{id}/tokens", p(P::ServiceAccountTokenCreate), service_accounts::create_token),
+        route(M::DELETE, "/v1/service-accounts/{id}/tokens/{token_id}", p(P::ServiceAccountTokenRevoke), service_accounts::revoke_token),
         route(M::GET,    "/v1/roles",                  p(P::RoleList),          roles::list),
         route(M::POST,   "/v1/roles",                  p(P::RoleCreate),        roles::create),
         route(M::GET,    "/v1/roles/{id}",             p(P::RoleRead),          roles::get),
@@ -234,6 +256,10 @@ enum Home {
 }
 
 fn home(r: &Route) -> Home {
+    // Public, but it creates a user: identity, served by the controller.
+    if r.path == "/v1/invitations/accept" {
+        return Home::Identity;
+    }
     if proxy::region_collection(r.path).is_some() {
         Home::Compute
     } else if matches!(r.access, Access::Public | Access::Service(_))

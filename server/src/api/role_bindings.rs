@@ -106,6 +106,29 @@ pub fn require_delegable(req: &Req, permissions: &[String]) -> ApiResult<()> {
     }
 }
 
+/// The role `role_id` as the caller may grant it at `scope`: visible in the
+/// context (404 otherwise), holding only permissions grantable there (422), and
+/// nothing the caller could not hand on itself (403 `escalation_refused`). The
+/// check of every grant of a role: a binding, or an invitation that makes one.
+pub async fn grantable_role(tx: &mut Tx, req: &Req, role_id: Uuid, scope: ScopeKind) -> ApiResult<basalt_client::Role> {
+    let role = super::roles::fetch(tx, role_id, false).await?;
+    let mut not_grantable = Vec::new();
+    for name in &role.permissions {
+        if Permission::from_name(name).is_some_and(|p| !p.grantable_within(scope)) {
+            not_grantable.push(name.clone());
+        }
+    }
+    if !not_grantable.is_empty() {
+        return Err(ApiError::Unprocessable {
+            code: "permission_not_grantable",
+            message: format!("role {} holds permissions not grantable at {} scope", role.name, scope.as_str()),
+            details: json!({ "field": "role_id", "permissions": not_grantable }),
+        });
+    }
+    require_delegable(req, &role.permissions)?;
+    Ok(role)
+}
+
 /// List the role bindings of the current context.
 #[utoipa::path(get, operation_id = "role_bindings_list", path = "/v1/role-bindings", tag = "rbac", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<RoleBinding>)), security(("bearer" = [])))]
@@ -156,21 +179,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
         }
         _ => return Err(ApiError::bad_field("user_id", "give exactly one of user_id and group_id")),
     }
-    let role = super::roles::fetch(&mut tx, body.role_id, false).await?;
-    let mut not_grantable = Vec::new();
-    for name in &role.permissions {
-        if Permission::from_name(name).is_some_and(|p| !p.grantable_within(scope)) {
-            not_grantable.push(name.clone());
-        }
-    }
-    if !not_grantable.is_empty() {
-        return Err(ApiError::Unprocessable {
-            code: "permission_not_grantable",
-            message: format!("role {} holds permissions not grantable at {} scope", role.name, scope.as_str()),
-            details: json!({ "field": "role_id", "permissions": not_grantable }),
-        });
-    }
-    require_delegable(&req, &role.permissions)?;
+    let role = grantable_role(&mut tx, &req, body.role_id, scope).await?;
     let (user_id, group_id, role_id, role_tenant, role_name, cluster_id) =
         (body.user_id, body.group_id, role.id, role.tenant_id, role.name, body.cluster_id);
     crud::create(

@@ -61,24 +61,23 @@ async fn begin_home(req: &Req, mutating: bool) -> ApiResult<Tx> {
 #[utoipa::path(get, operation_id = "tokens_list", path = "/v1/tokens", tag = "tokens", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<ApiToken>)), security(("bearer" = [])))]
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<ApiToken>>> {
-    let params = q.params()?;
-    let mut tx = begin_home(&req, false).await?;
-    let tokens = select_of(&mut tx, req.principal.user_id, params).await?;
-    tx.commit().await?;
-    Ok(Json(page(tokens, params, |t| t.id)))
+    let tx = begin_home(&req, false).await?;
+    page_of(tx, req.principal.user_id, &q).await
 }
 
-/// One page of `user`'s tokens visible in `tx` (one more than the page: see `page`).
-async fn select_of(tx: &mut Tx, user: Uuid, params: super::extract::PageParams) -> ApiResult<Vec<ApiToken>> {
+/// One page of `user`'s tokens visible in `tx`, which it commits.
+pub async fn page_of(mut tx: Tx, user: Uuid, q: &PageQuery) -> ApiResult<Json<Page<ApiToken>>> {
+    let params = q.params()?;
     let rows: Vec<TokenRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM api_tokens WHERE user_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
     ))
     .bind(user)
     .bind(params.after)
     .bind(params.limit + 1)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(rows.into_iter().map(ApiToken::from).collect())
+    tx.commit().await?;
+    Ok(Json(page(rows.into_iter().map(ApiToken::from).collect(), params, |t| t.id)))
 }
 
 /// List the API tokens of a user of the current context (an administrator's
@@ -91,12 +90,9 @@ pub async fn list_of_user(
     PathId(user): PathId,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<ApiToken>>> {
-    let params = q.params()?;
     let mut tx = req.tx()?;
     super::users::fetch(&mut tx, user, false).await?;
-    let tokens = select_of(&mut tx, user, params).await?;
-    tx.commit().await?;
-    Ok(Json(page(tokens, params, |t| t.id)))
+    page_of(tx, user, &q).await
 }
 
 /// Revoke an API token of a user of the current context. Takes effect on the
@@ -130,19 +126,49 @@ pub async fn get(req: Req, PathId(id): PathId) -> ApiResult<Json<ApiToken>> {
 #[utoipa::path(post, operation_id = "tokens_create", path = "/v1/tokens", tag = "tokens", request_body = CreateApiToken,
     responses((status = 201, body = CreatedApiToken), (status = 400), (status = 404)), security(("bearer" = [])))]
 pub async fn create(req: Req, ApiJson(body): ApiJson<CreateApiToken>) -> ApiResult<Response> {
-    validate::name("name", &body.name)?;
-    let expires_at = match body.ttl_seconds {
-        None => None,
-        Some(s) if (60..=MAX_TTL_SECONDS).contains(&s) => Some(Utc::now() + Duration::seconds(s)),
-        Some(_) => {
-            return Err(ApiError::bad_field(
-                "ttl_seconds",
-                format!("ttl_seconds must be between 60 and {MAX_TTL_SECONDS}"),
-            ))
-        }
-    };
+    let lifetime = Lifetime::check(&body.name, body.ttl_seconds)?;
     let context = token_context(&req, body.tenant.as_deref()).await?;
     let mut tx = begin_home(&req, true).await?;
+    let owner = Owner { user: req.principal.user_id, home: req.principal.home_tenant, context };
+    let created = issue(&mut tx, &req, owner, &body.name, lifetime).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// A token's name and lifetime, checked against the server's bounds.
+pub struct Lifetime {
+    ttl_seconds: Option<i64>,
+}
+
+impl Lifetime {
+    /// Refuses (400 naming the field) a bad name or a lifetime out of 60 s to 2 years.
+    pub fn check(name: &str, ttl_seconds: Option<i64>) -> ApiResult<Lifetime> {
+        validate::name("name", name)?;
+        match ttl_seconds {
+            Some(s) if !(60..=MAX_TTL_SECONDS).contains(&s) => {
+                Err(ApiError::bad_field("ttl_seconds", format!("ttl_seconds must be between 60 and {MAX_TTL_SECONDS}")))
+            }
+            _ => Ok(Lifetime { ttl_seconds }),
+        }
+    }
+}
+
+/// Whose token: the user, its home tenant (where the row lives), and the
+/// context the token acts in.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner {
+    pub user: Uuid,
+    pub home: Option<Uuid>,
+    pub context: Option<Uuid>,
+}
+
+/// Issues a token for `owner` in `tx` (a transaction in the owner's home
+/// context): within the home tenant's policy on token lifetimes, the secret
+/// stored as its SHA-256 only, audited in the home tenant's log. Answers the
+/// token with its secret, once.
+pub async fn issue(tx: &mut Tx, req: &Req, owner: Owner, name: &str, lifetime: Lifetime) -> ApiResult<CreatedApiToken> {
+    super::tenant_policy::Policy::load(tx, owner.home).await?.check_token_ttl("ttl_seconds", lifetime.ttl_seconds)?;
+    let expires_at = lifetime.ttl_seconds.map(|s| Utc::now() + Duration::seconds(s));
     let id = Uuid::now_v7();
     let (secret, digest) = api_token::generate_secret();
     let row: TokenRow = sqlx::query_as(&format!(
@@ -150,25 +176,23 @@ pub async fn create(req: Req, ApiJson(body): ApiJson<CreateApiToken>) -> ApiResu
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(req.principal.home_tenant)
-    .bind(req.principal.user_id)
-    .bind(context)
-    .bind(&body.name)
+    .bind(owner.home)
+    .bind(owner.user)
+    .bind(owner.context)
+    .bind(name)
     .bind(digest)
     .bind(expires_at)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
     audit::record_in(
-        &mut tx,
-        req.principal.home_tenant,
-        &req,
+        tx,
+        owner.home,
+        req,
         Event::new("token.create", "api_token", Some(id))
-            .details(json!({ "name": body.name, "context_tenant_id": context })),
+            .details(json!({ "name": name, "user_id": owner.user, "context_tenant_id": owner.context })),
     )
     .await?;
-    tx.commit().await?;
-    let created = CreatedApiToken { token: ApiToken::from(row), secret: api_token::format_token(id, &secret) };
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    Ok(CreatedApiToken { token: ApiToken::from(row), secret: api_token::format_token(id, &secret) })
 }
 
 /// The tenant context a new token carries. Tenant users: their own tenant only.
@@ -210,7 +234,7 @@ pub async fn revoke(req: Req, PathId(id): PathId) -> ApiResult<StatusCode> {
 
 /// Revokes `user`'s token `id` (404 unless it is a live token of that user
 /// visible in `tx`), audited in the log of `tenant`.
-async fn revoke_in(tx: &mut Tx, req: &Req, tenant: Option<Uuid>, user: Uuid, id: Uuid) -> ApiResult<()> {
+pub async fn revoke_in(tx: &mut Tx, req: &Req, tenant: Option<Uuid>, user: Uuid, id: Uuid) -> ApiResult<()> {
     let done =
         sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
             .bind(id)

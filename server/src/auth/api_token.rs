@@ -24,13 +24,30 @@ pub fn generate_secret() -> (String, Vec<u8>) {
 }
 
 pub fn format_token(id: Uuid, secret: &str) -> String {
-    format!("{PREFIX}{}_{secret}", id.simple())
+    format_secret(PREFIX, id, secret)
 }
 
 fn parse(token: &str) -> Option<(Uuid, &str)> {
-    let rest = token.strip_prefix(PREFIX)?;
+    parse_secret(PREFIX, token)
+}
+
+/// `<prefix><id>_<secret>`: the shape of every Basalt secret (API tokens,
+/// invitations), so one lookup by id finds the row whose digest is compared.
+pub fn format_secret(prefix: &str, id: Uuid, secret: &str) -> String {
+    format!("{prefix}{}_{secret}", id.simple())
+}
+
+/// The id and secret halves of `<prefix><id>_<secret>`.
+pub fn parse_secret<'a>(prefix: &str, token: &'a str) -> Option<(Uuid, &'a str)> {
+    let rest = token.strip_prefix(prefix)?;
     let (id, secret) = rest.split_once('_')?;
     Some((Uuid::try_parse(id).ok()?, secret))
+}
+
+/// Does `secret` hash to `digest`? Compared in constant time.
+pub fn secret_matches(secret: &str, digest: &[u8]) -> bool {
+    let computed = Sha256::digest(secret.as_bytes());
+    subtle::ConstantTimeEq::ct_eq(computed.as_slice(), digest).into()
 }
 
 #[derive(sqlx::FromRow)]
@@ -56,9 +73,7 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Principal, ApiError> {
     .fetch_optional(&mut *tx)
     .await?;
     let row = row.ok_or_else(invalid)?;
-    let digest = Sha256::digest(secret.as_bytes());
-    let matches: bool = subtle::ConstantTimeEq::ct_eq(digest.as_slice(), row.secret_sha256.as_slice()).into();
-    if !matches {
+    if !secret_matches(secret, &row.secret_sha256) {
         return Err(invalid());
     }
     if !row.usable {

@@ -9,11 +9,16 @@ use crate::error::ApiError;
 pub const MIN_LEN: usize = 12;
 pub const MAX_LEN: usize = 1024;
 
-/// Checks the length rule; the message names the field.
+/// Checks the server's length rule; the message names the field.
 pub fn validate(field: &str, password: &str) -> Result<(), ApiError> {
+    validate_min(field, password, MIN_LEN)
+}
+
+/// Checks the length rule with `min` characters at least (a tenant policy's).
+pub fn validate_min(field: &str, password: &str, min: usize) -> Result<(), ApiError> {
     let n = password.chars().count();
-    if !(MIN_LEN..=MAX_LEN).contains(&n) {
-        return Err(ApiError::bad_field(field, format!("{field} must be {MIN_LEN} to {MAX_LEN} characters long")));
+    if !(min..=MAX_LEN).contains(&n) {
+        return Err(ApiError::bad_field(field, format!("{field} must be {min} to {MAX_LEN} characters long")));
     }
     Ok(())
 }
