@@ -41,6 +41,10 @@ use basalt_client::*;
         super::snapshots::list, super::snapshots::create, super::snapshots::get, super::snapshots::revert,
         super::snapshots::delete,
         super::operations::list, super::operations::get, super::console::ticket, super::console::websocket,
+        super::vms::update, super::vms::protect, super::vms::unprotect, super::vms::metrics, super::vms::rebuild,
+        super::vms::clone, super::vms::reset, super::snapshots::update,
+        super::placement_groups::list, super::placement_groups::create, super::placement_groups::get,
+        super::placement_groups::update, super::placement_groups::delete,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
@@ -51,7 +55,9 @@ use basalt_client::*;
         MigrateVm, Snapshot, CreateSnapshot, Operation, OperationStatus, ConsoleTicket,
         crate::federation::sync::Registration, crate::federation::sync::Registered, super::federation::ResolveRequest,
         crate::federation::identity::ForwardedPrincipal, crate::authz::GrantRow, crate::federation::sync::SyncPayload,
-        crate::federation::sync::PushedTenant, crate::federation::sync::SyncAnswer)),
+        crate::federation::sync::PushedTenant, crate::federation::sync::SyncAnswer,
+        CreateVmRequest, UpdateVm, RebuildVm, CloneVm, VmMetrics, UpdateSnapshot,
+        PlacementGroup, PlacementPolicy, CreatePlacementGroup, UpdatePlacementGroup)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
