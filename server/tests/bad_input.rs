@@ -594,7 +594,7 @@ fn vm_depth(_fx: &Fx) -> Vec<Case> {
         c("patch vm label value of 257", PATCH, vm.clone(), Tenant, format!(r#"{{"labels":{{"env":"{}"}}}}"#, rep("v", 257)), 400, FIELD).at("labels.env"),
         c("patch vm label value as number", PATCH, vm.clone(), Tenant, r#"{"labels":{"env":1}}"#, 400, FIELD).at("labels.env"),
         c("patch vm labels as list", PATCH, vm.clone(), Tenant, r#"{"labels":["env"]}"#, 400, FIELD).at("labels"),
-        c("patch vm description with bidi override", PATCH, vm.clone(), Tenant, r#"{"description":"a‮b"}"#, 400, FIELD).at("description"),
+        c("patch vm description with bidi override", PATCH, vm.clone(), Tenant, r#"{"description":"a\u202eb"}"#, 400, FIELD).at("description"),
         c("patch vm protected field", PATCH, vm.clone(), Tenant, r#"{"protected":false}"#, 400, FIELD).at("protected"),
         c("patch missing vm", PATCH, vm.clone(), Tenant, r#"{"description":"x"}"#, 404, NOT_FOUND),
         c("patch vm bad if-match", PATCH, vm.clone(), Tenant, r#"{"description":"x"}"#, 400, FIELD).at("If-Match").header("if-match", "latest"),
