@@ -100,7 +100,8 @@ fn code(e: &ClientError) -> (Option<u16>, Option<&str>) {
 fn base_image(dir: &Path, name: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(name);
-    let made = std::process::Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&path).arg("64M").status();
+    let made =
+        std::process::Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&path).arg("64M").status();
     assert!(made.unwrap().success(), "qemu-img create");
     path
 }
@@ -143,7 +144,8 @@ async fn a_vm_is_renamed_described_and_labelled_with_if_match_and_an_audit_trail
     let before = vm(&w.client, id).await;
     assert_eq!((before.description.as_str(), before.labels.len(), before.protected), ("", 0, false));
 
-    let body = json!({ "name": "web-renamed", "description": "front end", "labels": { "env": "prod", "team.a": "web" } });
+    let body =
+        json!({ "name": "web-renamed", "description": "front end", "labels": { "env": "prod", "team.a": "web" } });
     let after: Vm = w.client.patch_at(&format!("/v1/vms/{id}"), &body, &if_match(before.version)).await.unwrap();
     assert_eq!((after.name.as_str(), after.description.as_str()), ("web-renamed", "front end"));
     assert_eq!(after.labels.get("env").map(String::as_str), Some("prod"));
@@ -151,14 +153,26 @@ async fn a_vm_is_renamed_described_and_labelled_with_if_match_and_an_audit_trail
     assert_eq!(after.state, VmState::Running, "a rename does not touch the running domain");
 
     // A stale version is refused and changes nothing.
-    let e = w.client.patch_at::<_, Vm>(&format!("/v1/vms/{id}"), &json!({ "description": "x" }), &if_match(before.version)).await.unwrap_err();
+    let e = w
+        .client
+        .patch_at::<_, Vm>(&format!("/v1/vms/{id}"), &json!({ "description": "x" }), &if_match(before.version))
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), (Some(409), Some("version_mismatch")));
     assert_eq!(vm(&w.client, id).await.description, "front end");
     // Names stay unique in the tenant.
-    let e = w.client.patch_at::<_, Vm>(&format!("/v1/vms/{other}"), &json!({ "name": "web-renamed" }), &no_opts()).await.unwrap_err();
+    let e = w
+        .client
+        .patch_at::<_, Vm>(&format!("/v1/vms/{other}"), &json!({ "name": "web-renamed" }), &no_opts())
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), Some(409));
     // Labels replace the map; a label filter lists only the VMs carrying it.
-    let _: Vm = w.client.patch_at(&format!("/v1/vms/{other}"), &json!({ "labels": { "env": "dev" } }), &no_opts()).await.unwrap();
+    let _: Vm = w
+        .client
+        .patch_at(&format!("/v1/vms/{other}"), &json!({ "labels": { "env": "dev" } }), &no_opts())
+        .await
+        .unwrap();
     let prod: Page<Vm> = w.client.get_at("/v1/vms?label=env:prod").await.unwrap();
     assert_eq!(prod.items.iter().map(|v| v.id).collect::<Vec<_>>(), vec![id]);
     let none: Page<Vm> = w.client.get_at("/v1/vms?label=env:staging").await.unwrap();
@@ -176,7 +190,10 @@ async fn a_vm_is_renamed_described_and_labelled_with_if_match_and_an_audit_trail
 
     // Another tenant's VM is a 404, never a 403.
     let (_, _, globex) = w.app.tenant_with_user("globex").await;
-    let e = globex.patch_at::<_, Vm>(&format!("/v1/vms/{id}"), &json!({ "description": "mine" }), &no_opts()).await.unwrap_err();
+    let e = globex
+        .patch_at::<_, Vm>(&format!("/v1/vms/{id}"), &json!({ "description": "mine" }), &no_opts())
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), Some(404));
     w.app.stop().await;
 }
@@ -185,8 +202,7 @@ async fn a_vm_is_renamed_described_and_labelled_with_if_match_and_an_audit_trail
 async fn label_rules_answer_400_naming_the_field() {
     let w = world(2).await;
     let id = make_vm(&w.client, &vm_body("web", &w)).await;
-    let many: serde_json::Map<String, serde_json::Value> =
-        (0..33).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let many: serde_json::Map<String, serde_json::Value> = (0..33).map(|i| (format!("k{i}"), json!("v"))).collect();
     let cases = [
         (json!({ "labels": many }), "labels"),
         (json!({ "labels": { "Env": "x" } }), "labels"),
@@ -269,7 +285,8 @@ async fn metrics_are_the_hypervisors_live_figures() {
     // Resized while stopped: the hypervisor reports the new size.
     let op = post_op(&w.client, &format!("/v1/vms/{id}/stop"), json!({ "force": true })).await.unwrap();
     succeeded(&w.client, &op).await;
-    let op = post_op(&w.client, &format!("/v1/vms/{id}/resize"), json!({ "vcpus": 2, "memory_mib": 256 })).await.unwrap();
+    let op =
+        post_op(&w.client, &format!("/v1/vms/{id}/resize"), json!({ "vcpus": 2, "memory_mib": 256 })).await.unwrap();
     succeeded(&w.client, &op).await;
     let m: VmMetrics = w.client.get_at(&format!("/v1/vms/{id}/metrics")).await.unwrap();
     assert_eq!((m.state.as_str(), m.vcpus, m.max_memory_mib), ("off", 2, 256));
@@ -312,7 +329,9 @@ async fn rebuild_reinstalls_the_disk_from_a_template_that_fits() {
     // A template larger than the VM does not fit; an unknown one is no reference.
     let e = post_op(&w.client, &format!("/v1/vms/{id}/rebuild"), json!({ "template_id": big.id })).await.unwrap_err();
     assert_eq!(code(&e), (Some(422), Some("template_too_large")));
-    let e = post_op(&w.client, &format!("/v1/vms/{id}/rebuild"), json!({ "template_id": Uuid::now_v7() })).await.unwrap_err();
+    let e = post_op(&w.client, &format!("/v1/vms/{id}/rebuild"), json!({ "template_id": Uuid::now_v7() }))
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), (Some(422), Some("invalid_reference")));
     // Snapshots would describe the old disk.
     let snap: Snapshot = w
@@ -352,12 +371,18 @@ async fn clone_copies_the_disk_within_the_quota_and_once_per_key() {
     let t = image_template(&w.app, "imaged", &base, 1, 128).await;
     let body = CreateVmRequest { template_id: t.id, power_state: Some(PowerState::Stopped), ..vm_body("golden", &w) };
     let source = make_vm(&w.client, &body).await;
-    let _: Vm = w.client.patch_at(&format!("/v1/vms/{source}"), &json!({ "labels": { "role": "db" } }), &no_opts()).await.unwrap();
+    let _: Vm = w
+        .client
+        .patch_at(&format!("/v1/vms/{source}"), &json!({ "labels": { "role": "db" } }), &no_opts())
+        .await
+        .unwrap();
 
     // A key makes a retried clone answer the same operation.
     let keyed = RequestOptions { idempotency_key: Some("clone-1".into()), ..Default::default() };
-    let op: Operation = w.client.post_at(&format!("/v1/vms/{source}/clone"), &json!({ "name": "copy" }), &keyed).await.unwrap();
-    let again: Operation = w.client.post_at(&format!("/v1/vms/{source}/clone"), &json!({ "name": "copy" }), &keyed).await.unwrap();
+    let op: Operation =
+        w.client.post_at(&format!("/v1/vms/{source}/clone"), &json!({ "name": "copy" }), &keyed).await.unwrap();
+    let again: Operation =
+        w.client.post_at(&format!("/v1/vms/{source}/clone"), &json!({ "name": "copy" }), &keyed).await.unwrap();
     assert_eq!((op.kind.as_str(), again.id), ("vm.clone", op.id));
     succeeded(&w.client, &op).await;
     let copy = vm(&w.client, op.target_id).await;
@@ -397,9 +422,14 @@ async fn a_snapshot_description_is_updated_with_if_match() {
         .await
         .unwrap();
     let path = format!("/v1/vms/{id}/snapshots/{}", snap.id);
-    let after: Snapshot = w.client.patch_at(&path, &json!({ "description": "before upgrade" }), &if_match(snap.version)).await.unwrap();
+    let after: Snapshot =
+        w.client.patch_at(&path, &json!({ "description": "before upgrade" }), &if_match(snap.version)).await.unwrap();
     assert_eq!((after.description.as_str(), after.version), ("before upgrade", snap.version + 1));
-    let e = w.client.patch_at::<_, Snapshot>(&path, &json!({ "description": "x" }), &if_match(snap.version)).await.unwrap_err();
+    let e = w
+        .client
+        .patch_at::<_, Snapshot>(&path, &json!({ "description": "x" }), &if_match(snap.version))
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), (Some(409), Some("version_mismatch")));
     let read: Snapshot = w.client.get_at(&path).await.unwrap();
     assert_eq!(read.description, "before upgrade");
@@ -483,34 +513,59 @@ async fn placement_groups_belong_to_one_tenant_and_one_cluster() {
         .admin
         .post_at(
             "/v1/clusters",
-            &CreateCluster { name: "east".into(), hosts: vec!["test:///default?name=pg-east".into()], ..Default::default() },
+            &CreateCluster {
+                name: "east".into(),
+                hosts: vec!["test:///default?name=pg-east".into()],
+                ..Default::default()
+            },
             &no_opts(),
         )
         .await
         .unwrap();
     quota(&w.app, &w.tenant, &east, 4).await;
-    let create = |cluster: Uuid, name: &str| CreatePlacementGroup { cluster_id: cluster, name: name.into(), ..Default::default() };
-    let west_g: PlacementGroup = w.client.post_at("/v1/placement-groups", &create(w.cluster.id, "west-g"), &no_opts()).await.unwrap();
-    let east_g: PlacementGroup = w.client.post_at("/v1/placement-groups", &create(east.id, "east-g"), &no_opts()).await.unwrap();
+    let create = |cluster: Uuid, name: &str| CreatePlacementGroup {
+        cluster_id: cluster,
+        name: name.into(),
+        ..Default::default()
+    };
+    let west_g: PlacementGroup =
+        w.client.post_at("/v1/placement-groups", &create(w.cluster.id, "west-g"), &no_opts()).await.unwrap();
+    let east_g: PlacementGroup =
+        w.client.post_at("/v1/placement-groups", &create(east.id, "east-g"), &no_opts()).await.unwrap();
 
     // Update with If-Match, audited.
     let path = format!("/v1/placement-groups/{}", west_g.id);
-    let changed: PlacementGroup =
-        w.client.patch_at(&path, &json!({ "description": "front ends", "name": "front" }), &if_match(west_g.version)).await.unwrap();
+    let changed: PlacementGroup = w
+        .client
+        .patch_at(&path, &json!({ "description": "front ends", "name": "front" }), &if_match(west_g.version))
+        .await
+        .unwrap();
     assert_eq!((changed.name.as_str(), changed.description.as_str()), ("front", "front ends"));
-    let e = w.client.patch_at::<_, PlacementGroup>(&path, &json!({ "description": "x" }), &if_match(west_g.version)).await.unwrap_err();
+    let e = w
+        .client
+        .patch_at::<_, PlacementGroup>(&path, &json!({ "description": "x" }), &if_match(west_g.version))
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), (Some(409), Some("version_mismatch")));
     assert_eq!(audit_details(&w.app, "placement_group.update", west_g.id).await["before"]["name"], "west-g");
     let e = w.client.patch_at::<_, PlacementGroup>(&path, &json!({ "policy": "pack" }), &no_opts()).await.unwrap_err();
     assert_eq!(e.status(), Some(400), "the policy is fixed");
     // Names are unique in the tenant.
-    let e = w.client.post_at::<_, PlacementGroup>("/v1/placement-groups", &create(east.id, "east-g"), &no_opts()).await.unwrap_err();
+    let e = w
+        .client
+        .post_at::<_, PlacementGroup>("/v1/placement-groups", &create(east.id, "east-g"), &no_opts())
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), Some(409));
 
     // A VM joins a group of its own cluster only.
     let e = w
         .client
-        .post_at::<_, Operation>("/v1/vms", &CreateVmRequest { placement_group_id: Some(east_g.id), ..vm_body("x", &w) }, &no_opts())
+        .post_at::<_, Operation>(
+            "/v1/vms",
+            &CreateVmRequest { placement_group_id: Some(east_g.id), ..vm_body("x", &w) },
+            &no_opts(),
+        )
         .await
         .unwrap_err();
     assert_eq!(code(&e), (Some(422), Some("invalid_reference")));
@@ -534,7 +589,10 @@ async fn placement_groups_belong_to_one_tenant_and_one_cluster() {
     assert_eq!(code(&e), (Some(422), Some("invalid_reference")));
     // A cluster without the tenant's quota is no reference.
     let (_, _, initech) = w.app.tenant_with_user("initech").await;
-    let e = initech.post_at::<_, PlacementGroup>("/v1/placement-groups", &create(w.cluster.id, "g"), &no_opts()).await.unwrap_err();
+    let e = initech
+        .post_at::<_, PlacementGroup>("/v1/placement-groups", &create(w.cluster.id, "g"), &no_opts())
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), (Some(422), Some("invalid_reference")));
 
     // A cluster delegate on west sees west's group only.
@@ -542,15 +600,24 @@ async fn placement_groups_belong_to_one_tenant_and_one_cluster() {
     let body = CreateUser { username: "ops".into(), password: Some(common::PASSWORD.into()), ..Default::default() };
     let ops_user = inside.create_user(&body, &no_opts()).await.unwrap();
     let cluster_admin = basalt_server::authz::builtin_role_named("cluster-admin").unwrap().id;
-    let bind = CreateRoleBinding { role_id: cluster_admin, user_id: Some(ops_user.id), cluster_id: Some(w.cluster.id), ..Default::default() };
+    let bind = CreateRoleBinding {
+        role_id: cluster_admin,
+        user_id: Some(ops_user.id),
+        cluster_id: Some(w.cluster.id),
+        ..Default::default()
+    };
     w.client.create_role_binding(&bind, &no_opts()).await.unwrap();
     let ops = w.app.login("ops", Some("acme")).await;
     let seen: Page<PlacementGroup> = ops.get_at("/v1/placement-groups").await.unwrap();
     assert_eq!(seen.items.iter().map(|g| g.id).collect::<Vec<_>>(), vec![west_g.id]);
     let e = ops.get_at::<PlacementGroup>(&format!("/v1/placement-groups/{}", east_g.id)).await.unwrap_err();
     assert_eq!(e.status(), Some(404));
-    let e = ops.post_at::<_, PlacementGroup>("/v1/placement-groups", &create(east.id, "sneaky"), &no_opts()).await.unwrap_err();
+    let e = ops
+        .post_at::<_, PlacementGroup>("/v1/placement-groups", &create(east.id, "sneaky"), &no_opts())
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), Some(422), "a delegate made a group on another cluster");
-    let _: PlacementGroup = ops.post_at("/v1/placement-groups", &create(w.cluster.id, "ops-g"), &no_opts()).await.unwrap();
+    let _: PlacementGroup =
+        ops.post_at("/v1/placement-groups", &create(w.cluster.id, "ops-g"), &no_opts()).await.unwrap();
     w.app.stop().await;
 }

@@ -123,7 +123,11 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<PlacementGroupQuery>) -> ApiRe
 /// `Idempotency-Key`.
 #[utoipa::path(post, operation_id = "placement_groups_create", path = "/v1/placement-groups", tag = "compute", request_body = CreatePlacementGroup,
     responses((status = 201, body = PlacementGroup), (status = 400), (status = 403), (status = 409), (status = 422)), security(("bearer" = [])))]
-pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreatePlacementGroup>) -> ApiResult<Response> {
+pub async fn create(
+    req: Req,
+    key: IdempotencyKey,
+    ApiJson(body): ApiJson<CreatePlacementGroup>,
+) -> ApiResult<Response> {
     validate::name("name", &body.name)?;
     let description = body.description.clone().unwrap_or_default();
     validate::display_text("description", &description, 1024)?;
@@ -132,13 +136,14 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
         .check_body_tenant(body.tenant_id)?
         .ok_or_else(|| ApiError::internal("placement_group:create passed the choke point at system scope"))?;
     let mut tx = req.tx()?;
-    let cluster = super::clusters::visible(&req, &mut tx, body.cluster_id, Permission::ClusterRead).await.map_err(|_| {
-        ApiError::Unprocessable {
-            code: "invalid_reference",
-            message: "no such cluster (or no quota on it)".into(),
-            details: json!({ "field": "cluster_id" }),
-        }
-    })?;
+    let cluster =
+        super::clusters::visible(&req, &mut tx, body.cluster_id, Permission::ClusterRead).await.map_err(|_| {
+            ApiError::Unprocessable {
+                code: "invalid_reference",
+                message: "no such cluster (or no quota on it)".into(),
+                details: json!({ "field": "cluster_id" }),
+            }
+        })?;
     req.grants.require_on_cluster(Permission::PlacementGroupCreate, cluster)?;
     let (name, policy) = (body.name.clone(), body.policy.unwrap_or_default());
     crud::create(
@@ -217,10 +222,8 @@ pub async fn delete(req: Req, PathId(id): PathId, if_match: IfMatch) -> ApiResul
     let mut tx = req.tx()?;
     let before = fetch(&req, &mut tx, id, true, Permission::PlacementGroupDelete).await?;
     check_version(&if_match, before.version)?;
-    let (members,): (i64,) = sqlx::query_as("SELECT count(*) FROM vms WHERE placement_group_id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let (members,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM vms WHERE placement_group_id = $1").bind(id).fetch_one(&mut *tx).await?;
     if members > 0 {
         return Err(ApiError::Conflict {
             code: "placement_group_in_use",

@@ -328,8 +328,8 @@ struct NewVm {
 /// ([`vm_work::create`]) runs in the background. Answers 202.
 async fn launch(req: Req, mut tx: Tx, claimed: Option<Uuid>, new: NewVm) -> ApiResult<Response> {
     vm_work::adjust_quota(&mut tx, new.cluster, new.vcpus, new.memory_mib, 1).await?;
-    let disk = (!matches!(new.source, DiskSource::None))
-        .then(|| disks::vm_disk_path(&req.state.compute.storage_dir, new.id));
+    let disk =
+        (!matches!(new.source, DiskSource::None)).then(|| disks::vm_disk_path(&req.state.compute.storage_dir, new.id));
     let row: VmRow = sqlx::query_as(&format!(
         "INSERT INTO vms (id, tenant_id, name, cluster_id, template_id, vcpus, memory_mib, state, power_state, disk_path,
                           kernel, initrd, cmdline, placement_group_id, labels)
@@ -420,7 +420,12 @@ fn check_label_key(field: &str, key: &str) -> ApiResult<()> {
 /// Basalt's record. Takes `If-Match`.
 #[utoipa::path(patch, operation_id = "vms_update", path = "/v1/vms/{id}", tag = "compute", params(("id" = Uuid, Path)), request_body = UpdateVm,
     responses((status = 200, body = Vm), (status = 400), (status = 404), (status = 409)), security(("bearer" = [])))]
-pub async fn update(req: Req, PathId(id): PathId, if_match: IfMatch, ApiJson(body): ApiJson<UpdateVm>) -> ApiResult<Json<Vm>> {
+pub async fn update(
+    req: Req,
+    PathId(id): PathId,
+    if_match: IfMatch,
+    ApiJson(body): ApiJson<UpdateVm>,
+) -> ApiResult<Json<Vm>> {
     if let Some(name) = &body.name {
         check_vm_name(name)?;
     }
@@ -483,7 +488,10 @@ fn refuse_protected(vm: &VmRow, what: &str) -> ApiResult<()> {
     if vm.protected {
         return Err(ApiError::Conflict {
             code: "vm_protected",
-            message: format!("the VM is protected: unprotect it (POST /v1/vms/{}/unprotect) before you {what} it", vm.id),
+            message: format!(
+                "the VM is protected: unprotect it (POST /v1/vms/{}/unprotect) before you {what} it",
+                vm.id
+            ),
         });
     }
     Ok(())
@@ -537,14 +545,14 @@ pub async fn rebuild(req: Req, PathId(id): PathId, OptionalJson(body): OptionalJ
             message: format!("cannot rebuild a VM that is {}", previous.as_str()),
         });
     }
-    let (snapshots,): (i64,) = sqlx::query_as("SELECT count(*) FROM vm_snapshots WHERE vm_id = $1")
-        .bind(vm.id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let (snapshots,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM vm_snapshots WHERE vm_id = $1").bind(vm.id).fetch_one(&mut *tx).await?;
     if snapshots > 0 {
         return Err(ApiError::Conflict {
             code: "vm_has_snapshots",
-            message: format!("delete the VM's {snapshots} snapshot(s) first: they would describe a disk that no longer exists"),
+            message: format!(
+                "delete the VM's {snapshots} snapshot(s) first: they would describe a disk that no longer exists"
+            ),
         });
     }
     let template = super::templates::fetch(&mut tx, body.template_id.unwrap_or(vm.template_id))
@@ -561,7 +569,8 @@ pub async fn rebuild(req: Req, PathId(id): PathId, OptionalJson(body): OptionalJ
         });
     }
     let source = template_disk(&template);
-    let disk = (!matches!(source, DiskSource::None)).then(|| disks::vm_disk_path(&req.state.compute.storage_dir, vm.id));
+    let disk =
+        (!matches!(source, DiskSource::None)).then(|| disks::vm_disk_path(&req.state.compute.storage_dir, vm.id));
     let details = json!({ "template_id": template.id, "previous_template_id": vm.template_id });
     let op = start_operation(&req, tx, &vm, "vm.rebuild", VmState::Stopping, None, details).await?;
     let plan = RebuildPlan {
@@ -591,7 +600,12 @@ pub async fn rebuild(req: Req, PathId(id): PathId, OptionalJson(body): OptionalJ
 /// `vm.clone` operation, whose `target_id` is the new VM. Accepts `Idempotency-Key`.
 #[utoipa::path(post, operation_id = "vms_clone", path = "/v1/vms/{id}/clone", tag = "compute", params(("id" = Uuid, Path)), request_body = CloneVm,
     responses((status = 202, body = Operation), (status = 400), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
-pub async fn clone(req: Req, PathId(id): PathId, key: IdempotencyKey, ApiJson(body): ApiJson<CloneVm>) -> ApiResult<Response> {
+pub async fn clone(
+    req: Req,
+    PathId(id): PathId,
+    key: IdempotencyKey,
+    ApiJson(body): ApiJson<CloneVm>,
+) -> ApiResult<Response> {
     check_vm_name(&body.name)?;
     let mut tx = req.tx()?;
     let claimed = match idempotency::claim(&mut tx, &req, &key, &(id, &body)).await? {
