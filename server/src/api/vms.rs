@@ -641,7 +641,8 @@ pub async fn clone(
     launch(req, tx, claimed, new).await
 }
 
-fn invalid_reference(field: &str, message: &str) -> ApiError {
+/// 422 `invalid_reference`: `field` names no object the caller may use.
+pub(super) fn invalid_reference(field: &str, message: &str) -> ApiError {
     ApiError::Unprocessable { code: "invalid_reference", message: message.into(), details: json!({ "field": field }) }
 }
 
