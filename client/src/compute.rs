@@ -315,6 +315,18 @@ pub struct Vm {
     pub power_state: PowerState,
     /// The operation running on it, if any.
     pub operation_id: Option<Uuid>,
+    /// Free text, at most 1024 characters.
+    #[serde(default)]
+    pub description: String,
+    /// Up to 32 `key: value` labels (see [`UpdateVm`]).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Deletion protection: `DELETE` and `rebuild` answer 409 `vm_protected` until unprotected.
+    #[serde(default)]
+    pub protected: bool,
+    /// The placement group the VM belongs to, if any.
+    #[serde(default)]
+    pub placement_group_id: Option<Uuid>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -382,6 +394,11 @@ pub struct Snapshot {
     pub tenant_id: Uuid,
     pub vm_id: Uuid,
     pub name: String,
+    /// Free text, at most 1024 characters.
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub version: i64,
     pub created_at: DateTime<Utc>,
 }
 
@@ -444,7 +461,8 @@ pub struct Operation {
     pub id: Uuid,
     pub tenant_id: Option<Uuid>,
     /// `vm.create`, `vm.start`, `vm.stop`, `vm.reboot`, `vm.suspend`, `vm.resume`,
-    /// `vm.resize`, `vm.migrate`, `vm.delete`, `snapshot.revert`.
+    /// `vm.resize`, `vm.migrate`, `vm.delete`, `snapshot.revert`, `vm.rebuild`,
+    /// `vm.clone`, `vm.reset`.
     pub kind: String,
     pub target_type: String,
     pub target_id: Uuid,
@@ -456,4 +474,171 @@ pub struct Operation {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The body of `POST /v1/vms`: the fields of [`CreateVm`] and the options added
+/// since (kept apart so that code building a `CreateVm` literal keeps compiling).
+/// Every `CreateVm` is a valid `CreateVmRequest` (`From`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVmRequest {
+    /// Must match the caller's tenant context when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    /// 1–63 characters: letters, digits and `-`, starting with a letter.
+    pub name: String,
+    pub cluster_id: Uuid,
+    pub template_id: Uuid,
+    /// Defaults to the template's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpus: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<i64>,
+    /// `running` (default) or `stopped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_state: Option<PowerState>,
+    /// A placement group of the tenant on the same cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_group_id: Option<Uuid>,
+}
+
+impl From<CreateVm> for CreateVmRequest {
+    fn from(v: CreateVm) -> Self {
+        CreateVmRequest {
+            tenant_id: v.tenant_id,
+            name: v.name,
+            cluster_id: v.cluster_id,
+            template_id: v.template_id,
+            vcpus: v.vcpus,
+            memory_mib: v.memory_mib,
+            power_state: v.power_state,
+            placement_group_id: None,
+        }
+    }
+}
+
+/// `PATCH /v1/vms/{id}`: a partial update. `labels` replaces the whole map: at
+/// most 32, keys `[a-z0-9][a-z0-9._-]{0,62}`, values at most 256 characters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateVm {
+    /// 1–63 characters: letters, digits and `-`, starting with a letter (the
+    /// domain on the host is named after the VM's id, so a rename is safe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// `POST /v1/vms/{id}/rebuild`: reinstall the VM's disk from its template, or
+/// from another one no larger than the VM.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RebuildVm {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<Uuid>,
+}
+
+/// `POST /v1/vms/{id}/clone`: a new VM with a copy of this one's disk.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloneVm {
+    /// The new VM's name (rules of [`CreateVm::name`]).
+    pub name: String,
+    /// `running` (default) or `stopped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_state: Option<PowerState>,
+}
+
+/// Live figures of a VM as its hypervisor reports them (`GET /v1/vms/{id}/metrics`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VmMetrics {
+    pub vm_id: Uuid,
+    /// `running`, `paused` or `off`, as the host sees the domain now.
+    pub state: String,
+    pub vcpus: u32,
+    /// The most memory the domain may use.
+    pub max_memory_mib: u64,
+    /// The memory the domain has now.
+    pub memory_mib: u64,
+    /// CPU time the domain has used, in nanoseconds.
+    pub cpu_time_ns: u64,
+    /// The guest's memory statistics where the hypervisor has them
+    /// (`rss`, `available`, `unused`, ... in KiB; counters as counted); may be empty.
+    #[serde(default)]
+    pub memory_stats: std::collections::BTreeMap<String, u64>,
+    pub sampled_at: DateTime<Utc>,
+}
+
+/// `PATCH /v1/vms/{id}/snapshots/{snapshot_id}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSnapshot {
+    /// At most 1024 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// How a placement group places its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlacementPolicy {
+    /// Every member on a different host of the cluster.
+    #[default]
+    Spread,
+}
+
+impl PlacementPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlacementPolicy::Spread => "spread",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PlacementPolicy> {
+        (s == "spread").then_some(PlacementPolicy::Spread)
+    }
+}
+
+/// A tenant's placement group on one cluster: VMs created in it are placed by
+/// its policy (`spread`: each on a distinct host).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlacementGroup {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub cluster_id: Uuid,
+    pub name: String,
+    pub policy: PlacementPolicy,
+    pub description: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePlacementGroup {
+    /// Must match the caller's tenant context when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    /// A cluster the tenant holds a quota on.
+    pub cluster_id: Uuid,
+    /// 1–63 characters of `a-z 0-9 -`, starting with a letter.
+    pub name: String,
+    /// `spread` (the default and, for now, the only policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PlacementPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePlacementGroup {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }

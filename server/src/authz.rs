@@ -170,6 +170,19 @@ permissions! {
     SnapshotRead = "snapshot:read", [Tenant, Cluster], "Read a snapshot.";
     SnapshotRevert = "snapshot:revert", [Tenant, Cluster], "Roll a VM back to a snapshot.";
     SnapshotDelete = "snapshot:delete", [Tenant, Cluster], "Delete snapshots.";
+    SnapshotUpdate = "snapshot:update", [Tenant, Cluster], "Change a snapshot's description.";
+    VmUpdate = "vm:update", [Tenant, Cluster], "Change a VM's name, description and labels.";
+    VmProtect = "vm:protect", [Tenant, Cluster], "Protect a VM from deletion and rebuild.";
+    VmUnprotect = "vm:unprotect", [Tenant, Cluster], "Lift a VM's deletion protection.";
+    VmMetricsRead = "vm_metrics:read", [Tenant, Cluster], "Read a VM's live figures from its hypervisor (state, vCPUs, memory, CPU time).";
+    VmRebuild = "vm:rebuild", [Tenant, Cluster], "Reinstall a VM's disk from its template (or another that fits its size).";
+    VmClone = "vm:clone", [Tenant, Cluster], "Create a VM with a copy of another's disk, within the quota.";
+    VmReset = "vm:reset", [Tenant, Cluster], "Hard-reset a running VM (the reset button: no guest shutdown).";
+    PlacementGroupCreate = "placement_group:create", [Tenant, Cluster], "Create placement groups (spread VMs over distinct hosts of a cluster).";
+    PlacementGroupList = "placement_group:list", [Tenant, Cluster], "List placement groups.";
+    PlacementGroupRead = "placement_group:read", [Tenant, Cluster], "Read a placement group.";
+    PlacementGroupUpdate = "placement_group:update", [Tenant, Cluster], "Change a placement group's name and description.";
+    PlacementGroupDelete = "placement_group:delete", [Tenant, Cluster], "Delete a placement group with no members.";
     OperationList = "operation:list", [System, Tenant, Cluster], "List operations (long work) of the context.";
     OperationRead = "operation:read", [System, Tenant, Cluster], "Poll an operation.";
 }

@@ -633,6 +633,55 @@ fn identity_depth(fx: &Fx) -> Vec<Case> {
         c("export since not a time", GET, "/v1/audit-events/export?since=yesterday", Tenant, "", 400, QUERY),
         c("export unknown parameter", GET, "/v1/audit-events/export?format=csv", Tenant, "", 400, QUERY),
         c("export since after until", GET, "/v1/audit-events/export?since=2030-01-02T00:00:00Z&until=2030-01-01T00:00:00Z", Tenant, "", 400, FIELD).at("since"),
+/// VM depth: updates and labels, protection, metrics, rebuild, clone, reset,
+/// snapshot updates, placement groups.
+#[rustfmt::skip]
+fn vm_depth(_fx: &Fx) -> Vec<Case> {
+    let vm = format!("/v1/vms/{GHOST}");
+    let pg = format!("/v1/placement-groups/{GHOST}");
+    let labels_33: Vec<String> = (0..33).map(|i| format!(r#""k{i}":"v""#)).collect();
+    vec![
+        c("patch vm bad name", PATCH, vm.clone(), Tenant, r#"{"name":"a b"}"#, 400, FIELD).at("name"),
+        c("patch vm 33 labels", PATCH, vm.clone(), Tenant, format!(r#"{{"labels":{{{}}}}}"#, labels_33.join(",")), 400, FIELD).at("labels"),
+        c("patch vm upper-case label key", PATCH, vm.clone(), Tenant, r#"{"labels":{"Env":"x"}}"#, 400, FIELD).at("labels"),
+        c("patch vm label key of 64", PATCH, vm.clone(), Tenant, format!(r#"{{"labels":{{"{}":"x"}}}}"#, rep("k", 64)), 400, FIELD).at("labels"),
+        c("patch vm label value of 257", PATCH, vm.clone(), Tenant, format!(r#"{{"labels":{{"env":"{}"}}}}"#, rep("v", 257)), 400, FIELD).at("labels.env"),
+        c("patch vm label value as number", PATCH, vm.clone(), Tenant, r#"{"labels":{"env":1}}"#, 400, FIELD).at("labels.env"),
+        c("patch vm labels as list", PATCH, vm.clone(), Tenant, r#"{"labels":["env"]}"#, 400, FIELD).at("labels"),
+        c("patch vm description with bidi override", PATCH, vm.clone(), Tenant, r#"{"description":"a\u202eb"}"#, 400, FIELD).at("description"),
+        c("patch vm protected field", PATCH, vm.clone(), Tenant, r#"{"protected":false}"#, 400, FIELD).at("protected"),
+        c("patch missing vm", PATCH, vm.clone(), Tenant, r#"{"description":"x"}"#, 404, NOT_FOUND),
+        c("patch vm bad if-match", PATCH, vm.clone(), Tenant, r#"{"description":"x"}"#, 400, FIELD).at("If-Match").header("if-match", "latest"),
+        c("vm list label without colon", GET, "/v1/vms?label=env", Tenant, "", 400, FIELD).at("label"),
+        c("vm list bad label key", GET, "/v1/vms?label=Env:x", Tenant, "", 400, FIELD).at("label"),
+        c("protect missing vm", POST, format!("{vm}/protect"), Tenant, "", 404, NOT_FOUND).content_type(None),
+        c("unprotect bad vm id", POST, "/v1/vms/web/unprotect", Tenant, "", 400, FIELD).at("id").content_type(None),
+        c("metrics of missing vm", GET, format!("{vm}/metrics"), Tenant, "", 404, NOT_FOUND),
+        c("rebuild template not a uuid", POST, format!("{vm}/rebuild"), Tenant, r#"{"template_id":"debian"}"#, 400, FIELD).at("template_id"),
+        c("rebuild unknown field", POST, format!("{vm}/rebuild"), Tenant, r#"{"image":"/etc/passwd"}"#, 400, FIELD).at("image"),
+        c("rebuild missing vm", POST, format!("{vm}/rebuild"), Tenant, "{}", 404, NOT_FOUND),
+        c("clone without name", POST, format!("{vm}/clone"), Tenant, "{}", 400, FIELD).at("name"),
+        c("clone bad name", POST, format!("{vm}/clone"), Tenant, r#"{"name":"-x"}"#, 400, FIELD).at("name"),
+        c("clone missing vm", POST, format!("{vm}/clone"), Tenant, r#"{"name":"copy"}"#, 404, NOT_FOUND),
+        c("reset missing vm", POST, format!("{vm}/reset"), Tenant, "", 404, NOT_FOUND).content_type(None),
+        c("patch snapshot long description", PATCH, format!("{vm}/snapshots/{GHOST}"), Tenant, format!(r#"{{"description":"{}"}}"#, rep("d", 1025)), 400, FIELD).at("description"),
+        c("patch snapshot name", PATCH, format!("{vm}/snapshots/{GHOST}"), Tenant, r#"{"name":"s2"}"#, 400, FIELD).at("name"),
+        c("patch missing snapshot", PATCH, format!("{vm}/snapshots/{GHOST}"), Tenant, r#"{"description":"x"}"#, 404, NOT_FOUND),
+        c("vm in unknown placement group", POST, "/v1/vms", Tenant, format!(r#"{{"name":"web","cluster_id":"{GHOST}","template_id":"{GHOST}","placement_group_id":"pg"}}"#), 400, FIELD).at("placement_group_id"),
+        c("placement group bad name", POST, "/v1/placement-groups", Tenant, format!(r#"{{"cluster_id":"{GHOST}","name":"Web"}}"#), 400, FIELD).at("name"),
+        c("placement group unknown policy", POST, "/v1/placement-groups", Tenant, format!(r#"{{"cluster_id":"{GHOST}","name":"web","policy":"pack"}}"#), 400, FIELD).at("policy"),
+        c("placement group without cluster", POST, "/v1/placement-groups", Tenant, r#"{"name":"web"}"#, 400, FIELD).at("cluster_id"),
+        c("placement group on unknown cluster", POST, "/v1/placement-groups", Tenant, format!(r#"{{"cluster_id":"{GHOST}","name":"web"}}"#), 422, UNPROCESSABLE_REF).at("cluster_id"),
+        c("placement group long description", POST, "/v1/placement-groups", Tenant, format!(r#"{{"cluster_id":"{GHOST}","name":"web","description":"{}"}}"#, rep("d", 1025)), 400, FIELD).at("description"),
+        c("placement group at system scope", POST, "/v1/placement-groups", Admin, format!(r#"{{"cluster_id":"{GHOST}","name":"web"}}"#), 403, DENIED),
+        c("placement groups limit 501", GET, "/v1/placement-groups?limit=501", Tenant, "", 400, FIELD).at("limit"),
+        c("placement groups unknown filter", GET, "/v1/placement-groups?region=x", Tenant, "", 400, QUERY),
+        c("placement group id not a uuid", GET, "/v1/placement-groups/web", Tenant, "", 400, FIELD).at("id"),
+        c("missing placement group", GET, pg.clone(), Tenant, "", 404, NOT_FOUND),
+        c("patch placement group policy", PATCH, pg.clone(), Tenant, r#"{"policy":"spread"}"#, 400, FIELD).at("policy"),
+        c("patch placement group bad name", PATCH, pg.clone(), Tenant, r#"{"name":"a b"}"#, 400, FIELD).at("name"),
+        c("patch missing placement group", PATCH, pg.clone(), Tenant, r#"{"description":"x"}"#, 404, NOT_FOUND),
+        c("delete missing placement group", DELETE, pg, Tenant, "", 404, NOT_FOUND),
     ]
 }
 
@@ -648,6 +697,7 @@ fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
         ("templates", templates(fx)),
         ("vms, snapshots, operations, console", compute(fx)),
         ("invitations, tenant policy, service accounts, unlock, export", identity_depth(fx)),
+        ("vm depth: updates, protection, metrics, rebuild, clone, placement groups", vm_depth(fx)),
     ]
 }
 

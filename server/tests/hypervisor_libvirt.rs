@@ -335,3 +335,23 @@ fn disconnect_this_process_from_libvirtd() -> usize {
     }
     ours.len()
 }
+
+#[test]
+fn metrics_and_reset_on_the_test_driver() {
+    let hv = hv();
+    let spec = defined(&hv);
+    let id = spec.id;
+    let off = hv.metrics(TEST, id).expect("metrics of a defined domain");
+    assert_eq!((off.power, off.vcpus, off.max_memory_kib), (DomainPower::Off, 1, 256 * 1024));
+    // Reset is for running domains only, like reboot.
+    assert!(matches!(hv.reset(TEST, id), Err(HvError::InvalidState(_))));
+    hv.start(TEST, id).expect("start");
+    let on = hv.metrics(TEST, id).expect("metrics");
+    assert_eq!((on.power, on.vcpus), (DomainPower::Running, 1));
+    assert!(on.cpu_time_ns > 0, "{on:?}");
+    hv.reset(TEST, id).expect("reset");
+    assert_eq!(hv.power(TEST, id), Ok(Some(DomainPower::Running)));
+    let missing = hv.metrics(TEST, Uuid::new_v4());
+    assert!(matches!(missing, Err(HvError::NotFound(_))), "{missing:?}");
+    hv.undefine(TEST, id).expect("undefine");
+}

@@ -159,6 +159,12 @@ const SEEDERS: &[(&str, &str)] = &[
         "templates",
         "INSERT INTO templates (id, tenant_id, name, vcpus, memory_mib, disk_gib) VALUES ($2, $1, 't-' || $2::text, 1, 64, 1)",
     ),
+    // Placement groups are tenant rows only (none for the system).
+    (
+        "placement_groups",
+        "INSERT INTO placement_groups (id, tenant_id, cluster_id, name)
+         SELECT $2, $1, $2, 'pg-' || $2::text WHERE $1::uuid IS NOT NULL",
+    ),
     (
         "vms",
         "INSERT INTO vms (id, tenant_id, name, cluster_id, template_id, vcpus, memory_mib, state, power_state)

@@ -159,5 +159,6 @@ has_id!(
     basalt_client::Snapshot,
     basalt_client::Operation,
     basalt_client::Invitation,
-    basalt_client::ServiceAccount
+    basalt_client::ServiceAccount,
+    basalt_client::PlacementGroup
 );

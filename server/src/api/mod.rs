@@ -17,6 +17,7 @@ pub mod invitations;
 pub mod openapi;
 pub mod operations;
 pub mod permissions;
+pub mod placement_groups;
 pub mod quotas;
 pub mod regions;
 pub mod role_bindings;
@@ -213,6 +214,19 @@ pub fn routes() -> Vec<Route> {
         route(M::GET,    "/v1/vms/{id}/snapshots/{snapshot_id}", p(P::SnapshotRead), snapshots::get),
         route(M::DELETE, "/v1/vms/{id}/snapshots/{snapshot_id}", p(P::SnapshotDelete), snapshots::delete),
         route(M::POST,   "/v1/vms/{id}/snapshots/{snapshot_id}/revert", p(P::SnapshotRevert), snapshots::revert),
+        route(M::PATCH,  "/v1/vms/{id}",               p(P::VmUpdate),          vms::update),
+        route(M::POST,   "/v1/vms/{id}/protect",       p(P::VmProtect),         vms::protect),
+        route(M::POST,   "/v1/vms/{id}/unprotect",     p(P::VmUnprotect),       vms::unprotect),
+        route(M::GET,    "/v1/vms/{id}/metrics",       p(P::VmMetricsRead),     vms::metrics),
+        route(M::POST,   "/v1/vms/{id}/rebuild",       p(P::VmRebuild),         vms::rebuild),
+        route(M::POST,   "/v1/vms/{id}/clone",         p(P::VmClone),           vms::clone),
+        route(M::POST,   "/v1/vms/{id}/reset",         p(P::VmReset),           vms::reset),
+        route(M::PATCH,  "/v1/vms/{id}/snapshots/{snapshot_id}", p(P::SnapshotUpdate), snapshots::update),
+        route(M::GET,    "/v1/placement-groups",       p(P::PlacementGroupList), placement_groups::list),
+        route(M::POST,   "/v1/placement-groups",       p(P::PlacementGroupCreate), placement_groups::create),
+        route(M::GET,    "/v1/placement-groups/{id}",  p(P::PlacementGroupRead), placement_groups::get),
+        route(M::PATCH,  "/v1/placement-groups/{id}",  p(P::PlacementGroupUpdate), placement_groups::update),
+        route(M::DELETE, "/v1/placement-groups/{id}",  p(P::PlacementGroupDelete), placement_groups::delete),
         route(M::GET,    "/v1/operations",             p(P::OperationList),     operations::list),
         route(M::GET,    "/v1/operations/{id}",        p(P::OperationRead),     operations::get),
     ]

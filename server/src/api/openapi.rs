@@ -47,6 +47,10 @@ use basalt_client::*;
         super::service_accounts::list, super::service_accounts::create, super::service_accounts::get,
         super::service_accounts::update, super::service_accounts::delete, super::service_accounts::list_tokens,
         super::service_accounts::create_token, super::service_accounts::revoke_token,
+        super::vms::update, super::vms::protect, super::vms::unprotect, super::vms::metrics, super::vms::rebuild,
+        super::vms::clone, super::vms::reset, super::snapshots::update,
+        super::placement_groups::list, super::placement_groups::create, super::placement_groups::get,
+        super::placement_groups::update, super::placement_groups::delete,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
@@ -60,7 +64,9 @@ use basalt_client::*;
         crate::federation::sync::PushedTenant, crate::federation::sync::SyncAnswer,
         UserKind, Invitation, CreateInvitation, CreatedInvitation, AcceptInvitation, TenantPolicy, UpdateTenantPolicy,
         ServiceAccount, CreateServiceAccount, UpdateServiceAccount, CreateServiceAccountToken, HeldPermission,
-        UserPermissions)),
+        UserPermissions,
+        CreateVmRequest, UpdateVm, RebuildVm, CloneVm, VmMetrics, UpdateSnapshot,
+        PlacementGroup, PlacementPolicy, CreatePlacementGroup, UpdatePlacementGroup)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -5,12 +5,14 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use basalt_client::{CreateSnapshot, Page, Snapshot, VmState};
+use basalt_client::{CreateSnapshot, Page, Snapshot, UpdateSnapshot, VmState};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{page, ApiJson, ApiQuery, IdempotencyKey, PageQuery, PathId, PathIds, Req};
+use super::extract::{
+    check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, PathIds, Req,
+};
 use super::vms;
 use crate::audit::{self, Event};
 use crate::authz::Permission;
@@ -19,7 +21,7 @@ use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, Claim};
 
-const COLUMNS: &str = "id, tenant_id, vm_id, name, created_at";
+const COLUMNS: &str = "id, tenant_id, vm_id, name, description, version, created_at";
 
 #[derive(sqlx::FromRow)]
 struct SnapshotRow {
@@ -27,12 +29,22 @@ struct SnapshotRow {
     tenant_id: Uuid,
     vm_id: Uuid,
     name: String,
+    description: String,
+    version: i64,
     created_at: DateTime<Utc>,
 }
 
 impl From<SnapshotRow> for Snapshot {
     fn from(r: SnapshotRow) -> Snapshot {
-        Snapshot { id: r.id, tenant_id: r.tenant_id, vm_id: r.vm_id, name: r.name, created_at: r.created_at }
+        Snapshot {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            vm_id: r.vm_id,
+            name: r.name,
+            description: r.description,
+            version: r.version,
+            created_at: r.created_at,
+        }
     }
 }
 
@@ -53,8 +65,13 @@ fn check_name(name: &str) -> ApiResult<()> {
 }
 
 async fn fetch(tx: &mut Tx, vm: Uuid, id: Uuid) -> ApiResult<Snapshot> {
+    fetch_locked(tx, vm, id, false).await
+}
+
+async fn fetch_locked(tx: &mut Tx, vm: Uuid, id: Uuid, lock: bool) -> ApiResult<Snapshot> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
     let row: Option<SnapshotRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM vm_snapshots WHERE id = $1 AND vm_id = $2"))
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM vm_snapshots WHERE id = $1 AND vm_id = $2{lock}"))
             .bind(id)
             .bind(vm)
             .fetch_optional(&mut **tx)
@@ -144,6 +161,34 @@ pub async fn get(req: Req, PathIds(vm, id): PathIds) -> ApiResult<Json<Snapshot>
     let snapshot = fetch(&mut tx, vm.id, id).await?;
     tx.commit().await?;
     Ok(Json(snapshot))
+}
+
+/// Change a snapshot's description. Takes `If-Match`.
+#[utoipa::path(patch, operation_id = "snapshots_update", path = "/v1/vms/{id}/snapshots/{snapshot_id}", tag = "compute", params(("id" = Uuid, Path), ("snapshot_id" = Uuid, Path)),
+    request_body = UpdateSnapshot, responses((status = 200, body = Snapshot), (status = 400), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn update(
+    req: Req,
+    PathIds(vm, id): PathIds,
+    if_match: IfMatch,
+    ApiJson(body): ApiJson<UpdateSnapshot>,
+) -> ApiResult<Json<Snapshot>> {
+    if let Some(d) = &body.description {
+        crate::validate::display_text("description", d, 1024)?;
+    }
+    let mut tx = req.tx()?;
+    let vm = vms::fetch(&req, &mut tx, vm, false).await?;
+    req.grants.require_on_cluster(Permission::SnapshotUpdate, vm.cluster_id)?;
+    let before = fetch_locked(&mut tx, vm.id, id, true).await?;
+    check_version(&if_match, before.version)?;
+    let row: SnapshotRow = sqlx::query_as(&format!(
+        "UPDATE vm_snapshots SET description = COALESCE($2, description), version = version + 1, updated_at = now()
+          WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&body.description)
+    .fetch_one(&mut *tx)
+    .await?;
+    super::crud::updated(tx, &req, "snapshot.update", "snapshot", id, &before, Snapshot::from(row)).await
 }
 
 /// Roll a VM back to a snapshot: 202 with the `snapshot.revert` operation.

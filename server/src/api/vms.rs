@@ -13,22 +13,28 @@ use std::time::Duration;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use basalt_client::{CreateVm, MigrateVm, Operation, Page, PowerState, ResizeVm, StopVm, Vm, VmState};
+use std::collections::BTreeMap;
+
+use basalt_client::{
+    CloneVm, CreateVmRequest, MigrateVm, Operation, Page, PowerState, RebuildVm, ResizeVm, StopVm, UpdateVm, Vm,
+    VmMetrics, VmState,
+};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{page, ApiJson, ApiQuery, IdempotencyKey, OptionalJson, PageQuery, PathId, Req};
+use super::extract::{check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, OptionalJson, PathId, Req};
 use crate::audit::{self, Event};
 use crate::authz::Permission;
-use crate::compute::vm_work::{self, CreatePlan, Power, ResizePlan, VmTask};
-use crate::compute::{disks, operations, DomainSpec, KernelBoot};
+use crate::compute::vm_work::{self, CreatePlan, DiskSource, Power, RebuildPlan, ResizePlan, VmTask};
+use crate::compute::{disks, operations, placement, DomainPower, DomainSpec, KernelBoot};
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, Claim};
 
 const COLUMNS: &str = "id, tenant_id, name, cluster_id, template_id, vcpus, memory_mib, state, power_state,
-     operation_id, disk_path, kernel, initrd, cmdline, version, created_at, updated_at";
+     operation_id, disk_path, kernel, initrd, cmdline, description, labels, protected, placement_group_id,
+     version, created_at, updated_at";
 
 #[derive(sqlx::FromRow, Clone)]
 pub struct VmRow {
@@ -46,6 +52,10 @@ pub struct VmRow {
     kernel: String,
     initrd: String,
     cmdline: String,
+    description: String,
+    labels: sqlx::types::Json<BTreeMap<String, String>>,
+    pub protected: bool,
+    pub placement_group_id: Option<Uuid>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -80,6 +90,10 @@ impl From<VmRow> for Vm {
             memory_mib: r.memory_mib,
             power_state: if r.power_state == "stopped" { PowerState::Stopped } else { PowerState::Running },
             operation_id: r.operation_id,
+            description: r.description,
+            labels: r.labels.0,
+            protected: r.protected,
+            placement_group_id: r.placement_group_id,
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -182,20 +196,41 @@ pub async fn start_operation(
     Ok(op)
 }
 
-/// List the VMs the caller may see.
-#[utoipa::path(get, operation_id = "vms_list", path = "/v1/vms", tag = "compute", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = Page<Vm>)), security(("bearer" = [])))]
-pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<Vm>>> {
-    let params = q.params()?;
+/// `GET /v1/vms` filters.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct VmQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+    /// Only VMs carrying this label, as `key:value`.
+    pub label: Option<String>,
+}
+
+/// List the VMs the caller may see (optionally only those with one label).
+#[utoipa::path(get, operation_id = "vms_list", path = "/v1/vms", tag = "compute", params(VmQuery),
+    responses((status = 200, body = Page<Vm>), (status = 400)), security(("bearer" = [])))]
+pub async fn list(req: Req, ApiQuery(q): ApiQuery<VmQuery>) -> ApiResult<Json<Page<Vm>>> {
+    let params = super::extract::PageQuery { limit: q.limit, cursor: q.cursor }.params()?;
+    let label = match &q.label {
+        None => None,
+        Some(l) => {
+            let (k, v) = l.split_once(':').ok_or_else(|| ApiError::bad_field("label", "label must be key:value"))?;
+            check_label_key("label", k)?;
+            Some(sqlx::types::Json(BTreeMap::from([(k.to_string(), v.to_string())])))
+        }
+    };
     let only = req.grants.clusters_for(Permission::VmList).as_param();
     let mut tx = req.tx()?;
     let rows: Vec<VmRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM vms WHERE ($1::uuid IS NULL OR id > $1) AND ($2::uuid[] IS NULL OR cluster_id = ANY($2))
+            AND ($4::jsonb IS NULL OR labels @> $4)
           ORDER BY id LIMIT $3"
     ))
     .bind(params.after)
     .bind(only)
     .bind(params.limit + 1)
+    .bind(label)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -215,11 +250,12 @@ pub async fn get(req: Req, PathId(id): PathId) -> ApiResult<Json<Vm>> {
 /// Create a VM from a template on a cluster where the tenant holds a quota:
 /// 202 with the `vm.create` operation (its `target_id` is the VM). The quota is
 /// reserved before the answer, so an over-quota create is refused at once; a
-/// cluster with no host that has room fails the operation (`no_capacity`).
-/// Accepts `Idempotency-Key`.
-#[utoipa::path(post, operation_id = "vms_create", path = "/v1/vms", tag = "compute", request_body = CreateVm,
+/// cluster with no host that has room fails the operation (`no_capacity`), and
+/// so does a spread placement group with no host free of its members
+/// (`placement_group_full`). Accepts `Idempotency-Key`.
+#[utoipa::path(post, operation_id = "vms_create", path = "/v1/vms", tag = "compute", request_body = CreateVmRequest,
     responses((status = 202, body = Operation), (status = 400), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
-pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateVm>) -> ApiResult<Response> {
+pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateVmRequest>) -> ApiResult<Response> {
     req.check_body_tenant(body.tenant_id)?;
     check_vm_name(&body.name)?;
     super::templates::check_size(body.vcpus, body.memory_mib)?;
@@ -235,81 +271,393 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     let template = super::templates::fetch(&mut tx, body.template_id)
         .await
         .map_err(|_| invalid_reference("template_id", "no such template"))?;
-    let vcpus = body.vcpus.unwrap_or(template.vcpus);
-    let memory_mib = body.memory_mib.unwrap_or(template.memory_mib);
-    vm_work::adjust_quota(&mut tx, cluster, vcpus, memory_mib, 1).await?;
-
+    if let Some(group) = body.placement_group_id {
+        super::placement_groups::check_member(&req, &mut tx, group, cluster).await?;
+    }
     let id = Uuid::now_v7();
-    let disk = (!template.image.is_empty()).then(|| disks::vm_disk_path(&req.state.compute.storage_dir, id));
-    let start = body.power_state.unwrap_or(PowerState::Running) == PowerState::Running;
+    let new = NewVm {
+        id,
+        name: body.name.clone(),
+        cluster,
+        template: template.id,
+        vcpus: body.vcpus.unwrap_or(template.vcpus),
+        memory_mib: body.memory_mib.unwrap_or(template.memory_mib),
+        boot: (template.kernel.clone(), template.initrd.clone(), template.cmdline.clone()),
+        source: template_disk(&template),
+        start: body.power_state.unwrap_or(PowerState::Running) == PowerState::Running,
+        placement_group_id: body.placement_group_id,
+        labels: BTreeMap::new(),
+        kind: "vm.create",
+        source_vm: None,
+    };
+    launch(req, tx, claimed, new).await
+}
+
+/// Where the disk of a VM made from `template` comes from.
+fn template_disk(template: &basalt_client::Template) -> DiskSource {
+    if template.image.is_empty() {
+        DiskSource::None
+    } else {
+        DiskSource::Template { image: template.image.clone().into(), size_gib: template.disk_gib }
+    }
+}
+
+/// A VM about to be made, by a create or a clone.
+struct NewVm {
+    id: Uuid,
+    name: String,
+    cluster: Uuid,
+    template: Uuid,
+    vcpus: i32,
+    memory_mib: i64,
+    /// Kernel, initrd and command line (empty: boot from the disk).
+    boot: (String, String, String),
+    source: DiskSource,
+    start: bool,
+    placement_group_id: Option<Uuid>,
+    labels: BTreeMap<String, String>,
+    /// `vm.create` or `vm.clone`.
+    kind: &'static str,
+    /// The VM a clone copies.
+    source_vm: Option<Uuid>,
+}
+
+/// The one flow that makes a VM (create and clone): the quota reserved, the row
+/// (`creating`) and a pending operation recorded, the audit event and the
+/// idempotent answer stored, all in the request's transaction; then the work
+/// ([`vm_work::create`]) runs in the background. Answers 202.
+async fn launch(req: Req, mut tx: Tx, claimed: Option<Uuid>, new: NewVm) -> ApiResult<Response> {
+    vm_work::adjust_quota(&mut tx, new.cluster, new.vcpus, new.memory_mib, 1).await?;
+    let disk =
+        (!matches!(new.source, DiskSource::None)).then(|| disks::vm_disk_path(&req.state.compute.storage_dir, new.id));
     let row: VmRow = sqlx::query_as(&format!(
         "INSERT INTO vms (id, tenant_id, name, cluster_id, template_id, vcpus, memory_mib, state, power_state, disk_path,
-                          kernel, initrd, cmdline)
-         VALUES ($1, basalt_tenant(), $2, $3, $4, $5, $6, 'creating', $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+                          kernel, initrd, cmdline, placement_group_id, labels)
+         VALUES ($1, basalt_tenant(), $2, $3, $4, $5, $6, 'creating', $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
     ))
-    .bind(id)
-    .bind(&body.name)
-    .bind(cluster)
-    .bind(template.id)
-    .bind(vcpus)
-    .bind(memory_mib)
-    .bind(if start { "running" } else { "stopped" })
+    .bind(new.id)
+    .bind(&new.name)
+    .bind(new.cluster)
+    .bind(new.template)
+    .bind(new.vcpus)
+    .bind(new.memory_mib)
+    .bind(if new.start { "running" } else { "stopped" })
     .bind(disk.as_ref().map(|d| d.to_string_lossy().into_owned()))
-    .bind(&template.kernel)
-    .bind(&template.initrd)
-    .bind(&template.cmdline)
+    .bind(&new.boot.0)
+    .bind(&new.boot.1)
+    .bind(&new.boot.2)
+    .bind(new.placement_group_id)
+    .bind(sqlx::types::Json(&new.labels))
     .fetch_one(&mut *tx)
     .await?;
-    let details = json!({ "name": body.name, "cluster_id": cluster, "template_id": template.id, "vcpus": vcpus, "memory_mib": memory_mib });
+    let details = json!({ "name": new.name, "cluster_id": new.cluster, "template_id": new.template,
+        "vcpus": new.vcpus, "memory_mib": new.memory_mib, "placement_group_id": new.placement_group_id,
+        "source_vm_id": new.source_vm });
     let op = operations::record(
         &mut tx,
         req.principal.context.tenant(),
-        "vm.create",
+        new.kind,
         "vm",
-        id,
+        new.id,
         req.principal.user_id,
         details.clone(),
     )
     .await?;
-    sqlx::query("UPDATE vms SET operation_id = $2 WHERE id = $1").bind(id).bind(op.id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE vms SET operation_id = $2 WHERE id = $1").bind(new.id).bind(op.id).execute(&mut *tx).await?;
     audit::record(
         &mut tx,
         &req,
-        Event::new("vm.create", "vm", Some(id)).details(json!({ "operation_id": op.id, "after": Vm::from(row) })),
+        Event::new(new.kind, "vm", Some(new.id))
+            .details(json!({ "operation_id": op.id, "source_vm_id": new.source_vm, "after": Vm::from(row) })),
     )
     .await?;
     let resp = idempotency::answered(&mut tx, claimed, StatusCode::ACCEPTED, op.clone()).await?;
     tx.commit().await?;
     let spec = DomainSpec {
-        id,
-        name: format!("basalt-{id}"),
-        vcpus: vcpus as u32,
-        memory_mib: memory_mib as u64,
-        disk: disk.clone(),
-        kernel: kernel_boot(&template.kernel, &template.initrd, &template.cmdline),
+        id: new.id,
+        name: format!("basalt-{}", new.id),
+        vcpus: new.vcpus as u32,
+        memory_mib: new.memory_mib as u64,
+        disk,
+        kernel: kernel_boot(&new.boot.0, &new.boot.1, &new.boot.2),
     };
-    let image = (!template.image.is_empty()).then(|| std::path::PathBuf::from(&template.image));
-    let plan = CreatePlan { cluster, spec, image, disk_gib: template.disk_gib, start };
-    let task = task(&req, id, op.id)?;
-    operations::spawn(req.state.db.clone(), Some(task.tenant), op.id, "vm.create", vm_work::create(task, plan));
+    let plan = CreatePlan { cluster: new.cluster, spec, source: new.source, start: new.start };
+    let task = task(&req, new.id, op.id)?;
+    operations::spawn(req.state.db.clone(), Some(task.tenant), op.id, new.kind, vm_work::create(task, plan));
     Ok(with_location(resp, &op))
 }
 
-fn invalid_reference(field: &str, message: &str) -> ApiError {
+/// Labels: at most 32; keys `[a-z0-9][a-z0-9._-]{0,62}`; values at most 256
+/// characters of display text.
+fn check_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
+    if labels.len() > 32 {
+        return Err(ApiError::bad_field("labels", format!("at most 32 labels (got {})", labels.len())));
+    }
+    for (k, v) in labels {
+        check_label_key("labels", k)?;
+        crate::validate::display_text(&format!("labels.{k}"), v, 256)?;
+    }
+    Ok(())
+}
+
+fn check_label_key(field: &str, key: &str) -> ApiResult<()> {
+    let b = key.as_bytes();
+    let ok = (1..=63).contains(&b.len())
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_field(
+            field,
+            format!("label keys must be 1 to 63 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit: {:?} is not", key.chars().take(64).collect::<String>()),
+        ))
+    }
+}
+
+/// Change a VM's name, description or labels (`labels` replaces the whole map).
+/// The domain on the host is named after the VM's id, so a rename touches only
+/// Basalt's record. Takes `If-Match`.
+#[utoipa::path(patch, operation_id = "vms_update", path = "/v1/vms/{id}", tag = "compute", params(("id" = Uuid, Path)), request_body = UpdateVm,
+    responses((status = 200, body = Vm), (status = 400), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn update(
+    req: Req,
+    PathId(id): PathId,
+    if_match: IfMatch,
+    ApiJson(body): ApiJson<UpdateVm>,
+) -> ApiResult<Json<Vm>> {
+    if let Some(name) = &body.name {
+        check_vm_name(name)?;
+    }
+    if let Some(d) = &body.description {
+        crate::validate::display_text("description", d, 1024)?;
+    }
+    if let Some(labels) = &body.labels {
+        check_labels(labels)?;
+    }
+    let mut tx = req.tx()?;
+    let before = fetch(&req, &mut tx, id, true).await?;
+    req.grants.require_on_cluster(Permission::VmUpdate, before.cluster_id)?;
+    check_version(&if_match, before.version)?;
+    let row: VmRow = sqlx::query_as(&format!(
+        "UPDATE vms SET name = COALESCE($2, name), description = COALESCE($3, description),
+                labels = COALESCE($4, labels), version = version + 1, updated_at = now()
+          WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&body.name)
+    .bind(&body.description)
+    .bind(body.labels.as_ref().map(sqlx::types::Json))
+    .fetch_one(&mut *tx)
+    .await?;
+    super::crud::updated(tx, &req, "vm.update", "vm", id, &Vm::from(before), Vm::from(row)).await
+}
+
+/// Sets or lifts a VM's deletion protection.
+async fn set_protected(req: Req, id: Uuid, protect: bool) -> ApiResult<Json<Vm>> {
+    let permission = if protect { Permission::VmProtect } else { Permission::VmUnprotect };
+    let mut tx = req.tx()?;
+    let before = fetch(&req, &mut tx, id, true).await?;
+    req.grants.require_on_cluster(permission, before.cluster_id)?;
+    let row: VmRow = sqlx::query_as(&format!(
+        "UPDATE vms SET protected = $2, version = version + 1, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(protect)
+    .fetch_one(&mut *tx)
+    .await?;
+    let action = if protect { "vm.protect" } else { "vm.unprotect" };
+    super::crud::updated(tx, &req, action, "vm", id, &Vm::from(before), Vm::from(row)).await
+}
+
+/// Protect a VM: deleting or rebuilding it answers 409 `vm_protected` until it is unprotected.
+#[utoipa::path(post, operation_id = "vms_protect", path = "/v1/vms/{id}/protect", tag = "compute", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vm), (status = 404)), security(("bearer" = [])))]
+pub async fn protect(req: Req, PathId(id): PathId) -> ApiResult<Json<Vm>> {
+    set_protected(req, id, true).await
+}
+
+/// Lift a VM's deletion protection.
+#[utoipa::path(post, operation_id = "vms_unprotect", path = "/v1/vms/{id}/unprotect", tag = "compute", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vm), (status = 404)), security(("bearer" = [])))]
+pub async fn unprotect(req: Req, PathId(id): PathId) -> ApiResult<Json<Vm>> {
+    set_protected(req, id, false).await
+}
+
+fn refuse_protected(vm: &VmRow, what: &str) -> ApiResult<()> {
+    if vm.protected {
+        return Err(ApiError::Conflict {
+            code: "vm_protected",
+            message: format!(
+                "the VM is protected: unprotect it (POST /v1/vms/{}/unprotect) before you {what} it",
+                vm.id
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A VM's live figures, asked of its host now: state, vCPUs, memory, CPU time,
+/// and the guest's memory statistics where the hypervisor has them.
+#[utoipa::path(get, operation_id = "vms_metrics", path = "/v1/vms/{id}/metrics", tag = "compute", params(("id" = Uuid, Path)),
+    responses((status = 200, body = VmMetrics), (status = 404), (status = 409), (status = 503)), security(("bearer" = [])))]
+pub async fn metrics(req: Req, PathId(id): PathId) -> ApiResult<Json<VmMetrics>> {
+    let mut tx = req.tx()?;
+    let vm = fetch(&req, &mut tx, id, false).await?;
+    req.grants.require_on_cluster(Permission::VmMetricsRead, vm.cluster_id)?;
+    tx.commit().await?;
+    // The request's transaction is gone: one pooled connection at a time.
+    let host = placement::host_of(&req.state.db, vm.id).await?;
+    let (uri, vm_id) = (host.uri, vm.id);
+    let m = req.state.compute.call(move |hv| hv.metrics(&uri, vm_id)).await?;
+    Ok(Json(VmMetrics {
+        vm_id,
+        state: match m.power {
+            DomainPower::Running => "running",
+            DomainPower::Paused => "paused",
+            DomainPower::Off => "off",
+        }
+        .into(),
+        vcpus: m.vcpus,
+        max_memory_mib: m.max_memory_kib / 1024,
+        memory_mib: m.memory_kib / 1024,
+        cpu_time_ns: m.cpu_time_ns,
+        memory_stats: m.memory_stats.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        sampled_at: Utc::now(),
+    }))
+}
+
+/// Reinstall a VM's disk from its template, or from `template_id` (a template
+/// no larger than the VM: its vCPUs and memory at most the VM's). The VM keeps
+/// its size, name and id; the disk's content is lost. Refused on a protected VM
+/// and on a VM with snapshots (they would describe a disk that no longer
+/// exists). 202 with the `vm.rebuild` operation; a VM that ran runs again.
+#[utoipa::path(post, operation_id = "vms_rebuild", path = "/v1/vms/{id}/rebuild", tag = "compute", params(("id" = Uuid, Path)), request_body = RebuildVm,
+    responses((status = 202, body = Operation), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
+pub async fn rebuild(req: Req, PathId(id): PathId, OptionalJson(body): OptionalJson<RebuildVm>) -> ApiResult<Response> {
+    let mut tx = req.tx()?;
+    let vm = lock_for(&req, &mut tx, id, Permission::VmRebuild).await?;
+    refuse_protected(&vm, "rebuild")?;
+    let previous = vm.state();
+    if !matches!(previous, VmState::Running | VmState::Stopped) {
+        return Err(ApiError::Conflict {
+            code: "invalid_vm_state",
+            message: format!("cannot rebuild a VM that is {}", previous.as_str()),
+        });
+    }
+    let (snapshots,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM vm_snapshots WHERE vm_id = $1").bind(vm.id).fetch_one(&mut *tx).await?;
+    if snapshots > 0 {
+        return Err(ApiError::Conflict {
+            code: "vm_has_snapshots",
+            message: format!(
+                "delete the VM's {snapshots} snapshot(s) first: they would describe a disk that no longer exists"
+            ),
+        });
+    }
+    let template = super::templates::fetch(&mut tx, body.template_id.unwrap_or(vm.template_id))
+        .await
+        .map_err(|_| invalid_reference("template_id", "no such template"))?;
+    if template.vcpus > vm.vcpus || template.memory_mib > vm.memory_mib {
+        return Err(ApiError::Unprocessable {
+            code: "template_too_large",
+            message: format!(
+                "the template needs {} vCPUs and {} MiB; the VM has {} and {} (resize it first)",
+                template.vcpus, template.memory_mib, vm.vcpus, vm.memory_mib
+            ),
+            details: json!({ "field": "template_id" }),
+        });
+    }
+    let source = template_disk(&template);
+    let disk =
+        (!matches!(source, DiskSource::None)).then(|| disks::vm_disk_path(&req.state.compute.storage_dir, vm.id));
+    let details = json!({ "template_id": template.id, "previous_template_id": vm.template_id });
+    let op = start_operation(&req, tx, &vm, "vm.rebuild", VmState::Stopping, None, details).await?;
+    let plan = RebuildPlan {
+        spec: DomainSpec {
+            id: vm.id,
+            name: format!("basalt-{}", vm.id),
+            vcpus: vm.vcpus as u32,
+            memory_mib: vm.memory_mib as u64,
+            disk,
+            kernel: kernel_boot(&template.kernel, &template.initrd, &template.cmdline),
+        },
+        source,
+        old_disk: vm.disk_path.clone().map(std::path::PathBuf::from),
+        template: template.id,
+        running: previous == VmState::Running,
+        previous,
+    };
+    let task = task(&req, vm.id, op.id)?;
+    operations::spawn(req.state.db.clone(), Some(task.tenant), op.id, "vm.rebuild", vm_work::rebuild(task, plan));
+    Ok(accepted(&op))
+}
+
+/// A new VM on the same cluster with a full copy of this one's disk, its size,
+/// template, boot parameters and labels (not its name, protection or placement
+/// group). Counted against the quota like a create; a VM with a disk must be
+/// stopped (a running guest's disk is not a consistent copy). 202 with the
+/// `vm.clone` operation, whose `target_id` is the new VM. Accepts `Idempotency-Key`.
+#[utoipa::path(post, operation_id = "vms_clone", path = "/v1/vms/{id}/clone", tag = "compute", params(("id" = Uuid, Path)), request_body = CloneVm,
+    responses((status = 202, body = Operation), (status = 400), (status = 404), (status = 409), (status = 422)), security(("bearer" = [])))]
+pub async fn clone(
+    req: Req,
+    PathId(id): PathId,
+    key: IdempotencyKey,
+    ApiJson(body): ApiJson<CloneVm>,
+) -> ApiResult<Response> {
+    check_vm_name(&body.name)?;
+    let mut tx = req.tx()?;
+    let claimed = match idempotency::claim(&mut tx, &req, &key, &(id, &body)).await? {
+        Claim::Replay(status, stored) => return Ok(idempotency::replay(status, stored)),
+        Claim::Proceed(c) => c,
+    };
+    let source = lock_for(&req, &mut tx, id, Permission::VmClone).await?;
+    let disk = match &source.disk_path {
+        Some(_) if source.state() != VmState::Stopped => {
+            return Err(ApiError::Conflict {
+                code: "invalid_vm_state",
+                message: "stop the VM first: a disk is copied from a stopped VM".into(),
+            });
+        }
+        Some(disk) => DiskSource::Copy { from: disk.into() },
+        None => DiskSource::None,
+    };
+    let new = NewVm {
+        id: Uuid::now_v7(),
+        name: body.name.clone(),
+        cluster: source.cluster_id,
+        template: source.template_id,
+        vcpus: source.vcpus,
+        memory_mib: source.memory_mib,
+        boot: source.boot(),
+        source: disk,
+        start: body.power_state.unwrap_or(PowerState::Running) == PowerState::Running,
+        placement_group_id: None,
+        labels: source.labels.0.clone(),
+        kind: "vm.clone",
+        source_vm: Some(source.id),
+    };
+    launch(req, tx, claimed, new).await
+}
+
+/// 422 `invalid_reference`: `field` names no object the caller may use.
+pub(super) fn invalid_reference(field: &str, message: &str) -> ApiError {
     ApiError::Unprocessable { code: "invalid_reference", message: message.into(), details: json!({ "field": field }) }
 }
 
 /// Runs a power action as an operation.
 async fn power_action(req: Req, id: Uuid, action: Power, kind: &'static str) -> ApiResult<Response> {
+    let permission = if action == Power::Reset { Permission::VmReset } else { Permission::VmPower };
     let mut tx = req.tx()?;
-    let vm = lock_for(&req, &mut tx, id, Permission::VmPower).await?;
+    let vm = lock_for(&req, &mut tx, id, permission).await?;
     let from = vm.state();
     let allowed = match action {
         Power::Start => matches!(from, VmState::Stopped | VmState::Failed),
         Power::Stop { .. } | Power::ForceStop => {
             matches!(from, VmState::Running | VmState::Suspended | VmState::Failed)
         }
-        Power::Reboot | Power::Suspend => from == VmState::Running,
+        Power::Reboot | Power::Suspend | Power::Reset => from == VmState::Running,
         Power::Resume => from == VmState::Suspended,
     };
     if !allowed {
@@ -321,7 +669,7 @@ async fn power_action(req: Req, id: Uuid, action: Power, kind: &'static str) -> 
     let (during, desired) = match action {
         Power::Start => (VmState::Starting, Some(PowerState::Running)),
         Power::Stop { .. } | Power::ForceStop => (VmState::Stopping, Some(PowerState::Stopped)),
-        Power::Reboot => (VmState::Starting, None),
+        Power::Reboot | Power::Reset => (VmState::Starting, None),
         Power::Suspend => (VmState::Stopping, None),
         Power::Resume => (VmState::Starting, None),
     };
@@ -357,6 +705,14 @@ pub async fn stop(req: Req, PathId(id): PathId, OptionalJson(body): OptionalJson
     responses((status = 202, body = Operation), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn reboot(req: Req, PathId(id): PathId) -> ApiResult<Response> {
     power_action(req, id, Power::Reboot, "vm.reboot").await
+}
+
+/// Hard-reset a running VM (`virDomainReset`: the reset button; the guest is
+/// not asked, unlike `reboot`).
+#[utoipa::path(post, operation_id = "vms_reset", path = "/v1/vms/{id}/reset", tag = "compute", params(("id" = Uuid, Path)),
+    responses((status = 202, body = Operation), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn reset(req: Req, PathId(id): PathId) -> ApiResult<Response> {
+    power_action(req, id, Power::Reset, "vm.reset").await
 }
 
 /// Suspend (pause in memory) a running VM.
@@ -433,11 +789,13 @@ pub async fn migrate(req: Req, PathId(id): PathId, OptionalJson(body): OptionalJ
 }
 
 /// Delete a VM, its disk and its snapshots: 202 with the `vm.delete` operation.
+/// A protected VM answers 409 `vm_protected` and nothing changes.
 #[utoipa::path(delete, operation_id = "vms_delete", path = "/v1/vms/{id}", tag = "compute", params(("id" = Uuid, Path)),
     responses((status = 202, body = Operation), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn delete(req: Req, PathId(id): PathId) -> ApiResult<Response> {
     let mut tx = req.tx()?;
     let vm = lock_for(&req, &mut tx, id, Permission::VmDelete).await?;
+    refuse_protected(&vm, "delete")?;
     let op = start_operation(&req, tx, &vm, "vm.delete", VmState::Deleting, None, json!({})).await?;
     let task = task(&req, vm.id, op.id)?;
     let disk = vm.disk_path.clone().map(std::path::PathBuf::from);

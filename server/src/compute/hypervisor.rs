@@ -26,6 +26,19 @@ pub enum DomainPower {
     Off,
 }
 
+/// Live figures of a domain (`virDomainGetInfo`, and memory statistics where
+/// the driver has them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainMetrics {
+    pub power: DomainPower,
+    pub vcpus: u32,
+    pub max_memory_kib: u64,
+    pub memory_kib: u64,
+    pub cpu_time_ns: u64,
+    /// `virDomainMemoryStats` by name (`rss`, `available`, ...); empty where unsupported.
+    pub memory_stats: Vec<(&'static str, u64)>,
+}
+
 /// Everything needed to define a VM's domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainSpec {
@@ -108,6 +121,11 @@ pub trait Hypervisor: Send + Sync + 'static {
     /// runs, otherwise offline (its definition moves). The destination keeps it
     /// persistent; the source forgets it.
     fn migrate(&self, from: &str, to: &str, id: Uuid, live: bool) -> Result<(), HvError>;
+    /// The domain's live figures.
+    fn metrics(&self, uri: &str, id: Uuid) -> Result<DomainMetrics, HvError>;
+    /// Resets a running domain at once (`virDomainReset`: the reset button, no
+    /// guest shutdown).
+    fn reset(&self, uri: &str, id: Uuid) -> Result<(), HvError>;
     /// Opens the domain's serial console.
     fn console(&self, uri: &str, id: Uuid) -> Result<std::sync::Arc<dyn ConsoleStream>, HvError>;
 }

@@ -46,7 +46,7 @@ use virt::error::{Error as VirtError, ErrorDomain, ErrorNumber};
 use virt::stream::Stream;
 use virt::sys;
 
-use super::hypervisor::{ConsoleStream, DomainPower, DomainSpec, HostCapacity, HvError, Hypervisor};
+use super::hypervisor::{ConsoleStream, DomainMetrics, DomainPower, DomainSpec, HostCapacity, HvError, Hypervisor};
 use super::kvm_probe::{self, Probe};
 
 /// Domains Basalt defines are named with this prefix; everything else on a host
@@ -443,6 +443,33 @@ impl Hypervisor for Libvirt {
         })
     }
 
+    fn metrics(&self, uri: &str, id: Uuid) -> Result<DomainMetrics, HvError> {
+        self.with_domain(uri, id, |dom| {
+            let info = dom.info()?;
+            // Memory statistics need a balloon driver in the guest (QEMU) or are
+            // made up (test driver); a driver without them is no error.
+            let memory_stats = match dom.memory_stats(0) {
+                Ok(stats) => stats.iter().filter_map(|s| memory_stat_name(s.tag).map(|n| (n, s.val))).collect(),
+                Err(e) if is_code(&e, ErrorNumber::NoSupport) || is_code(&e, ErrorNumber::OperationInvalid) => {
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            };
+            Ok(DomainMetrics {
+                power: domain_power(dom)?,
+                vcpus: info.nr_virt_cpu,
+                max_memory_kib: info.max_mem,
+                memory_kib: info.memory,
+                cpu_time_ns: info.cpu_time,
+                memory_stats,
+            })
+        })
+    }
+
+    fn reset(&self, uri: &str, id: Uuid) -> Result<(), HvError> {
+        self.with_domain_in_state(uri, id, not_running, |dom| dom.reset())
+    }
+
     fn console(&self, uri: &str, id: Uuid) -> Result<Arc<dyn ConsoleStream>, HvError> {
         let stream = self.with_conn(uri, |conn| {
             let dom = conn.lookup_domain_by_uuid(id)?;
@@ -613,6 +640,23 @@ fn domain_power(dom: &Domain) -> Result<DomainPower, VirtError> {
         // until it powers off.
         Some(DomainState::Shutdown) => DomainPower::Running,
         Some(DomainState::NoState | DomainState::Shutoff | DomainState::Crashed) | None => DomainPower::Off,
+    })
+}
+
+/// The name of a `virDomainMemoryStatTags` value.
+fn memory_stat_name(tag: u32) -> Option<&'static str> {
+    Some(match tag {
+        sys::VIR_DOMAIN_MEMORY_STAT_SWAP_IN => "swap_in",
+        sys::VIR_DOMAIN_MEMORY_STAT_SWAP_OUT => "swap_out",
+        sys::VIR_DOMAIN_MEMORY_STAT_MAJOR_FAULT => "major_fault",
+        sys::VIR_DOMAIN_MEMORY_STAT_MINOR_FAULT => "minor_fault",
+        sys::VIR_DOMAIN_MEMORY_STAT_UNUSED => "unused",
+        sys::VIR_DOMAIN_MEMORY_STAT_AVAILABLE => "available",
+        sys::VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON => "actual_balloon",
+        sys::VIR_DOMAIN_MEMORY_STAT_RSS => "rss",
+        sys::VIR_DOMAIN_MEMORY_STAT_USABLE => "usable",
+        sys::VIR_DOMAIN_MEMORY_STAT_DISK_CACHES => "disk_caches",
+        _ => return None,
     })
 }
 

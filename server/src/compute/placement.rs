@@ -28,7 +28,9 @@ async fn lock_cluster_hosts(tx: &mut Tx, cluster: Uuid) -> ApiResult<()> {
 }
 
 /// The up host of `cluster` (other than `except`) with the most free memory that
-/// fits `vcpus` and `memory_mib`; `only` restricts the choice to one host.
+/// fits `vcpus` and `memory_mib`; `only` restricts the choice to one host, and
+/// hosts where any VM of `avoid` is placed are left out (a spread placement
+/// group: `avoid` is the other members).
 async fn choose(
     tx: &mut Tx,
     cluster: Uuid,
@@ -36,34 +38,57 @@ async fn choose(
     memory_mib: i64,
     except: Option<Uuid>,
     only: Option<Uuid>,
+    avoid: &[Uuid],
 ) -> ApiResult<PlacedHost> {
-    let host: Option<PlacedHost> = sqlx::query_as(
-        "SELECT h.id AS host_id, h.uri FROM hosts h
-           LEFT JOIN LATERAL (SELECT coalesce(sum(p.vcpus), 0) AS vcpus, coalesce(sum(p.memory_mib), 0) AS mem
-                                FROM placements p WHERE p.host_id = h.id) used ON true
-          WHERE h.cluster_id = $1 AND h.state = 'up'
-            AND ($4::uuid IS NULL OR h.id <> $4) AND ($5::uuid IS NULL OR h.id = $5)
-            AND h.vcpus - used.vcpus >= $2 AND h.memory_mib - used.mem >= $3
-          ORDER BY h.memory_mib - used.mem DESC, h.position LIMIT 1",
-    )
-    .bind(cluster)
-    .bind(vcpus)
-    .bind(memory_mib)
-    .bind(except)
-    .bind(only)
-    .fetch_optional(&mut **tx)
-    .await?;
-    host.ok_or_else(|| ApiError::Conflict {
+    let pick = |avoid: &[Uuid]| {
+        sqlx::query_as::<_, PlacedHost>(
+            "SELECT h.id AS host_id, h.uri FROM hosts h
+               LEFT JOIN LATERAL (SELECT coalesce(sum(p.vcpus), 0) AS vcpus, coalesce(sum(p.memory_mib), 0) AS mem
+                                    FROM placements p WHERE p.host_id = h.id) used ON true
+              WHERE h.cluster_id = $1 AND h.state = 'up'
+                AND ($4::uuid IS NULL OR h.id <> $4) AND ($5::uuid IS NULL OR h.id = $5)
+                AND h.vcpus - used.vcpus >= $2 AND h.memory_mib - used.mem >= $3
+                AND NOT EXISTS (SELECT 1 FROM placements m WHERE m.host_id = h.id AND m.vm_id = ANY($6))
+              ORDER BY h.memory_mib - used.mem DESC, h.position LIMIT 1",
+        )
+        .bind(cluster)
+        .bind(vcpus)
+        .bind(memory_mib)
+        .bind(except)
+        .bind(only)
+        .bind(avoid.to_vec())
+    };
+    if let Some(host) = pick(avoid).fetch_optional(&mut **tx).await? {
+        return Ok(host);
+    }
+    // Say which rule refused: the spread, or capacity itself.
+    if !avoid.is_empty() && pick(&[]).fetch_optional(&mut **tx).await?.is_some() {
+        return Err(ApiError::Conflict {
+            code: "placement_group_full",
+            message: "every host with room already runs a VM of this placement group (policy spread); \
+                      ask your provider for another host or use another group"
+                .into(),
+        });
+    }
+    Err(ApiError::Conflict {
         code: "no_capacity",
         message: "no host of the cluster has room for this VM; ask your provider for capacity".into(),
     })
 }
 
-/// Places VM `vm` on a host of `cluster` with room, and records it.
-pub async fn place(db: &Db, cluster: Uuid, vm: Uuid, vcpus: i32, memory_mib: i64) -> ApiResult<PlacedHost> {
+/// Places VM `vm` on a host of `cluster` with room (and none of `avoid`'s
+/// hosts), and records it.
+pub async fn place(
+    db: &Db,
+    cluster: Uuid,
+    vm: Uuid,
+    vcpus: i32,
+    memory_mib: i64,
+    avoid: &[Uuid],
+) -> ApiResult<PlacedHost> {
     let mut tx = system_tx(db).await?;
     lock_cluster_hosts(&mut tx, cluster).await?;
-    let host = choose(&mut tx, cluster, vcpus, memory_mib, None, None).await?;
+    let host = choose(&mut tx, cluster, vcpus, memory_mib, None, None, avoid).await?;
     sqlx::query("INSERT INTO placements (id, host_id, vm_id, vcpus, memory_mib) VALUES ($1, $2, $3, $4, $5)")
         .bind(Uuid::now_v7())
         .bind(host.host_id)
@@ -105,7 +130,7 @@ pub async fn resize(db: &Db, cluster: Uuid, vm: Uuid, vcpus: i32, memory_mib: i6
     let grow_cpu = (vcpus - old_vcpus).max(0);
     let grow_mem = (memory_mib - old_mem).max(0);
     if grow_cpu > 0 || grow_mem > 0 {
-        choose(&mut tx, cluster, grow_cpu, grow_mem, None, Some(host)).await.map_err(|_| ApiError::Conflict {
+        choose(&mut tx, cluster, grow_cpu, grow_mem, None, Some(host), &[]).await.map_err(|_| ApiError::Conflict {
             code: "no_capacity",
             message: "the VM's host has no room for this size; migrate the VM first".into(),
         })?;
@@ -121,8 +146,15 @@ pub async fn resize(db: &Db, cluster: Uuid, vm: Uuid, vcpus: i32, memory_mib: i6
 }
 
 /// Chooses a destination for VM `vm` in its cluster (`wanted`, or placement's
-/// choice among the other hosts) without moving the reservation yet.
-pub async fn destination(db: &Db, cluster: Uuid, vm: Uuid, wanted: Option<Uuid>) -> ApiResult<PlacedHost> {
+/// choice among the other hosts, never one of `avoid`'s) without moving the
+/// reservation yet.
+pub async fn destination(
+    db: &Db,
+    cluster: Uuid,
+    vm: Uuid,
+    wanted: Option<Uuid>,
+    avoid: &[Uuid],
+) -> ApiResult<PlacedHost> {
     let mut tx = system_tx(db).await?;
     lock_cluster_hosts(&mut tx, cluster).await?;
     let (current, vcpus, mem): (Uuid, i32, i64) =
@@ -133,7 +165,7 @@ pub async fn destination(db: &Db, cluster: Uuid, vm: Uuid, wanted: Option<Uuid>)
     if wanted == Some(current) {
         return Err(ApiError::Conflict { code: "same_host", message: "the VM already runs on that host".into() });
     }
-    let host = choose(&mut tx, cluster, vcpus, mem, Some(current), wanted).await?;
+    let host = choose(&mut tx, cluster, vcpus, mem, Some(current), wanted, avoid).await?;
     tx.commit().await?;
     Ok(host)
 }

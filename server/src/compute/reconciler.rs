@@ -29,7 +29,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::placement::{self, PlacedHost};
-use super::vm_work::{self, CreatePlan, VmTask};
+use super::vm_work::{self, CreatePlan, DiskSource, VmTask};
 use super::{disks, DomainPower, DomainSpec, HvError};
 use crate::app::AppState;
 use crate::audit::{self, Event};
@@ -262,7 +262,7 @@ async fn finish_interrupted(
     report: &mut Report,
 ) {
     if vm_state == VmState::Creating {
-        let plan = CreatePlan { cluster: vm.cluster_id, spec: spec_of(vm), image: None, disk_gib: 0, start: false };
+        let plan = CreatePlan { cluster: vm.cluster_id, spec: spec_of(vm), source: DiskSource::None, start: false };
         let uri = survey.placed.get(&vm.id).map(|h| h.uri.clone());
         vm_work::undo_create(task, &plan, uri.as_deref()).await;
         report.actions.push((vm.id, "undo_create"));
@@ -372,7 +372,9 @@ async fn recover(
     want_running: bool,
     report: &mut Report,
 ) -> ApiResult<()> {
-    let to = match placement::destination(&state.db, vm.cluster_id, vm.id, None).await {
+    // A placement group's spread is not asked here: a VM back up next to one
+    // of its group's members beats a VM left down (docs/compute.md).
+    let to = match placement::destination(&state.db, vm.cluster_id, vm.id, None, &[]).await {
         Ok(to) => to,
         Err(e) => {
             set_state(tx, vm.id, VmState::Failed).await?;

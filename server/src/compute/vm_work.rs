@@ -129,21 +129,97 @@ pub async fn adjust_quota(tx: &mut Tx, cluster: Uuid, vcpus: i32, memory_mib: i6
     Ok(())
 }
 
+/// Where a new VM's disk (`DomainSpec::disk`) comes from.
+#[derive(Debug, Clone)]
+pub enum DiskSource {
+    /// Nothing to make: a diskless VM (or a disk already in place).
+    None,
+    /// A linked clone of a template's base image, `size_gib` large.
+    Template { image: PathBuf, size_gib: i32 },
+    /// A full, standalone copy of another VM's disk (a clone).
+    Copy { from: PathBuf },
+}
+
+impl DiskSource {
+    /// Makes `disk` from this source.
+    async fn make(&self, disk: &std::path::Path) -> ApiResult<()> {
+        let made = match self {
+            DiskSource::None => Ok(()),
+            DiskSource::Template { image, size_gib } => disks::clone_linked(image, disk, *size_gib).await,
+            DiskSource::Copy { from } => disks::flatten(from, disk).await,
+        };
+        made.map_err(|e| ApiError::Unprocessable {
+            code: "disk_failed",
+            message: format!("the VM's disk could not be created: {e}"),
+            details: serde_json::json!({}),
+        })
+    }
+}
+
 /// What a create needs beyond the VM row.
 pub struct CreatePlan {
     pub cluster: Uuid,
     pub spec: DomainSpec,
-    /// The template's base image, when the VM gets a disk.
-    pub image: Option<PathBuf>,
-    pub disk_gib: i32,
+    /// What the VM's disk is made from, when it has one.
+    pub source: DiskSource,
     pub start: bool,
 }
 
-/// Create: place on a host → clone the disk → define → start. Any failure
-/// undoes every step done so far, and the quota reserved by the API.
+/// The spread rule of placement groups, held while a member is placed: in the
+/// tenant's context, the VM's group row locked (`FOR NO KEY UPDATE`: two members
+/// of one group are never placed at once, while new members may still join) and
+/// the ids of its other members, whose hosts the VM must avoid. No group:
+/// nothing held, nothing to avoid. Holding it costs a second pooled connection
+/// in the background work (never in a request handler).
+pub struct SpreadGuard {
+    tx: Option<Tx>,
+    pub avoid: Vec<Uuid>,
+}
+
+impl SpreadGuard {
+    pub async fn take(task: &VmTask) -> ApiResult<SpreadGuard> {
+        let mut tx = task.tx().await?;
+        let group: Option<(Uuid,)> = sqlx::query_as(
+            "SELECT g.id FROM placement_groups g JOIN vms v ON v.placement_group_id = g.id
+              WHERE v.id = $1 FOR NO KEY UPDATE OF g",
+        )
+        .bind(task.vm)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((group,)) = group else {
+            tx.commit().await?;
+            return Ok(SpreadGuard { tx: None, avoid: Vec::new() });
+        };
+        let avoid: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM vms WHERE placement_group_id = $1 AND id <> $2")
+            .bind(group)
+            .bind(task.vm)
+            .fetch_all(&mut *tx)
+            .await?;
+        Ok(SpreadGuard { tx: Some(tx), avoid: avoid.into_iter().map(|(id,)| id).collect() })
+    }
+
+    /// Lets the next member of the group be placed.
+    pub async fn release(self) {
+        if let Some(tx) = self.tx {
+            if let Err(e) = tx.commit().await {
+                tracing::warn!(error = %e, "could not release the placement group's lock");
+            }
+        }
+    }
+}
+
+/// Create: place on a host (spread from its placement group's other members) →
+/// make the disk → define → start. Any failure undoes every step done so far,
+/// and the quota reserved by the API.
 pub async fn create(task: VmTask, plan: CreatePlan) -> ApiResult<()> {
     let (vcpus, mem) = (plan.spec.vcpus as i32, plan.spec.memory_mib as i64);
-    let host = match placement::place(&task.db, plan.cluster, task.vm, vcpus, mem).await {
+    let placed = async {
+        let guard = SpreadGuard::take(&task).await?;
+        let host = placement::place(&task.db, plan.cluster, task.vm, vcpus, mem, &guard.avoid).await;
+        guard.release().await;
+        host
+    };
+    let host = match placed.await {
         Ok(host) => host,
         Err(e) => {
             undo_create(&task, &plan, None).await;
@@ -153,12 +229,8 @@ pub async fn create(task: VmTask, plan: CreatePlan) -> ApiResult<()> {
     let uri = host.uri.clone();
     let steps = async {
         task.progress(10).await;
-        if let (Some(image), Some(disk)) = (&plan.image, &plan.spec.disk) {
-            disks::clone_linked(image, disk, plan.disk_gib).await.map_err(|e| ApiError::Unprocessable {
-                code: "disk_failed",
-                message: format!("the VM's disk could not be created: {e}"),
-                details: serde_json::json!({}),
-            })?;
+        if let Some(disk) = &plan.spec.disk {
+            plan.source.make(disk).await?;
         }
         task.progress(40).await;
         let (u, spec) = (uri.clone(), plan.spec.clone());
@@ -223,13 +295,15 @@ pub enum Power {
     Reboot,
     Suspend,
     Resume,
+    /// A hard reset (`virDomainReset`).
+    Reset,
 }
 
 impl Power {
     /// The state the VM reaches when the action succeeds.
     pub fn outcome(self) -> VmState {
         match self {
-            Power::Start | Power::Reboot | Power::Resume => VmState::Running,
+            Power::Start | Power::Reboot | Power::Resume | Power::Reset => VmState::Running,
             Power::Stop { .. } | Power::ForceStop => VmState::Stopped,
             Power::Suspend => VmState::Suspended,
         }
@@ -245,6 +319,7 @@ async fn power_on_host(task: &VmTask, uri: &str, action: Power) -> ApiResult<()>
         Power::Reboot => task.hv(move |hv| hv.reboot(&u, id)).await,
         Power::Suspend => task.hv(move |hv| hv.suspend(&u, id)).await,
         Power::Resume => task.hv(move |hv| hv.resume(&u, id)).await,
+        Power::Reset => task.hv(move |hv| hv.reset(&u, id)).await,
         Power::Stop { timeout } => {
             task.hv(move |hv| hv.shutdown(&u, id)).await?;
             let deadline = tokio::time::Instant::now() + timeout;
@@ -361,12 +436,20 @@ pub async fn migrate(task: VmTask, cluster: Uuid, wanted: Option<Uuid>, previous
                 details: serde_json::json!({}),
             });
         }
-        let to = placement::destination(&task.db, cluster, task.vm, wanted).await?;
-        task.progress(10).await;
-        let (f, t, id) = (from.uri.clone(), to.uri.clone(), task.vm);
-        let live = previous == VmState::Running;
-        task.hv(move |hv| hv.migrate(&f, &t, id, live)).await?;
-        placement::moved(&task.db, task.vm, to.host_id).await
+        // The group stays locked until the move is recorded: no member is placed
+        // on the destination meanwhile.
+        let guard = SpreadGuard::take(&task).await?;
+        let moved = async {
+            let to = placement::destination(&task.db, cluster, task.vm, wanted, &guard.avoid).await?;
+            task.progress(10).await;
+            let (f, t, id) = (from.uri.clone(), to.uri.clone(), task.vm);
+            let live = previous == VmState::Running;
+            task.hv(move |hv| hv.migrate(&f, &t, id, live)).await?;
+            placement::moved(&task.db, task.vm, to.host_id).await
+        }
+        .await;
+        guard.release().await;
+        moved
     }
     .await;
     task.settle(previous).await?;
@@ -410,4 +493,78 @@ pub async fn revert(task: VmTask, snapshot: String, previous: VmState) -> ApiRes
     let outcome = task.hv(move |hv| hv.snapshot_revert(&u, id, &snapshot)).await;
     task.settle_from_host(&host.uri, previous).await;
     outcome
+}
+
+/// A rebuild accepted by the API: the domain as it will be defined (the new
+/// template's boot parameters and disk), and where its disk comes from.
+pub struct RebuildPlan {
+    pub spec: DomainSpec,
+    pub source: DiskSource,
+    /// The disk the VM has now, if any.
+    pub old_disk: Option<PathBuf>,
+    pub template: Uuid,
+    pub running: bool,
+    pub previous: VmState,
+}
+
+/// Rebuild: make the new disk beside the old one (a failure so far leaves the VM
+/// as it was) → power off → put the new disk in the old one's place → define
+/// the domain again → start it again if it ran. The VM row takes the template,
+/// its boot parameters and the disk.
+pub async fn rebuild(task: VmTask, plan: RebuildPlan) -> ApiResult<()> {
+    let staged = plan.spec.disk.as_ref().map(|d| d.with_extension("rebuild.qcow2"));
+    let mut uri = None;
+    let steps = async {
+        let host = task.host().await?;
+        uri = Some(host.uri.clone());
+        if let Some(staged) = &staged {
+            plan.source.make(staged).await?;
+        }
+        task.progress(40).await;
+        let (u, id) = (host.uri.clone(), task.vm);
+        task.hv(move |hv| hv.destroy(&u, id)).await?;
+        match (&staged, &plan.spec.disk) {
+            (Some(staged), Some(disk)) => tokio::fs::rename(staged, disk).await.map_err(ApiError::internal)?,
+            _ => {
+                if let Some(old) = &plan.old_disk {
+                    disks::remove(old).await.map_err(ApiError::internal)?;
+                }
+            }
+        }
+        task.progress(70).await;
+        let (u, spec) = (host.uri.clone(), plan.spec.clone());
+        task.hv(move |hv| hv.define(&u, &spec)).await?;
+        if plan.running {
+            let (u, id) = (host.uri.clone(), task.vm);
+            task.hv(move |hv| hv.start(&u, id)).await?;
+        }
+        Ok::<(), ApiError>(())
+    }
+    .await;
+    if let Err(e) = steps {
+        if let Some(staged) = &staged {
+            let _ = disks::remove(staged).await;
+        }
+        match uri {
+            Some(uri) => task.settle_from_host(&uri, plan.previous).await,
+            None => task.settle(plan.previous).await?,
+        }
+        return Err(e);
+    }
+    let mut tx = task.tx().await?;
+    let boot = plan.spec.kernel.as_ref();
+    sqlx::query(
+        "UPDATE vms SET template_id = $2, disk_path = $3, kernel = $4, initrd = $5, cmdline = $6,
+                version = version + 1, updated_at = now() WHERE id = $1",
+    )
+    .bind(task.vm)
+    .bind(plan.template)
+    .bind(plan.spec.disk.as_ref().map(|d| d.to_string_lossy().into_owned()))
+    .bind(boot.map_or_else(String::new, |k| k.kernel.to_string_lossy().into_owned()))
+    .bind(boot.map_or_else(String::new, |k| k.initrd.to_string_lossy().into_owned()))
+    .bind(boot.map_or_else(String::new, |k| k.cmdline.clone()))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    task.settle(if plan.running { VmState::Running } else { VmState::Stopped }).await
 }

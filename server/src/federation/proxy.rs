@@ -10,7 +10,7 @@
 //!   controller (`region_objects`), else the one that says it holds it when
 //!   asked (in the caller's context; recorded then);
 //! * a create: the body's `region` (clusters, templates) or its `cluster_id`'s
-//!   region (quotas, VMs); a quota also entitles its tenant to that region;
+//!   region (quotas, VMs, placement groups); a quota also entitles its tenant to that region;
 //! * a list: every region the caller may see, merged by id (ids are UUIDv7, so
 //!   one cursor pages through all of them).
 //!
@@ -41,6 +41,7 @@ const REGION_COLLECTIONS: &[(&str, &str)] = &[
     ("/v1/templates", "template"),
     ("/v1/vms", "vm"),
     ("/v1/operations", "operation"),
+    ("/v1/placement-groups", "placement_group"),
 ];
 
 /// The collection (and object kind) of a route template, if a region holds it.
