@@ -633,6 +633,9 @@ fn identity_depth(fx: &Fx) -> Vec<Case> {
         c("export since not a time", GET, "/v1/audit-events/export?since=yesterday", Tenant, "", 400, QUERY),
         c("export unknown parameter", GET, "/v1/audit-events/export?format=csv", Tenant, "", 400, QUERY),
         c("export since after until", GET, "/v1/audit-events/export?since=2030-01-02T00:00:00Z&until=2030-01-01T00:00:00Z", Tenant, "", 400, FIELD).at("since"),
+    ]
+}
+
 /// VM depth: updates and labels, protection, metrics, rebuild, clone, reset,
 /// snapshot updates, placement groups.
 #[rustfmt::skip]
