@@ -157,5 +157,7 @@ has_id!(
     basalt_client::Template,
     basalt_client::Vm,
     basalt_client::Snapshot,
-    basalt_client::Operation
+    basalt_client::Operation,
+    basalt_client::QuotaRequest,
+    basalt_client::Notice
 );

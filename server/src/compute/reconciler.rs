@@ -14,7 +14,8 @@
 //! 3. **At start-up only**: operations left `pending`/`running` by a previous
 //!    process were interrupted: a half-made VM (`creating`) is undone like a
 //!    failed create; any other VM takes the state its host reports; the operation
-//!    is marked failed (`interrupted`).
+//!    is marked failed (`interrupted`). So is a host evacuation (a system
+//!    operation); its host stays drained.
 //! 4. **Orphans**: a placement whose VM exists in no tenant (its tenant was
 //!    purged) has its domain and disk removed and its capacity released.
 
@@ -36,6 +37,11 @@ use crate::error::{ApiError, ApiResult};
 /// Advisory lock key of a reconcile pass ("basalt reconcile").
 const RECONCILE_LOCK: i64 = 0x6261_7372_6563_6f6e;
 const ACTOR: &str = "reconciler";
+
+/// Fails the operations of the context that a previous process left running.
+const FAIL_INTERRUPTED: &str = "UPDATE operations SET status = 'failed', finished_at = now(), updated_at = now(),
+        error = '{\"code\": \"interrupted\", \"message\": \"the server stopped while this operation ran\"}'
+  WHERE status IN ('pending', 'running')";
 
 /// What one pass did (for logs and tests).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -113,6 +119,10 @@ pub async fn reconcile_once(state: &AppState, startup: bool) -> ApiResult<Option
         return Ok(None);
     }
     let mut report = Report::default();
+    if startup {
+        // System operations (host evacuations) were interrupted too; their hosts stay drained.
+        sqlx::query(FAIL_INTERRUPTED).execute(&mut *lock).await?;
+    }
     let hosts: Vec<HostRow> = sqlx::query_as("SELECT id, uri FROM hosts").fetch_all(&mut *lock).await?;
     let tenants: Vec<(Uuid, String, String)> =
         sqlx::query_as("SELECT id, state, suspend_action FROM tenants WHERE state <> 'deleted'")
@@ -201,13 +211,7 @@ async fn reconcile_tenant(
             .fetch_all(&mut *tx)
             .await?;
     if startup {
-        sqlx::query(
-            "UPDATE operations SET status = 'failed', finished_at = now(), updated_at = now(),
-                    error = '{\"code\": \"interrupted\", \"message\": \"the server stopped while this operation ran\"}'
-              WHERE status IN ('pending', 'running')",
-        )
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(FAIL_INTERRUPTED).execute(&mut *tx).await?;
     }
     tx.commit().await?;
 
