@@ -79,7 +79,10 @@ async fn quota_requests_are_asked_decided_once_and_approval_sets_the_quota() {
 
     let r: QuotaRequest =
         client.post_at("/v1/quota-requests", &ask(cluster.id, 8, 4096, 4), &no_opts()).await.expect("ask");
-    assert_eq!((r.state, r.tenant_id, r.vcpus, r.memory_mib, r.max_vms), (QuotaRequestState::Pending, acme.id, 8, 4096, 4));
+    assert_eq!(
+        (r.state, r.tenant_id, r.vcpus, r.memory_mib, r.max_vms),
+        (QuotaRequestState::Pending, acme.id, 8, 4096, 4)
+    );
     // One pending request per cluster.
     let e = client.post_at::<_, QuotaRequest>("/v1/quota-requests", &ask(cluster.id, 6, 2048, 3), &no_opts()).await;
     assert_eq!(e.unwrap_err().status(), Some(409));
@@ -174,7 +177,10 @@ async fn approval_creates_a_missing_quota_and_never_goes_below_usage() {
         .await
         .expect("approve");
     let quota: Quota = app.admin.get_at(&format!("/v1/quotas/{}", approved.quota_id.unwrap())).await.unwrap();
-    assert_eq!((quota.tenant_id, quota.cluster_id, quota.vcpus, quota.memory_mib, quota.max_vms), (acme.id, cluster.id, 2, 512, 1));
+    assert_eq!(
+        (quota.tenant_id, quota.cluster_id, quota.vcpus, quota.memory_mib, quota.max_vms),
+        (acme.id, cluster.id, 2, 512, 1)
+    );
     let events = app.admin.list_audit_events("action=quota.create").await.unwrap();
     assert_eq!(events.items[0].details["quota_request_id"], json!(r.id));
     app.stop().await;
@@ -200,7 +206,8 @@ async fn an_unpublished_public_template_disappears_for_tenants_but_its_vms_run_o
     assert_eq!(client.get_at::<Template>(&path).await.unwrap_err().status(), Some(404));
     let listed: Page<Template> = client.get_at("/v1/templates").await.unwrap();
     assert!(listed.items.iter().all(|t| t.id != template.id));
-    let body = CreateVm { name: "after".into(), cluster_id: cluster.id, template_id: template.id, ..Default::default() };
+    let body =
+        CreateVm { name: "after".into(), cluster_id: cluster.id, template_id: template.id, ..Default::default() };
     let e = client.post_at::<_, Operation>("/v1/vms", &body, &no_opts()).await.unwrap_err();
     assert_eq!(status_code(&e), (Some(422), Some("invalid_reference")));
     let staff: Template = app.admin.get_at(&path).await.unwrap();
@@ -221,10 +228,17 @@ async fn an_unpublished_public_template_disappears_for_tenants_but_its_vms_run_o
 
     // A tenant's private template is not the provider's to publish: it does not exist at system scope.
     let private: Template = client
-        .post_at("/v1/templates", &CreateTemplate { name: "mine".into(), vcpus: 1, memory_mib: 128, ..Default::default() }, &no_opts())
+        .post_at(
+            "/v1/templates",
+            &CreateTemplate { name: "mine".into(), vcpus: 1, memory_mib: 128, ..Default::default() },
+            &no_opts(),
+        )
         .await
         .unwrap();
-    let e = app.admin.post_at::<_, Template>(&format!("/v1/templates/{}/unpublish", private.id), &json!({}), &no_opts()).await;
+    let e = app
+        .admin
+        .post_at::<_, Template>(&format!("/v1/templates/{}/unpublish", private.id), &json!({}), &no_opts())
+        .await;
     assert_eq!(e.unwrap_err().status(), Some(404));
     app.stop().await;
 }
@@ -250,11 +264,15 @@ async fn evacuating_a_host_drains_it_and_reports_every_vm_that_cannot_move() {
     let _: Cluster = app.admin.patch_at(&cpath, &json!({ "hosts": [HOST, SPARE] }), &no_opts()).await.unwrap();
     let (busy, idle) = busy_host(&app, cluster.id).await;
 
-    let e = client.post_at::<_, Operation>(&format!("{cpath}/hosts/{}/evacuate", busy.id), &json!({}), &no_opts()).await;
+    let e =
+        client.post_at::<_, Operation>(&format!("{cpath}/hosts/{}/evacuate", busy.id), &json!({}), &no_opts()).await;
     assert_eq!(status_code(&e.unwrap_err()), (Some(403), Some("permission_denied")));
     let op: Operation =
         app.admin.post_at(&format!("{cpath}/hosts/{}/evacuate", busy.id), &json!({}), &no_opts()).await.unwrap();
-    assert_eq!((op.kind.as_str(), op.target_type.as_str(), op.target_id, op.tenant_id), ("host.evacuate", "host", busy.id, None));
+    assert_eq!(
+        (op.kind.as_str(), op.target_type.as_str(), op.target_id, op.tenant_id),
+        ("host.evacuate", "host", busy.id, None)
+    );
     let op = app.admin.wait_operation(op.id, WAIT).await.unwrap();
     // libvirt's test driver cannot migrate: both VMs are reported, none is left silently.
     assert_eq!(op.status, OperationStatus::Failed);
@@ -267,7 +285,10 @@ async fn evacuating_a_host_drains_it_and_reports_every_vm_that_cannot_move() {
         .map(|u| (u["vm_id"].as_str().unwrap().to_string(), u["code"].as_str().unwrap().to_string()))
         .collect();
     unmoved.sort();
-    let mut want = vec![(a.to_string(), "migration_unsupported".to_string()), (b.to_string(), "migration_unsupported".to_string())];
+    let mut want = vec![
+        (a.to_string(), "migration_unsupported".to_string()),
+        (b.to_string(), "migration_unsupported".to_string()),
+    ];
     want.sort();
     assert_eq!(unmoved, want);
     assert_eq!(error["details"]["moved"], json!([]));
@@ -317,7 +338,11 @@ async fn a_second_evacuation_of_the_same_host_waits_for_the_first() {
     .unwrap();
     let e = app
         .admin
-        .post_at::<_, Operation>(&format!("/v1/clusters/{}/hosts/{}/evacuate", cluster.id, hosts[0].id), &json!({}), &no_opts())
+        .post_at::<_, Operation>(
+            &format!("/v1/clusters/{}/hosts/{}/evacuate", cluster.id, hosts[0].id),
+            &json!({}),
+            &no_opts(),
+        )
         .await;
     assert_eq!(status_code(&e.unwrap_err()), (Some(409), Some("evacuation_running")));
     app.stop().await;
@@ -433,7 +458,9 @@ async fn only_what_can_stop_safely_is_cancelled() {
     // A tenant's operation does not exist at system scope; tenants cannot cancel.
     let e = cancel(ops.items[0].id).await.unwrap_err();
     assert_eq!(e.status(), Some(404));
-    let e = client.post_at::<_, Operation>(&format!("/v1/operations/{}/cancel", ops.items[0].id), &json!({}), &no_opts()).await;
+    let e = client
+        .post_at::<_, Operation>(&format!("/v1/operations/{}/cancel", ops.items[0].id), &json!({}), &no_opts())
+        .await;
     assert_eq!(status_code(&e.unwrap_err()), (Some(403), Some("permission_denied")));
     let events = app.admin.list_audit_events("action=operation.cancel").await.unwrap();
     assert_eq!(events.items.len(), 2);
@@ -463,7 +490,14 @@ async fn notices_are_written_by_the_provider_and_read_by_every_tenant() {
         .admin
         .post_at(
             "/v1/notices",
-            &CreateNotice { title: "Incident".into(), body: String::new(), severity: NoticeSeverity::Critical, starts_at: chrono::Utc::now() - chrono::Duration::hours(3), ends_at: Some(chrono::Utc::now() - chrono::Duration::hours(1)), region_id: None },
+            &CreateNotice {
+                title: "Incident".into(),
+                body: String::new(),
+                severity: NoticeSeverity::Critical,
+                starts_at: chrono::Utc::now() - chrono::Duration::hours(3),
+                ends_at: Some(chrono::Utc::now() - chrono::Duration::hours(1)),
+                region_id: None,
+            },
             &no_opts(),
         )
         .await
@@ -479,11 +513,17 @@ async fn notices_are_written_by_the_provider_and_read_by_every_tenant() {
         assert_eq!(read, notice);
     }
     let by_region: Page<Notice> = acme.get_at(&format!("/v1/notices?region_id={}", Uuid::now_v7())).await.unwrap();
-    assert_eq!(by_region.items.iter().map(|n| n.id).collect::<Vec<_>>(), vec![estate.id], "estate-wide notices concern every region");
+    assert_eq!(
+        by_region.items.iter().map(|n| n.id).collect::<Vec<_>>(),
+        vec![estate.id],
+        "estate-wide notices concern every region"
+    );
 
     // Tenants change nothing.
     let path = format!("/v1/notices/{}", notice.id);
-    let e = acme.patch_at::<_, Notice>(&path, &UpdateNotice { title: Some("x".into()), ..Default::default() }, &no_opts()).await;
+    let e = acme
+        .patch_at::<_, Notice>(&path, &UpdateNotice { title: Some("x".into()), ..Default::default() }, &no_opts())
+        .await;
     assert_eq!(e.unwrap_err().status(), Some(403));
     assert_eq!(acme.delete_at(&path).await.unwrap_err().status(), Some(403));
 
@@ -520,7 +560,13 @@ async fn console_sessions_are_listed_without_secrets_and_revoked() {
     let listed: Vec<ConsoleSession> = client.get_at(&sessions).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|s| s.state == "ticket" && s.vm_id == vm && s.opened_at.is_none()));
-    let raw = app.http().get(format!("{}{sessions}", app.endpoint)).bearer_auth(client.token().unwrap()).send().await.unwrap();
+    let raw = app
+        .http()
+        .get(format!("{}{sessions}", app.endpoint))
+        .bearer_auth(client.token().unwrap())
+        .send()
+        .await
+        .unwrap();
     let raw = raw.text().await.unwrap();
     for t in [&t1, &t2] {
         let secret = t.ticket.rsplit('_').next().unwrap();
@@ -547,12 +593,20 @@ async fn console_sessions_are_listed_without_secrets_and_revoked() {
     // An open session (on whichever replica serves it) is listed as open, and revoking it marks it for its socket.
     let second = listed[0].id;
     let mut db = app.db.admin().await;
-    sqlx::query("UPDATE console_tickets SET used_at = now() WHERE id = $1").bind(second).execute(&mut db).await.unwrap();
+    sqlx::query("UPDATE console_tickets SET used_at = now() WHERE id = $1")
+        .bind(second)
+        .execute(&mut db)
+        .await
+        .unwrap();
     let listed: Vec<ConsoleSession> = client.get_at(&sessions).await.unwrap();
     assert_eq!((listed[0].state.as_str(), listed[0].opened_at.is_some()), ("open", true));
     client.delete_at(&format!("{sessions}/{second}")).await.expect("revoke the open session");
     let (revoked_at,): (Option<chrono::DateTime<chrono::Utc>>,) =
-        sqlx::query_as("SELECT revoked_at FROM console_tickets WHERE id = $1").bind(second).fetch_one(&mut db).await.unwrap();
+        sqlx::query_as("SELECT revoked_at FROM console_tickets WHERE id = $1")
+            .bind(second)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
     assert!(revoked_at.is_some());
     assert!(client.get_at::<Vec<ConsoleSession>>(&sessions).await.unwrap().is_empty());
     let events = client.list_audit_events("action=vm.console.revoke").await.unwrap();

@@ -166,8 +166,9 @@ pub async fn evacuate(req: Req, PathIds(cluster, host): PathIds) -> ApiResult<Re
     if before == "unreachable" {
         return Err(ApiError::Conflict {
             code: "host_unreachable",
-            message: "the host does not answer, so nothing can migrate off it: the reconciler restarts its VMs elsewhere"
-                .into(),
+            message:
+                "the host does not answer, so nothing can migrate off it: the reconciler restarts its VMs elsewhere"
+                    .into(),
         });
     }
     let (running,): (bool,) = sqlx::query_as(

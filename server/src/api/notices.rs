@@ -70,7 +70,8 @@ fn check_body(body: &str) -> ApiResult<()> {
     if body.chars().count() > 10_000 {
         return Err(ApiError::bad_field("body", "body must be at most 10000 characters"));
     }
-    body.split('\n').try_for_each(|line| validate::display_text("body", line.strip_suffix('\r').unwrap_or(line), 10_000))
+    body.split('\n')
+        .try_for_each(|line| validate::display_text("body", line.strip_suffix('\r').unwrap_or(line), 10_000))
 }
 
 fn check_window(starts_at: DateTime<Utc>, ends_at: Option<DateTime<Utc>>) -> ApiResult<()> {
@@ -83,10 +84,8 @@ fn check_window(starts_at: DateTime<Utc>, ends_at: Option<DateTime<Utc>>) -> Api
 /// A region named by a notice must exist (422 `invalid_reference`).
 async fn check_region(tx: &mut Tx, region: Option<Uuid>) -> ApiResult<()> {
     let Some(region) = region else { return Ok(()) };
-    let (found,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM regions WHERE id = $1)")
-        .bind(region)
-        .fetch_one(&mut **tx)
-        .await?;
+    let (found,): (bool,) =
+        sqlx::query_as("SELECT EXISTS (SELECT 1 FROM regions WHERE id = $1)").bind(region).fetch_one(&mut **tx).await?;
     if found {
         Ok(())
     } else {

@@ -112,7 +112,8 @@ pub async fn cancel(req: Req, PathId(id): PathId) -> ApiResult<Response> {
     .fetch_one(&mut *tx)
     .await?;
     let after = Operation::from(row);
-    let details = json!({ "kind": before.kind, "status_before": before.status.as_str(), "status": after.status.as_str() });
+    let details =
+        json!({ "kind": before.kind, "status_before": before.status.as_str(), "status": after.status.as_str() });
     audit::record(&mut tx, &req, Event::new("operation.cancel", "operation", Some(id)).details(details)).await?;
     tx.commit().await?;
     Ok(super::vms::accepted(&after))

@@ -79,7 +79,8 @@ const MAX_REASON: usize = 1000;
 /// A request the caller may see (RLS, then `permission` on its cluster for a
 /// cluster delegate), optionally locked; 404 otherwise.
 async fn fetch(req: &Req, tx: &mut Tx, id: Uuid, lock: bool, permission: Permission) -> ApiResult<QuotaRequest> {
-    let found: QuotaRequest = crud::fetch::<RequestRow, _>(tx, "quota_requests", COLUMNS, id, lock, "quota request").await?;
+    let found: QuotaRequest =
+        crud::fetch::<RequestRow, _>(tx, "quota_requests", COLUMNS, id, lock, "quota request").await?;
     if req.grants.require_on_cluster(permission, found.cluster_id).is_err() {
         return Err(ApiError::NotFound { kind: "quota request" });
     }
@@ -117,12 +118,13 @@ pub struct QuotaRequestQuery {
     responses((status = 200, body = Page<QuotaRequest>), (status = 400)), security(("bearer" = [])))]
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<QuotaRequestQuery>) -> ApiResult<Json<Page<QuotaRequest>>> {
     let params = PageQuery { limit: q.limit, cursor: q.cursor }.params()?;
-    let state = match q.state.as_deref() {
-        None => None,
-        Some(s) => Some(QuotaRequestState::parse(s).ok_or_else(|| {
-            ApiError::bad_field("state", "state must be pending, approved, rejected or cancelled")
-        })?),
-    };
+    let state =
+        match q.state.as_deref() {
+            None => None,
+            Some(s) => Some(QuotaRequestState::parse(s).ok_or_else(|| {
+                ApiError::bad_field("state", "state must be pending, approved, rejected or cancelled")
+            })?),
+        };
     let only = req.grants.clusters_for(Permission::QuotaRequestList).as_param();
     let mut tx = req.tx()?;
     let rows: Vec<RequestRow> = sqlx::query_as(&format!(
@@ -276,7 +278,11 @@ pub async fn approve(
 #[utoipa::path(post, operation_id = "quota_requests_reject", path = "/v1/quota-requests/{id}/reject", tag = "compute", params(("id" = Uuid, Path)),
     request_body = DecideQuotaRequest,
     responses((status = 200, body = QuotaRequest), (status = 400), (status = 404), (status = 409)), security(("bearer" = [])))]
-pub async fn reject(req: Req, PathId(id): PathId, ApiJson(body): ApiJson<DecideQuotaRequest>) -> ApiResult<Json<QuotaRequest>> {
+pub async fn reject(
+    req: Req,
+    PathId(id): PathId,
+    ApiJson(body): ApiJson<DecideQuotaRequest>,
+) -> ApiResult<Json<QuotaRequest>> {
     if body.reason.trim().is_empty() {
         return Err(ApiError::bad_field("reason", "a rejection needs a reason for the tenant"));
     }

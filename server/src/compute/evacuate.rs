@@ -181,8 +181,13 @@ async fn record_outcome(e: &Evacuation, moved: &[Value], unmoved: &[Value], canc
         let details = json!({
             "operation_id": e.op, "cluster_id": e.cluster, "moved": moved, "unmoved": unmoved, "cancelled": cancelled,
         });
-        audit::record_service(&mut tx, None, ACTOR, Event::new("host.evacuate.finish", "host", Some(e.host)).details(details))
-            .await?;
+        audit::record_service(
+            &mut tx,
+            None,
+            ACTOR,
+            Event::new("host.evacuate.finish", "host", Some(e.host)).details(details),
+        )
+        .await?;
         tx.commit().await?;
         Ok::<(), ApiError>(())
     }

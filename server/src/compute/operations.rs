@@ -94,10 +94,10 @@ pub async fn progress(db: &Db, tenant: Option<Uuid>, op: Uuid, percent: i32) -> 
         "UPDATE operations SET status = 'running', progress = $2, updated_at = now()
           WHERE id = $1 AND finished_at IS NULL",
     )
-        .bind(op)
-        .bind(percent.clamp(0, 100))
-        .execute(&mut *tx)
-        .await?;
+    .bind(op)
+    .bind(percent.clamp(0, 100))
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -108,7 +108,9 @@ pub async fn progress(db: &Db, tenant: Option<Uuid>, op: Uuid, percent: i32) -> 
 pub async fn finish(db: &Db, tenant: Option<Uuid>, op: Uuid, outcome: &Result<(), ApiError>) -> ApiResult<()> {
     let (status, error) = match outcome {
         Ok(()) => ("succeeded", None),
-        Err(ApiError::Unprocessable { code, message, details }) if details.as_object().is_some_and(|d| !d.is_empty()) => {
+        Err(ApiError::Unprocessable { code, message, details })
+            if details.as_object().is_some_and(|d| !d.is_empty()) =>
+        {
             ("failed", Some(json!({ "code": code, "message": message, "details": details })))
         }
         Err(e) => ("failed", Some(json!({ "code": e.code(), "message": e.to_string() }))),
