@@ -115,17 +115,21 @@ enum Transition {
     Undrain,
 }
 
-async fn set_state(req: Req, cluster: Uuid, host: Uuid, t: Transition) -> ApiResult<Json<Host>> {
-    let mut tx = req.tx()?;
-    // Placement locks a cluster's hosts; so does this, so a drain and a create
-    // never cross.
+/// Host `host` of `cluster` locked (placement locks a cluster's hosts too, so
+/// a state change and a placement never cross), and its state.
+async fn lock_state(tx: &mut Tx, cluster: Uuid, host: Uuid) -> ApiResult<String> {
     let state: Option<(String,)> =
         sqlx::query_as("SELECT state FROM hosts WHERE id = $1 AND cluster_id = $2 FOR UPDATE")
             .bind(host)
             .bind(cluster)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
-    let (before,) = state.ok_or(ApiError::NotFound { kind: "host" })?;
+    state.map(|(s,)| s).ok_or(ApiError::NotFound { kind: "host" })
+}
+
+async fn set_state(req: Req, cluster: Uuid, host: Uuid, t: Transition) -> ApiResult<Json<Host>> {
+    let mut tx = req.tx()?;
+    let before = lock_state(&mut tx, cluster, host).await?;
     let (after, action) = match (t, before.as_str()) {
         (Transition::Drain, "up" | "draining") => ("draining", "host.drain"),
         (Transition::Undrain, "draining" | "up") => ("up", "host.undrain"),
@@ -156,13 +160,7 @@ async fn set_state(req: Req, cluster: Uuid, host: Uuid, t: Transition) -> ApiRes
     responses((status = 202, body = Operation), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn evacuate(req: Req, PathIds(cluster, host): PathIds) -> ApiResult<Response> {
     let mut tx = req.tx()?;
-    let state: Option<(String,)> =
-        sqlx::query_as("SELECT state FROM hosts WHERE id = $1 AND cluster_id = $2 FOR UPDATE")
-            .bind(host)
-            .bind(cluster)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let (before,) = state.ok_or(ApiError::NotFound { kind: "host" })?;
+    let before = lock_state(&mut tx, cluster, host).await?;
     if before == "unreachable" {
         return Err(ApiError::Conflict {
             code: "host_unreachable",
