@@ -53,11 +53,12 @@ async fn wait(client: &basalt_client::Client, op: &Operation) -> Operation {
     op
 }
 
-#[tokio::test]
-async fn a_tenant_reads_its_guest_console_and_it_keeps_ticking_across_a_live_migration() {
+/// A cluster of two real hosts, the tiny guest as a public template, a tenant
+/// with a quota there, and the guest running: the cluster, the tenant's client
+/// and the VM's id.
+async fn ticker(app: &TestApp) -> (Cluster, basalt_client::Client, uuid::Uuid) {
     let kernel = guest::tiny_guest();
     let second = guest::second_host();
-    let app = TestApp::spawn().await;
     let hosts = vec![guest::FIRST.to_string(), second.to_string()];
     let cluster: Cluster = app
         .admin
@@ -82,6 +83,13 @@ async fn a_tenant_reads_its_guest_console_and_it_keeps_ticking_across_a_live_mig
         CreateVm { name: "ticker".into(), cluster_id: cluster.id, template_id: template.id, ..Default::default() };
     let op: Operation = client.post_at("/v1/vms", &create, &no_opts()).await.unwrap();
     let id = wait(&client, &op).await.target_id;
+    (cluster, client, id)
+}
+
+#[tokio::test]
+async fn a_tenant_reads_its_guest_console_and_it_keeps_ticking_across_a_live_migration() {
+    let app = TestApp::spawn().await;
+    let (cluster, client, id) = ticker(&app).await;
     let ticket: ConsoleTicket =
         client.post_at(&format!("/v1/vms/{id}/console"), &serde_json::json!({}), &no_opts()).await.unwrap();
     let before = tick_over_websocket(&app.endpoint, &ticket, 2).await;
@@ -115,32 +123,8 @@ async fn a_tenant_reads_its_guest_console_and_it_keeps_ticking_across_a_live_mig
 /// VM's host moves it live to the other host, its guest ticking on.
 #[tokio::test]
 async fn a_revoked_console_closes_and_an_evacuation_moves_the_guest_live() {
-    let kernel = guest::tiny_guest();
-    let second = guest::second_host();
     let app = TestApp::spawn().await;
-    let hosts = vec![guest::FIRST.to_string(), second.to_string()];
-    let cluster: Cluster = app
-        .admin
-        .post_at("/v1/clusters", &CreateCluster { name: "tcg".into(), hosts, ..Default::default() }, &no_opts())
-        .await
-        .expect("a cluster of two real hosts");
-    let template = CreateTemplate {
-        name: "tiny-guest".into(),
-        vcpus: 1,
-        memory_mib: 256,
-        kernel: Some(kernel.kernel.to_string_lossy().into_owned()),
-        initrd: Some(kernel.initrd.to_string_lossy().into_owned()),
-        cmdline: Some(kernel.cmdline.clone()),
-        ..Default::default()
-    };
-    let template: Template = app.admin.post_at("/v1/templates", &template, &no_opts()).await.unwrap();
-    let (tenant, _, client) = app.tenant_with_user("acme").await;
-    let quota = CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus: 4, memory_mib: 2048, max_vms: 2 };
-    let _: Quota = app.admin.post_at("/v1/quotas", &quota, &no_opts()).await.unwrap();
-    let create =
-        CreateVm { name: "ticker".into(), cluster_id: cluster.id, template_id: template.id, ..Default::default() };
-    let op: Operation = client.post_at("/v1/vms", &create, &no_opts()).await.unwrap();
-    let id = wait(&client, &op).await.target_id;
+    let (cluster, client, id) = ticker(&app).await;
 
     // An open session, revoked: its socket ends within a few checks.
     let ticket: ConsoleTicket =
