@@ -174,6 +174,10 @@ pub struct Template {
     /// The VM this template was made from, if any.
     #[serde(default)]
     pub source_vm_id: Option<Uuid>,
+    /// Public templates only: false once withdrawn from tenants
+    /// (`POST /v1/templates/{id}/unpublish`); tenants never see it then.
+    #[serde(default = "yes")]
+    pub published: bool,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -409,6 +413,10 @@ pub struct CreateSnapshot {
     pub name: String,
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// A single-use, short-lived ticket for a VM's serial console websocket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConsoleTicket {
@@ -612,6 +620,57 @@ pub struct PlacementGroup {
     pub name: String,
     pub policy: PlacementPolicy,
     pub description: String,
+/// Where a [`QuotaRequest`] is: `pending` until provider staff approve or reject
+/// it, or its requester cancels it. A decided request does not change again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaRequestState {
+    Pending,
+    Approved,
+    Rejected,
+    Cancelled,
+}
+
+impl QuotaRequestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaRequestState::Pending => "pending",
+            QuotaRequestState::Approved => "approved",
+            QuotaRequestState::Rejected => "rejected",
+            QuotaRequestState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<QuotaRequestState> {
+        match s {
+            "pending" => Some(QuotaRequestState::Pending),
+            "approved" => Some(QuotaRequestState::Approved),
+            "rejected" => Some(QuotaRequestState::Rejected),
+            "cancelled" => Some(QuotaRequestState::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// A tenant's request for capacity on a cluster: the quota it asks to have
+/// (the figures replace the current limits when approved).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QuotaRequest {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub cluster_id: Uuid,
+    pub vcpus: i32,
+    pub memory_mib: i64,
+    pub max_vms: i32,
+    pub reason: String,
+    pub state: QuotaRequestState,
+    pub requested_by: Uuid,
+    pub decided_by: Option<Uuid>,
+    /// Why it was rejected (or a note on the approval).
+    pub decision_reason: String,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The quota an approval set.
+    pub quota_id: Option<Uuid>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -641,4 +700,89 @@ pub struct UpdatePlacementGroup {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+pub struct CreateQuotaRequest {
+    /// A cluster the tenant can see (it holds a quota there).
+    pub cluster_id: Uuid,
+    /// The limits asked for, as on a quota: 0–100000.
+    pub vcpus: i32,
+    /// 0–1073741824.
+    pub memory_mib: i64,
+    /// 0–10000.
+    pub max_vms: i32,
+    /// Why (up to 1000 characters).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// `POST /v1/quota-requests/{id}/approve|reject`: a note for the tenant
+/// (required to reject).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideQuotaRequest {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// One host's capacity in [`ClusterCapacity`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HostCapacityView {
+    pub host_id: Uuid,
+    pub uri: String,
+    pub state: String,
+    /// Draining: placement puts nothing new here.
+    pub drained: bool,
+    /// Schedulable vCPUs (CPUs × the CPU overcommit).
+    pub vcpus_total: i64,
+    pub vcpus_allocated: i64,
+    pub vcpus_free: i64,
+    pub memory_mib_total: i64,
+    pub memory_mib_allocated: i64,
+    pub memory_mib_free: i64,
+    pub vms: i64,
+}
+
+/// `GET /v1/clusters/{id}/capacity`: what the hosts hold, what is placed, and
+/// what the quotas promise (the overcommit of promises over capacity).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ClusterCapacity {
+    pub cluster_id: Uuid,
+    pub hosts: Vec<HostCapacityView>,
+    /// Totals over every host (drained ones included).
+    pub vcpus_total: i64,
+    pub vcpus_allocated: i64,
+    pub vcpus_free: i64,
+    pub memory_mib_total: i64,
+    pub memory_mib_allocated: i64,
+    pub memory_mib_free: i64,
+    /// Totals over hosts that take new VMs (`up`).
+    pub vcpus_schedulable_free: i64,
+    pub memory_mib_schedulable_free: i64,
+    /// Quotas on the cluster: how many, the sum of their limits, and their usage.
+    pub quotas: i64,
+    pub quota_vcpus: i64,
+    pub quota_memory_mib: i64,
+    pub quota_max_vms: i64,
+    pub quota_vcpus_used: i64,
+    pub quota_memory_mib_used: i64,
+    /// Quota vCPUs handed out ÷ schedulable vCPUs (null without capacity).
+    pub vcpu_overcommit: Option<f64>,
+    /// Quota memory handed out ÷ memory (null without capacity).
+    pub memory_overcommit: Option<f64>,
+}
+
+/// A console ticket of a VM and the session it opened, as `GET
+/// /v1/vms/{id}/console-sessions` lists them (never the secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConsoleSession {
+    /// The ticket's id (what `DELETE .../console-sessions/{session_id}` names).
+    pub id: Uuid,
+    pub vm_id: Uuid,
+    /// Who asked for the ticket.
+    pub user_id: Uuid,
+    /// `ticket` (issued, not used yet) or `open` (a websocket is attached).
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// When the websocket opened.
+    pub opened_at: Option<DateTime<Utc>>,
 }

@@ -422,8 +422,91 @@ pub enum UserKind {
     Service,
 }
 
-/// Reads a present field as `Some(value)`, `null` included: with `#[serde(default)]`,
-/// an absent field stays `None`, so an update tells "leave it" from "clear it".
+/// How much a [`Notice`] matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeSeverity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl NoticeSeverity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeSeverity::Info => "info",
+            NoticeSeverity::Warning => "warning",
+            NoticeSeverity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NoticeSeverity> {
+        match s {
+            "info" => Some(NoticeSeverity::Info),
+            "warning" => Some(NoticeSeverity::Warning),
+            "critical" => Some(NoticeSeverity::Critical),
+            _ => None,
+        }
+    }
+}
+
+/// A provider announcement (a maintenance window, an incident) that every tenant reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Notice {
+    pub id: Uuid,
+    pub title: String,
+    pub body: String,
+    pub severity: NoticeSeverity,
+    pub starts_at: DateTime<Utc>,
+    /// Open-ended when absent.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// The region it concerns; absent: the whole estate.
+    pub region_id: Option<Uuid>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateNotice {
+    /// 1–200 printable characters.
+    pub title: String,
+    /// Up to 10000 characters.
+    #[serde(default)]
+    pub body: String,
+    pub severity: NoticeSeverity,
+    pub starts_at: DateTime<Utc>,
+    /// After `starts_at`; absent: open-ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_id: Option<Uuid>,
+}
+
+/// A partial update; `ends_at` and `region_id` may be set to null to clear them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateNotice {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<NoticeSeverity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub ends_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Uuid>)]
+    pub region_id: Option<Option<Uuid>>,
+}
+
+/// A field that may be absent (`None`), null (`Some(None)`) or set: reads a
+/// present field as `Some(value)`, `null` included; with `#[serde(default)]` an
+/// absent field stays `None`, so an update tells "leave it" from "clear it".
 fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,

@@ -138,25 +138,40 @@ permissions! {
     EntitlementList = "entitlement:list", [System], "List the regions a tenant is entitled to.";
     EntitlementGrant = "entitlement:grant", [System], "Entitle a tenant to a region.";
     EntitlementRevoke = "entitlement:revoke", [System], "Withdraw a tenant's entitlement to a region.";
+    NoticeCreate = "notice:create", [System], "Publish a provider notice (a maintenance window, an incident) to every tenant.";
+    NoticeList = "notice:list", [System, Tenant, Cluster], "List the provider's notices.";
+    NoticeRead = "notice:read", [System, Tenant, Cluster], "Read a provider notice.";
+    NoticeUpdate = "notice:update", [System], "Change a provider notice.";
+    NoticeDelete = "notice:delete", [System], "Withdraw a provider notice.";
     ClusterCreate = "cluster:create", [System], "Create a cluster from libvirt hosts in a region.";
     ClusterList = "cluster:list", [System, Tenant, Cluster], "List clusters (tenants: those they hold a quota on, by alias).";
     ClusterRead = "cluster:read", [System, Tenant, Cluster], "Read a cluster.";
     ClusterUpdate = "cluster:update", [System], "Change a cluster's alias or its hosts.";
     ClusterDelete = "cluster:delete", [System], "Delete a cluster with no quotas and no VMs.";
+    ClusterCapacityRead = "cluster_capacity:read", [System], "Read a cluster's capacity per host: total, allocated, free, and the quotas handed out on it.";
     HostList = "host:list", [System], "List a cluster's hosts with their capacity and allocation.";
     HostRead = "host:read", [System], "Read one host: capacity, allocation, VMs placed on it.";
     HostDrain = "host:drain", [System], "Drain a host: no new VM is placed on it.";
     HostUndrain = "host:undrain", [System], "Put a drained host back into service.";
+    HostEvacuate = "host:evacuate", [System], "Evacuate a host: drain it and live-migrate every VM off it (an operation).";
     QuotaCreate = "quota:create", [System], "Assign a tenant capacity on a cluster.";
     QuotaList = "quota:list", [System, Tenant, Cluster], "List quotas and their usage.";
     QuotaRead = "quota:read", [System, Tenant, Cluster], "Read a quota and its usage.";
     QuotaUpdate = "quota:update", [System], "Change a tenant's capacity on a cluster.";
     QuotaDelete = "quota:delete", [System], "Withdraw a tenant's capacity on a cluster (refused while in use).";
+    QuotaRequestCreate = "quota_request:create", [Tenant, Cluster], "Ask the provider for capacity on a cluster.";
+    QuotaRequestList = "quota_request:list", [System, Tenant, Cluster], "List quota requests (provider staff: every tenant's).";
+    QuotaRequestRead = "quota_request:read", [System, Tenant, Cluster], "Read a quota request.";
+    QuotaRequestCancel = "quota_request:cancel", [Tenant, Cluster], "Withdraw one's pending quota request.";
+    QuotaRequestApprove = "quota_request:approve", [System], "Approve a quota request: the tenant's quota on the cluster becomes the requested figures.";
+    QuotaRequestReject = "quota_request:reject", [System], "Reject a quota request, with a reason.";
     TemplateCreate = "template:create", [System, Tenant], "Create templates (public at system scope, private in a tenant).";
     TemplateList = "template:list", [System, Tenant, Cluster], "List the templates of the context and the public ones.";
     TemplateRead = "template:read", [System, Tenant, Cluster], "Read a template.";
     TemplateUpdate = "template:update", [System, Tenant], "Change a template's default size.";
     TemplateDelete = "template:delete", [System, Tenant], "Delete a template.";
+    TemplatePublish = "template:publish", [System], "Make a withdrawn public template visible to tenants again.";
+    TemplateUnpublish = "template:unpublish", [System], "Withdraw a public template from tenants (existing VMs keep running).";
     VmCreate = "vm:create", [Tenant, Cluster], "Create VMs from templates within the quota.";
     VmList = "vm:list", [Tenant, Cluster], "List VMs.";
     VmRead = "vm:read", [Tenant, Cluster], "Read a VM.";
@@ -165,6 +180,8 @@ permissions! {
     VmMigrate = "vm:migrate", [Tenant, Cluster], "Move a VM to another host of its cluster.";
     VmDelete = "vm:delete", [Tenant, Cluster], "Delete VMs and their disks.";
     VmConsole = "vm:console", [Tenant, Cluster], "Open a VM's serial console (a single-use ticket for the websocket).";
+    ConsoleSessionList = "console_session:list", [Tenant, Cluster], "List a VM's outstanding console tickets and open sessions (never a secret).";
+    ConsoleSessionRevoke = "console_session:revoke", [Tenant, Cluster], "Revoke a console ticket, or close the session it opened.";
     SnapshotCreate = "snapshot:create", [Tenant, Cluster], "Take snapshots of VMs.";
     SnapshotList = "snapshot:list", [Tenant, Cluster], "List a VM's snapshots.";
     SnapshotRead = "snapshot:read", [Tenant, Cluster], "Read a snapshot.";
@@ -185,6 +202,7 @@ permissions! {
     PlacementGroupDelete = "placement_group:delete", [Tenant, Cluster], "Delete a placement group with no members.";
     OperationList = "operation:list", [System, Tenant, Cluster], "List operations (long work) of the context.";
     OperationRead = "operation:read", [System, Tenant, Cluster], "Poll an operation.";
+    OperationCancel = "operation:cancel", [System], "Cancel an operation that has not started, or stop one that can stop safely (a host evacuation).";
 }
 
 /// Which clusters a caller may act on with one permission.
@@ -460,6 +478,10 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
                         | Permission::AuditRead
                         | Permission::HostDrain
                         | Permission::HostUndrain
+                        | Permission::HostEvacuate
+                        | Permission::OperationCancel
+                        | Permission::NoticeCreate
+                        | Permission::NoticeUpdate
                         | Permission::RegionCheck
                 )
         },

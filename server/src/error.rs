@@ -232,6 +232,9 @@ fn conflict_message(constraint: Option<&str>) -> String {
         Some("templates_tenant_name") => "a template with this name already exists".into(),
         Some("vms_tenant_name") => "a VM with this name already exists".into(),
         Some("vm_snapshots_tenant_vm_name") => "the VM already has a snapshot with this name".into(),
+        Some("quota_requests_one_pending") => {
+            "a request for this cluster is already pending: cancel it or wait for the decision".into()
+        }
         Some(c) => format!("the object conflicts with an existing one ({c})"),
         None => "the object conflicts with an existing one".into(),
     }

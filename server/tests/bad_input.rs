@@ -688,6 +688,77 @@ fn vm_depth(_fx: &Fx) -> Vec<Case> {
     ]
 }
 
+/// Provider operations: quota requests, template publication, host evacuation,
+/// cluster capacity, operation cancel, notices, console sessions.
+#[rustfmt::skip]
+fn provider_ops(_: &Fx) -> Vec<Case> {
+    let qr = |fields: &str| format!(r#"{{"cluster_id":"{GHOST}","vcpus":8,"memory_mib":4096,"max_vms":4{fields}}}"#);
+    let request = format!("/v1/quota-requests/{GHOST}");
+    let host = format!("/v1/clusters/{GHOST}/hosts/{GHOST}");
+    let notice = |fields: &str| format!(r#"{{"title":"Maintenance","severity":"warning","starts_at":"2026-12-24T22:00:00Z"{fields}}}"#);
+    let vm = format!("/v1/vms/{GHOST}");
+    vec![
+        // Quota requests: the limits of a quota, a reason of at most 1000 characters, a visible cluster.
+        c("quota request negative vcpus", POST, "/v1/quota-requests", Tenant, format!(r#"{{"cluster_id":"{GHOST}","vcpus":-1,"memory_mib":1,"max_vms":1}}"#), 400, FIELD).at("vcpus"),
+        c("quota request memory over 1 TiB", POST, "/v1/quota-requests", Tenant, format!(r#"{{"cluster_id":"{GHOST}","vcpus":1,"memory_mib":1073741825,"max_vms":1}}"#), 400, FIELD).at("memory_mib"),
+        c("quota request max_vms as text", POST, "/v1/quota-requests", Tenant, format!(r#"{{"cluster_id":"{GHOST}","vcpus":1,"memory_mib":1,"max_vms":"4"}}"#), 400, FIELD).at("max_vms"),
+        c("quota request disk field", POST, "/v1/quota-requests", Tenant, qr(r#","disk_gib":100"#), 400, FIELD).at("disk_gib"),
+        c("quota request reason of 1001", POST, "/v1/quota-requests", Tenant, qr(&format!(r#","reason":"{}""#, rep("r", 1001))), 400, FIELD).at("reason"),
+        c("quota request reason with bell", POST, "/v1/quota-requests", Tenant, qr(r#","reason":"more\u0007""#), 400, FIELD).at("reason"),
+        c("quota request without cluster", POST, "/v1/quota-requests", Tenant, r#"{"vcpus":1,"memory_mib":1,"max_vms":1}"#, 400, FIELD).at("cluster_id"),
+        c("quota request on a cluster without quota", POST, "/v1/quota-requests", Tenant, qr(""), 422, UNPROCESSABLE_REF).at("cluster_id"),
+        c("staff files a quota request", POST, "/v1/quota-requests", Admin, qr(""), 403, DENIED),
+        c("quota requests by bad state", GET, "/v1/quota-requests?state=open", Admin, "", 400, FIELD).at("state"),
+        c("quota requests by bad tenant id", GET, "/v1/quota-requests?tenant_id=acme", Admin, "", 400, QUERY),
+        c("quota request id not a uuid", GET, "/v1/quota-requests/r1", Tenant, "", 400, FIELD).at("id"),
+        c("missing quota request", GET, request.clone(), Tenant, "", 404, NOT_FOUND),
+        c("approve missing quota request", POST, format!("{request}/approve"), Admin, "", 404, NOT_FOUND).content_type(None),
+        c("approve reason as number", POST, format!("{request}/approve"), Admin, r#"{"reason":1}"#, 400, FIELD).at("reason"),
+        c("reject without reason", POST, format!("{request}/reject"), Admin, "{}", 400, FIELD).at("reason"),
+        c("reject with blank reason", POST, format!("{request}/reject"), Admin, r#"{"reason":"  "}"#, 400, FIELD).at("reason"),
+        c("tenant approves a request", POST, format!("{request}/approve"), Tenant, "{}", 403, DENIED),
+        c("tenant rejects a request", POST, format!("{request}/reject"), Tenant, r#"{"reason":"no"}"#, 403, DENIED),
+        c("cancel missing quota request", POST, format!("{request}/cancel"), Tenant, "", 404, NOT_FOUND).content_type(None),
+        // Template publication (system scope).
+        c("publish missing template", POST, format!("/v1/templates/{GHOST}/publish"), Admin, "", 404, NOT_FOUND).content_type(None),
+        c("unpublish bad template id", POST, "/v1/templates/tiny/unpublish", Admin, "", 400, FIELD).at("id").content_type(None),
+        c("tenant unpublishes a template", POST, format!("/v1/templates/{GHOST}/unpublish"), Tenant, "", 403, DENIED).content_type(None),
+        // Host evacuation, cluster capacity, operation cancel.
+        c("evacuate missing host", POST, format!("{host}/evacuate"), Admin, "", 404, NOT_FOUND).content_type(None),
+        c("evacuate bad host id", POST, format!("/v1/clusters/{GHOST}/hosts/h1/evacuate"), Admin, "", 400, FIELD).at("id").content_type(None),
+        c("tenant evacuates a host", POST, format!("{host}/evacuate"), Tenant, "", 403, DENIED).content_type(None),
+        c("capacity of missing cluster", GET, format!("/v1/clusters/{GHOST}/capacity"), Admin, "", 404, NOT_FOUND),
+        c("capacity bad cluster id", GET, "/v1/clusters/west/capacity", Admin, "", 400, FIELD).at("id"),
+        c("tenant reads capacity", GET, format!("/v1/clusters/{GHOST}/capacity"), Tenant, "", 403, DENIED),
+        c("cancel missing operation", POST, format!("/v1/operations/{GHOST}/cancel"), Admin, "", 404, NOT_FOUND).content_type(None),
+        c("cancel bad operation id", POST, "/v1/operations/42/cancel", Admin, "", 400, FIELD).at("id").content_type(None),
+        c("tenant cancels an operation", POST, format!("/v1/operations/{GHOST}/cancel"), Tenant, "", 403, DENIED).content_type(None),
+        // Notices: a title, a severity, a window (end after start), an existing region.
+        c("notice without title", POST, "/v1/notices", Admin, r#"{"severity":"info","starts_at":"2026-12-24T22:00:00Z"}"#, 400, FIELD).at("title"),
+        c("notice blank title", POST, "/v1/notices", Admin, r#"{"title":"   ","severity":"info","starts_at":"2026-12-24T22:00:00Z"}"#, 400, FIELD).at("title"),
+        c("notice title of 201", POST, "/v1/notices", Admin, format!(r#"{{"title":"{}","severity":"info","starts_at":"2026-12-24T22:00:00Z"}}"#, rep("t", 201)), 400, FIELD).at("title"),
+        c("notice title with newline", POST, "/v1/notices", Admin, r#"{"title":"a\nb","severity":"info","starts_at":"2026-12-24T22:00:00Z"}"#, 400, FIELD).at("title"),
+        c("notice body with escape", POST, "/v1/notices", Admin, notice(r#","body":"line\u001b[31m""#), 400, FIELD).at("body"),
+        c("notice unknown severity", POST, "/v1/notices", Admin, r#"{"title":"x","severity":"fatal","starts_at":"2026-12-24T22:00:00Z"}"#, 400, FIELD).at("severity"),
+        c("notice bad start", POST, "/v1/notices", Admin, r#"{"title":"x","severity":"info","starts_at":"tomorrow"}"#, 400, FIELD).at("starts_at"),
+        c("notice ends before it starts", POST, "/v1/notices", Admin, notice(r#","ends_at":"2026-12-24T21:00:00Z""#), 400, FIELD).at("ends_at"),
+        c("notice unknown region", POST, "/v1/notices", Admin, notice(&format!(r#","region_id":"{GHOST}""#)), 422, UNPROCESSABLE_REF).at("region_id"),
+        c("tenant publishes a notice", POST, "/v1/notices", Tenant, notice(""), 403, DENIED),
+        c("patch missing notice", PATCH, format!("/v1/notices/{GHOST}"), Admin, r#"{"title":"x"}"#, 404, NOT_FOUND),
+        c("patch notice bad severity", PATCH, format!("/v1/notices/{GHOST}"), Admin, r#"{"severity":"loud"}"#, 400, FIELD).at("severity"),
+        c("tenant deletes a notice", DELETE, format!("/v1/notices/{GHOST}"), Tenant, "", 403, DENIED),
+        c("notices limit 501", GET, "/v1/notices?limit=501", Tenant, "", 400, FIELD).at("limit"),
+        c("notices by bad region id", GET, "/v1/notices?region_id=eu", Tenant, "", 400, QUERY),
+        c("notice id not a uuid", GET, "/v1/notices/n1", Tenant, "", 400, FIELD).at("id"),
+        // Console sessions: a VM of this tenant, a session id.
+        c("console sessions of missing vm", GET, format!("{vm}/console-sessions"), Tenant, "", 404, NOT_FOUND),
+        c("console sessions bad vm id", GET, "/v1/vms/web/console-sessions", Tenant, "", 400, FIELD).at("id"),
+        c("revoke session of missing vm", DELETE, format!("{vm}/console-sessions/{GHOST}"), Tenant, "", 404, NOT_FOUND),
+        c("revoke bad session id", DELETE, format!("{vm}/console-sessions/s1"), Tenant, "", 400, FIELD).at("id"),
+        c("staff lists console sessions", GET, format!("{vm}/console-sessions"), Admin, "", 403, DENIED),
+    ]
+}
+
 /// Every family, in order.
 fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
     vec![
@@ -701,6 +772,7 @@ fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
         ("vms, snapshots, operations, console", compute(fx)),
         ("invitations, tenant policy, service accounts, unlock, export", identity_depth(fx)),
         ("vm depth: updates, protection, metrics, rebuild, clone, placement groups", vm_depth(fx)),
+        ("provider operations", provider_ops(fx)),
     ]
 }
 

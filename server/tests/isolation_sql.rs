@@ -185,6 +185,18 @@ const SEEDERS: &[(&str, &str)] = &[
         "operations",
         "INSERT INTO operations (id, tenant_id, kind, target_type, target_id) VALUES ($2, $1, 'seed', 'vm', $2)",
     ),
+    // A tenant's request for capacity on the newest cluster (none for the system).
+    (
+        "quota_requests",
+        "INSERT INTO quota_requests (id, tenant_id, cluster_id, vcpus, memory_mib, max_vms, requested_by)
+         SELECT $2, $1, c.id, 8, 2048, 4, $3 FROM clusters c WHERE $1::uuid IS NOT NULL ORDER BY c.id DESC LIMIT 1",
+    ),
+    // Provider notices: system rows whatever the tenant ($1 is ignored).
+    (
+        "notices",
+        "INSERT INTO notices (id, title, severity, starts_at) SELECT $2, 'n-' || $2::text, 'info', now()
+          WHERE $1::uuid IS NULL OR true",
+    ),
 ];
 
 /// Tables of the provider's estate: every row is the system's (tenant_id pinned
@@ -198,6 +210,7 @@ const SYSTEM_ONLY: &[&str] = &[
     "federation_nonces",
     "region_objects",
     "server_instances",
+    "notices",
 ];
 
 /// System rows a tenant context may read: how many (as the administrator sees
@@ -215,8 +228,13 @@ const SHARED_SYSTEM_ROWS: &[(&str, &str, &str)] = &[
     ),
     (
         "templates",
-        "SELECT count(*) FROM templates WHERE tenant_id IS NULL AND $1::uuid IS NOT NULL",
-        "public templates",
+        "SELECT count(*) FROM templates WHERE tenant_id IS NULL AND published AND $1::uuid IS NOT NULL",
+        "public templates (the published ones)",
+    ),
+    (
+        "notices",
+        "SELECT count(*) FROM notices WHERE tenant_id IS NULL AND $1::uuid IS NOT NULL",
+        "the provider's notices: every tenant reads every one",
     ),
 ];
 
@@ -225,6 +243,7 @@ const SYSTEM_READS_TENANT_ROWS: &[(&str, &str)] = &[
     ("tenants", "the tenant registry"),
     ("quotas", "provider staff assign capacity to tenants"),
     ("tenant_regions", "provider staff entitle tenants to regions; the controller pushes them"),
+    ("quota_requests", "provider staff decide tenants' requests for capacity"),
 ];
 
 struct Seeded {

@@ -4,6 +4,8 @@
 //! websocket with a console ticket, live-migrates it with `POST /v1/vms/{id}/migrate`
 //! and reads the console again on the other host: the guest's tick counter kept
 //! counting (no reboot), and the placement moved.
+//! The second test revokes an open console session (its socket closes) and
+//! evacuates the guest's host (`POST .../evacuate`): the guest moves live.
 
 mod common;
 mod guest;
@@ -51,11 +53,12 @@ async fn wait(client: &basalt_client::Client, op: &Operation) -> Operation {
     op
 }
 
-#[tokio::test]
-async fn a_tenant_reads_its_guest_console_and_it_keeps_ticking_across_a_live_migration() {
+/// A cluster of two real hosts, the tiny guest as a public template, a tenant
+/// with a quota there, and the guest running: the cluster, the tenant's client
+/// and the VM's id.
+async fn ticker(app: &TestApp) -> (Cluster, basalt_client::Client, uuid::Uuid) {
     let kernel = guest::tiny_guest();
     let second = guest::second_host();
-    let app = TestApp::spawn().await;
     let hosts = vec![guest::FIRST.to_string(), second.to_string()];
     let cluster: Cluster = app
         .admin
@@ -80,6 +83,13 @@ async fn a_tenant_reads_its_guest_console_and_it_keeps_ticking_across_a_live_mig
         CreateVm { name: "ticker".into(), cluster_id: cluster.id, template_id: template.id, ..Default::default() };
     let op: Operation = client.post_at("/v1/vms", &create, &no_opts()).await.unwrap();
     let id = wait(&client, &op).await.target_id;
+    (cluster, client, id)
+}
+
+#[tokio::test]
+async fn a_tenant_reads_its_guest_console_and_it_keeps_ticking_across_a_live_migration() {
+    let app = TestApp::spawn().await;
+    let (cluster, client, id) = ticker(&app).await;
     let ticket: ConsoleTicket =
         client.post_at(&format!("/v1/vms/{id}/console"), &serde_json::json!({}), &no_opts()).await.unwrap();
     let before = tick_over_websocket(&app.endpoint, &ticket, 2).await;
@@ -98,6 +108,65 @@ async fn a_tenant_reads_its_guest_console_and_it_keeps_ticking_across_a_live_mig
     let vm: Vm = client.get_at(&format!("/v1/vms/{id}")).await.unwrap();
     assert_eq!(vm.state, VmState::Running);
 
+    let ticket: ConsoleTicket =
+        client.post_at(&format!("/v1/vms/{id}/console"), &serde_json::json!({}), &no_opts()).await.unwrap();
+    let after = tick_over_websocket(&app.endpoint, &ticket, before + 1).await;
+    assert!(after > before, "the guest restarted: tick {after} after {before}");
+
+    let op = client.delete_at(&format!("/v1/vms/{id}")).await.unwrap().expect("an operation");
+    wait(&client, &op).await;
+    app.stop().await;
+}
+
+/// Provider operations on real QEMU: an open console session closes itself soon
+/// after its revocation (the socket checks its ticket row), and evacuating the
+/// VM's host moves it live to the other host, its guest ticking on.
+#[tokio::test]
+async fn a_revoked_console_closes_and_an_evacuation_moves_the_guest_live() {
+    let app = TestApp::spawn().await;
+    let (cluster, client, id) = ticker(&app).await;
+
+    // An open session, revoked: its socket ends within a few checks.
+    let ticket: ConsoleTicket =
+        client.post_at(&format!("/v1/vms/{id}/console"), &serde_json::json!({}), &no_opts()).await.unwrap();
+    let url = format!("{}{}", app.endpoint.replace("http://", "ws://"), ticket.url);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("console websocket");
+    let sessions: Vec<basalt_client::ConsoleSession> =
+        client.get_at(&format!("/v1/vms/{id}/console-sessions")).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].state, "open");
+    client.delete_at(&format!("/v1/vms/{id}/console-sessions/{}", sessions[0].id)).await.expect("revoke");
+    let revoked = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the revoked session's socket is still open after 15 s");
+    println!("revoked console closed after {:.2} s", revoked.elapsed().as_secs_f64());
+
+    // Evacuate the guest's host: it moves live and keeps ticking.
+    let ticket: ConsoleTicket =
+        client.post_at(&format!("/v1/vms/{id}/console"), &serde_json::json!({}), &no_opts()).await.unwrap();
+    let before = tick_over_websocket(&app.endpoint, &ticket, 2).await;
+    let hosts: Vec<Host> = app.admin.get_at(&format!("/v1/clusters/{}/hosts", cluster.id)).await.unwrap();
+    let from = hosts.iter().find(|h| h.vms > 0).expect("placed").clone();
+    let op: Operation = app
+        .admin
+        .post_at(&format!("/v1/clusters/{}/hosts/{}/evacuate", cluster.id, from.id), &serde_json::json!({}), &no_opts())
+        .await
+        .unwrap();
+    let op = app.admin.wait_operation(op.id, Duration::from_secs(180)).await.unwrap();
+    assert_eq!(op.status, OperationStatus::Succeeded, "evacuation failed: {:?}", op.error);
+    let hosts: Vec<Host> = app.admin.get_at(&format!("/v1/clusters/{}/hosts", cluster.id)).await.unwrap();
+    let drained = hosts.iter().find(|h| h.id == from.id).unwrap();
+    assert_eq!((drained.state.as_str(), drained.vms), ("draining", 0));
+    let vm: Vm = client.get_at(&format!("/v1/vms/{id}")).await.unwrap();
+    assert_eq!(vm.state, VmState::Running);
     let ticket: ConsoleTicket =
         client.post_at(&format!("/v1/vms/{id}/console"), &serde_json::json!({}), &no_opts()).await.unwrap();
     let after = tick_over_websocket(&app.endpoint, &ticket, before + 1).await;

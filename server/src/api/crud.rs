@@ -160,5 +160,7 @@ has_id!(
     basalt_client::Operation,
     basalt_client::Invitation,
     basalt_client::ServiceAccount,
-    basalt_client::PlacementGroup
+    basalt_client::PlacementGroup,
+    basalt_client::QuotaRequest,
+    basalt_client::Notice
 );

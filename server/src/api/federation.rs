@@ -168,7 +168,8 @@ pub async fn object(
              SELECT id, 'cluster' AS kind FROM clusters UNION ALL SELECT id, 'quota' FROM quotas
              UNION ALL SELECT id, 'template' FROM templates UNION ALL SELECT id, 'vm' FROM vms
              UNION ALL SELECT id, 'operation' FROM operations
-             UNION ALL SELECT id, 'placement_group' FROM placement_groups) o
+             UNION ALL SELECT id, 'placement_group' FROM placement_groups
+             UNION ALL SELECT id, 'quota_request' FROM quota_requests) o
           WHERE o.id = $1",
     )
     .bind(id)

@@ -18,6 +18,8 @@ pub mod openapi;
 pub mod operations;
 pub mod permissions;
 pub mod placement_groups;
+pub mod notices;
+pub mod quota_requests;
 pub mod quotas;
 pub mod regions;
 pub mod role_bindings;
@@ -166,6 +168,11 @@ pub fn routes() -> Vec<Route> {
         route(M::GET,    "/v1/tenants/{id}/regions",   p(P::EntitlementList),   federation::list),
         route(M::PUT,    "/v1/tenants/{id}/regions/{region_id}", p(P::EntitlementGrant), federation::grant),
         route(M::DELETE, "/v1/tenants/{id}/regions/{region_id}", p(P::EntitlementRevoke), federation::revoke),
+        route(M::GET,    "/v1/notices",                p(P::NoticeList),        notices::list),
+        route(M::POST,   "/v1/notices",                p(P::NoticeCreate),      notices::create),
+        route(M::GET,    "/v1/notices/{id}",           p(P::NoticeRead),        notices::get),
+        route(M::PATCH,  "/v1/notices/{id}",           p(P::NoticeUpdate),      notices::update),
+        route(M::DELETE, "/v1/notices/{id}",           p(P::NoticeDelete),      notices::delete),
         route(M::POST,   "/v1/federation/register",    Service(Caller::Region), federation::register),
         route(M::POST,   "/v1/federation/resolve",     Service(Caller::Region), federation::resolve).reads(),
         route(M::POST,   "/v1/federation/sync",        Service(Caller::Global), federation::sync),
@@ -181,20 +188,30 @@ pub fn routes() -> Vec<Route> {
         route(M::GET,    "/v1/clusters/{id}",          p(P::ClusterRead),       clusters::get),
         route(M::PATCH,  "/v1/clusters/{id}",          p(P::ClusterUpdate),     clusters::update),
         route(M::DELETE, "/v1/clusters/{id}",          p(P::ClusterDelete),     clusters::delete),
+        route(M::GET,    "/v1/clusters/{id}/capacity", p(P::ClusterCapacityRead), hosts::capacity),
         route(M::GET,    "/v1/clusters/{id}/hosts",    p(P::HostList),          hosts::list),
         route(M::GET,    "/v1/clusters/{id}/hosts/{host_id}", p(P::HostRead),   hosts::get),
         route(M::POST,   "/v1/clusters/{id}/hosts/{host_id}/drain", p(P::HostDrain), hosts::drain),
         route(M::POST,   "/v1/clusters/{id}/hosts/{host_id}/undrain", p(P::HostUndrain), hosts::undrain),
+        route(M::POST,   "/v1/clusters/{id}/hosts/{host_id}/evacuate", p(P::HostEvacuate), hosts::evacuate),
         route(M::GET,    "/v1/quotas",                 p(P::QuotaList),         quotas::list),
         route(M::POST,   "/v1/quotas",                 p(P::QuotaCreate),       quotas::create),
         route(M::GET,    "/v1/quotas/{id}",            p(P::QuotaRead),         quotas::get),
         route(M::PATCH,  "/v1/quotas/{id}",            p(P::QuotaUpdate),       quotas::update),
         route(M::DELETE, "/v1/quotas/{id}",            p(P::QuotaDelete),       quotas::delete),
+        route(M::GET,    "/v1/quota-requests",         p(P::QuotaRequestList),  quota_requests::list),
+        route(M::POST,   "/v1/quota-requests",         p(P::QuotaRequestCreate), quota_requests::create),
+        route(M::GET,    "/v1/quota-requests/{id}",    p(P::QuotaRequestRead),  quota_requests::get),
+        route(M::POST,   "/v1/quota-requests/{id}/cancel", p(P::QuotaRequestCancel), quota_requests::cancel),
+        route(M::POST,   "/v1/quota-requests/{id}/approve", p(P::QuotaRequestApprove), quota_requests::approve),
+        route(M::POST,   "/v1/quota-requests/{id}/reject", p(P::QuotaRequestReject), quota_requests::reject),
         route(M::GET,    "/v1/templates",              p(P::TemplateList),      templates::list),
         route(M::POST,   "/v1/templates",              p(P::TemplateCreate),    templates::create),
         route(M::GET,    "/v1/templates/{id}",         p(P::TemplateRead),      templates::get),
         route(M::PATCH,  "/v1/templates/{id}",         p(P::TemplateUpdate),    templates::update),
         route(M::DELETE, "/v1/templates/{id}",         p(P::TemplateDelete),    templates::delete),
+        route(M::POST,   "/v1/templates/{id}/publish", p(P::TemplatePublish),   templates::publish),
+        route(M::POST,   "/v1/templates/{id}/unpublish", p(P::TemplateUnpublish), templates::unpublish),
         route(M::GET,    "/v1/vms",                    p(P::VmList),            vms::list),
         route(M::POST,   "/v1/vms",                    p(P::VmCreate),          vms::create),
         route(M::GET,    "/v1/vms/{id}",               p(P::VmRead),            vms::get),
@@ -209,6 +226,8 @@ pub fn routes() -> Vec<Route> {
         route(M::POST,   "/v1/vms/{id}/template",      p(P::TemplateCreate),    templates::from_vm),
         route(M::POST,   "/v1/vms/{id}/console",       p(P::VmConsole),         console::ticket),
         route(M::GET,    "/v1/vms/{id}/console/ws",    Access::ConsoleTicket,   console::websocket),
+        route(M::GET,    "/v1/vms/{id}/console-sessions", p(P::ConsoleSessionList), console::sessions),
+        route(M::DELETE, "/v1/vms/{id}/console-sessions/{session_id}", p(P::ConsoleSessionRevoke), console::revoke),
         route(M::GET,    "/v1/vms/{id}/snapshots",     p(P::SnapshotList),      snapshots::list),
         route(M::POST,   "/v1/vms/{id}/snapshots",     p(P::SnapshotCreate),    snapshots::create),
         route(M::GET,    "/v1/vms/{id}/snapshots/{snapshot_id}", p(P::SnapshotRead), snapshots::get),
@@ -229,6 +248,7 @@ pub fn routes() -> Vec<Route> {
         route(M::DELETE, "/v1/placement-groups/{id}",  p(P::PlacementGroupDelete), placement_groups::delete),
         route(M::GET,    "/v1/operations",             p(P::OperationList),     operations::list),
         route(M::GET,    "/v1/operations/{id}",        p(P::OperationRead),     operations::get),
+        route(M::POST,   "/v1/operations/{id}/cancel", p(P::OperationCancel),   operations::cancel),
     ]
 }
 

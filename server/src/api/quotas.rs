@@ -58,7 +58,7 @@ impl From<QuotaRow> for Quota {
     }
 }
 
-fn check_limits(vcpus: Option<i32>, memory_mib: Option<i64>, max_vms: Option<i32>) -> ApiResult<()> {
+pub(crate) fn check_limits(vcpus: Option<i32>, memory_mib: Option<i64>, max_vms: Option<i32>) -> ApiResult<()> {
     if vcpus.is_some_and(|v| !(0..=100_000).contains(&v)) {
         return Err(ApiError::bad_field("vcpus", "vcpus must be 0 to 100000"));
     }
@@ -122,13 +122,29 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<QuotaQuery>) -> ApiResult<Json
 pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateQuota>) -> ApiResult<Response> {
     check_limits(Some(body.vcpus), Some(body.memory_mib), Some(body.max_vms))?;
     let mut tx = req.tx()?;
+    check_references(&mut tx, body.tenant_id, body.cluster_id).await?;
+    let b = body.clone();
+    crud::create(
+        tx,
+        &req,
+        &key,
+        &body,
+        move |tx| Box::pin(insert(tx, b.tenant_id, b.cluster_id, (b.vcpus, b.memory_mib, b.max_vms))),
+        |q| Event::new("quota.create", "quota", Some(q.id)).details(json!({ "after": q })),
+    )
+    .await
+}
+
+/// A quota needs a live tenant and an existing cluster (422 `invalid_reference`
+/// naming the field otherwise).
+pub(crate) async fn check_references(tx: &mut Tx, tenant: Uuid, cluster: Uuid) -> ApiResult<()> {
     let (tenant_live, cluster_exists): (bool, bool) = sqlx::query_as(
         "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1 AND state <> 'deleted'),
                 EXISTS (SELECT 1 FROM clusters WHERE id = $2)",
     )
-    .bind(body.tenant_id)
-    .bind(body.cluster_id)
-    .fetch_one(&mut *tx)
+    .bind(tenant)
+    .bind(cluster)
+    .fetch_one(&mut **tx)
     .await?;
     for (ok, field, kind) in [(tenant_live, "tenant_id", "tenant"), (cluster_exists, "cluster_id", "cluster")] {
         if !ok {
@@ -139,41 +155,68 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
             });
         }
     }
-    let b = body.clone();
-    crud::create(
-        tx,
-        &req,
-        &key,
-        &body,
-        move |tx| {
-            Box::pin(async move {
-                let row: QuotaRow = sqlx::query_as(&format!(
-                    "INSERT INTO quotas (id, tenant_id, cluster_id, vcpus, memory_mib, max_vms)
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
-                ))
-                .bind(Uuid::now_v7())
-                .bind(b.tenant_id)
-                .bind(b.cluster_id)
-                .bind(b.vcpus)
-                .bind(b.memory_mib)
-                .bind(b.max_vms)
-                .fetch_one(&mut **tx)
-                .await?;
-                // Capacity in a region entitles the tenant to it (docs/federation.md).
-                sqlx::query(
-                    "INSERT INTO tenant_regions (tenant_id, region_id)
-                     SELECT $1, region_id FROM clusters WHERE id = $2 ON CONFLICT DO NOTHING",
-                )
-                .bind(b.tenant_id)
-                .bind(b.cluster_id)
-                .execute(&mut **tx)
-                .await?;
-                Ok(Quota::from(row))
-            })
-        },
-        |q| Event::new("quota.create", "quota", Some(q.id)).details(json!({ "after": q })),
+    Ok(())
+}
+
+/// Inserts tenant `tenant`'s quota on `cluster` with `limits` (vCPUs, memory,
+/// VMs), and entitles the tenant to the cluster's region (capacity in a region
+/// entitles to it: docs/federation.md). Checked by the caller.
+pub(crate) async fn insert(tx: &mut Tx, tenant: Uuid, cluster: Uuid, limits: (i32, i64, i32)) -> ApiResult<Quota> {
+    let row: QuotaRow = sqlx::query_as(&format!(
+        "INSERT INTO quotas (id, tenant_id, cluster_id, vcpus, memory_mib, max_vms)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(tenant)
+    .bind(cluster)
+    .bind(limits.0)
+    .bind(limits.1)
+    .bind(limits.2)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO tenant_regions (tenant_id, region_id)
+         SELECT $1, region_id FROM clusters WHERE id = $2 ON CONFLICT DO NOTHING",
     )
-    .await
+    .bind(tenant)
+    .bind(cluster)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Quota::from(row))
+}
+
+/// Sets quota `id`'s limits (each `None` keeps its value); a limit below usage
+/// is refused by the table's CHECK (409 `quota_in_use`).
+pub(crate) async fn set_limits(
+    tx: &mut Tx,
+    id: Uuid,
+    vcpus: Option<i32>,
+    memory_mib: Option<i64>,
+    max_vms: Option<i32>,
+) -> ApiResult<Quota> {
+    let row: QuotaRow = sqlx::query_as(&format!(
+        "UPDATE quotas SET vcpus = COALESCE($2, vcpus), memory_mib = COALESCE($3, memory_mib),
+                max_vms = COALESCE($4, max_vms), version = version + 1, updated_at = now()
+          WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(vcpus)
+    .bind(memory_mib)
+    .bind(max_vms)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(Quota::from(row))
+}
+
+/// Tenant `tenant`'s quota on `cluster`, locked, if it has one.
+pub(crate) async fn of_tenant_on(tx: &mut Tx, tenant: Uuid, cluster: Uuid) -> ApiResult<Option<Quota>> {
+    let row: Option<QuotaRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM quotas WHERE tenant_id = $1 AND cluster_id = $2 FOR UPDATE"))
+            .bind(tenant)
+            .bind(cluster)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(row.map(Quota::from))
 }
 
 /// Read a quota and its usage.
@@ -199,18 +242,8 @@ pub async fn update(
     let mut tx = req.tx()?;
     let current = fetch(&req, &mut tx, id, true).await?;
     check_version(&if_match, current.version)?;
-    let row: QuotaRow = sqlx::query_as(&format!(
-        "UPDATE quotas SET vcpus = COALESCE($2, vcpus), memory_mib = COALESCE($3, memory_mib),
-                max_vms = COALESCE($4, max_vms), version = version + 1, updated_at = now()
-          WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(body.vcpus)
-    .bind(body.memory_mib)
-    .bind(body.max_vms)
-    .fetch_one(&mut *tx)
-    .await?;
-    crud::updated(tx, &req, "quota.update", "quota", id, &current, Quota::from(row)).await
+    let after = set_limits(&mut tx, id, body.vcpus, body.memory_mib, body.max_vms).await?;
+    crud::updated(tx, &req, "quota.update", "quota", id, &current, after).await
 }
 
 /// Withdraw a quota (system scope); refused while the tenant has VMs on the cluster.

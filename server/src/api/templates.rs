@@ -5,6 +5,13 @@
 //! initrd): a tenant naming a path there could clone any file (another tenant's
 //! disk), so a tenant's template gets an image only by being made from one of
 //! its own stopped VMs (`POST /v1/vms/{id}/template`), whose disk Basalt copies.
+//!
+//! Provider staff withdraw a public template from tenants
+//! (`POST /v1/templates/{id}/unpublish`) and offer it again (`.../publish`). The
+//! tenant read policy hides an unpublished public template (migration
+//! `20261202000011_provider_ops.sql`), so tenants neither list, read nor build a
+//! VM from it (a create names a template it cannot see: 422 `invalid_reference`);
+//! VMs made from it keep running and keep their `template_id`.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -22,7 +29,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::validate;
 
 const COLUMNS: &str = "id, tenant_id, name, vcpus, memory_mib, disk_gib, image, kernel, initrd, cmdline, source_vm_id,
-     version, created_at, updated_at";
+     published, version, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct TemplateRow {
@@ -37,6 +44,7 @@ struct TemplateRow {
     initrd: String,
     cmdline: String,
     source_vm_id: Option<Uuid>,
+    published: bool,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -56,6 +64,7 @@ impl From<TemplateRow> for Template {
             initrd: r.initrd,
             cmdline: r.cmdline,
             source_vm_id: r.source_vm_id,
+            published: r.published,
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -296,4 +305,38 @@ pub async fn from_vm(
         |t| Event::new("template.create", "template", Some(t.id)).details(json!({ "after": t })),
     )
     .await
+}
+
+/// Withdraw a public template from tenants (system scope): they no longer see
+/// it or build VMs from it; VMs made from it are untouched.
+#[utoipa::path(post, operation_id = "templates_unpublish", path = "/v1/templates/{id}/unpublish", tag = "compute", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Template), (status = 404)), security(("bearer" = [])))]
+pub async fn unpublish(req: Req, PathId(id): PathId) -> ApiResult<Json<Template>> {
+    set_published(req, id, false).await
+}
+
+/// Offer a withdrawn public template to tenants again (system scope).
+#[utoipa::path(post, operation_id = "templates_publish", path = "/v1/templates/{id}/publish", tag = "compute", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Template), (status = 404)), security(("bearer" = [])))]
+pub async fn publish(req: Req, PathId(id): PathId) -> ApiResult<Json<Template>> {
+    set_published(req, id, true).await
+}
+
+/// At system scope RLS shows public templates only, so `id` is one of them.
+async fn set_published(req: Req, id: Uuid, published: bool) -> ApiResult<Json<Template>> {
+    let mut tx = req.tx()?;
+    let current: Template = crud::fetch::<TemplateRow, _>(&mut tx, "templates", COLUMNS, id, true, "template").await?;
+    if current.published == published {
+        tx.commit().await?;
+        return Ok(Json(current));
+    }
+    let row: TemplateRow = sqlx::query_as(&format!(
+        "UPDATE templates SET published = $2, version = version + 1, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(published)
+    .fetch_one(&mut *tx)
+    .await?;
+    let action = if published { "template.publish" } else { "template.unpublish" };
+    crud::updated(tx, &req, action, "template", id, &current, Template::from(row)).await
 }

@@ -8,6 +8,7 @@
 //! * [`operations`]: the operation records behind `202 Accepted` and the runner
 //!   that carries the work out and undoes it when a step fails.
 //! * [`vm_work`]: the steps of each VM operation.
+//! * [`evacuate`]: moving every VM off a host (a system operation).
 //! * [`reconciler`]: keeps hosts in line with Postgres, recovers VMs of lost
 //!   hosts and finishes work a previous process left half-done.
 //!
@@ -16,6 +17,7 @@
 //! thread pool, never on the async runtime.
 
 pub mod disks;
+pub mod evacuate;
 pub mod hypervisor;
 pub mod kvm_probe;
 pub mod libvirt;

@@ -88,28 +88,39 @@ pub async fn context_tx(db: &Db, tenant: Option<Uuid>) -> ApiResult<Tx> {
     Ok(db.begin(scope, None, false).await?)
 }
 
-/// Records progress (0–100) of a running operation.
+/// Records progress (0–100) of a running operation (never of a finished one:
+/// a cancelled operation stays cancelled).
 pub async fn progress(db: &Db, tenant: Option<Uuid>, op: Uuid, percent: i32) -> ApiResult<()> {
     let mut tx = context_tx(db, tenant).await?;
-    sqlx::query("UPDATE operations SET status = 'running', progress = $2, updated_at = now() WHERE id = $1")
-        .bind(op)
-        .bind(percent.clamp(0, 100))
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE operations SET status = 'running', progress = $2, updated_at = now()
+          WHERE id = $1 AND finished_at IS NULL",
+    )
+    .bind(op)
+    .bind(percent.clamp(0, 100))
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Records the outcome of an operation.
+/// Records the outcome of an operation (once: an operation cancelled before it
+/// started keeps its outcome). A failure's error is `{code, message}`, with the
+/// `details` of an error that has them (what an evacuation could not move).
 pub async fn finish(db: &Db, tenant: Option<Uuid>, op: Uuid, outcome: &Result<(), ApiError>) -> ApiResult<()> {
     let (status, error) = match outcome {
         Ok(()) => ("succeeded", None),
+        Err(ApiError::Unprocessable { code, message, details })
+            if details.as_object().is_some_and(|d| !d.is_empty()) =>
+        {
+            ("failed", Some(json!({ "code": code, "message": message, "details": details })))
+        }
         Err(e) => ("failed", Some(json!({ "code": e.code(), "message": e.to_string() }))),
     };
     let mut tx = context_tx(db, tenant).await?;
     sqlx::query(
         "UPDATE operations SET status = $2, error = $3, progress = CASE WHEN $2 = 'succeeded' THEN 100 ELSE progress END,
-                updated_at = now(), finished_at = now() WHERE id = $1",
+                updated_at = now(), finished_at = now() WHERE id = $1 AND finished_at IS NULL",
     )
     .bind(op)
     .bind(status)

@@ -17,7 +17,8 @@
 //!    is marked failed (`interrupted`); its VM, if half-made (`creating`), is
 //!    undone like a failed create, else takes the state its host reports. Work
 //!    of a live replica is left to it, so starting a replica never fails a
-//!    sibling's operations, and a survivor takes over a killed replica's.
+//!    sibling's operations, and a survivor takes over a killed replica's. So it
+//!    is for system operations (host evacuations); their hosts stay drained.
 //! 4. **Orphans**: a placement whose VM exists in no tenant (its tenant was
 //!    purged) has its domain and disk removed and its capacity released.
 
@@ -39,6 +40,12 @@ use crate::error::{ApiError, ApiResult};
 /// Advisory lock key of a reconcile pass ("basalt reconcile").
 pub const RECONCILE_LOCK: i64 = 0x6261_7372_6563_6f6e;
 const ACTOR: &str = "reconciler";
+
+/// Fails the operations of the context that dead instances left pending or
+/// running (`$1`: the instances alive).
+const FAIL_INTERRUPTED: &str = "UPDATE operations SET status = 'failed', finished_at = now(), updated_at = now(),
+        error = '{\"code\": \"interrupted\", \"message\": \"the server stopped while this operation ran\"}'
+  WHERE status IN ('pending', 'running') AND (instance_id IS NULL OR NOT instance_id = ANY($1))";
 
 /// What one pass did (for logs and tests).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -133,6 +140,8 @@ pub async fn reconcile_once(state: &AppState, startup: bool) -> ApiResult<Option
     // The lock's transaction stays open (and holds its connection) for the pass.
     let survey = Survey { domains: survey_hosts(state, &hosts, &mut report).await?, placed };
     let alive = crate::instances::alive(&mut lock, startup).await?;
+    // System operations (host evacuations) of dead instances; their hosts stay drained.
+    sqlx::query(FAIL_INTERRUPTED).bind(&alive).execute(&mut *lock).await?;
     let mut live_vms = HashSet::new();
     for (tenant, tenant_state, suspend_action) in tenants {
         let stop_all = tenant_state == "suspended" && suspend_action == "stop";
@@ -205,14 +214,7 @@ async fn reconcile_tenant(
     // Work of dead instances first; what stays pending/running after this
     // belongs to a live process, whose VMs ("busy", read in one snapshot with
     // their state) are left to it.
-    sqlx::query(
-        "UPDATE operations SET status = 'failed', finished_at = now(), updated_at = now(),
-                error = '{\"code\": \"interrupted\", \"message\": \"the server stopped while this operation ran\"}'
-          WHERE status IN ('pending', 'running') AND (instance_id IS NULL OR NOT instance_id = ANY($1))",
-    )
-    .bind(alive)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(FAIL_INTERRUPTED).bind(alive).execute(&mut *tx).await?;
     let vms: Vec<VmRow> = sqlx::query_as(
         "SELECT v.id, v.cluster_id, v.vcpus, v.memory_mib, v.state, v.disk_path, v.kernel, v.initrd, v.cmdline,
                 EXISTS (SELECT 1 FROM operations o WHERE o.target_id = v.id AND o.status IN ('pending', 'running')) AS busy

@@ -38,6 +38,7 @@ use crate::error::{ApiError, ApiResult};
 const REGION_COLLECTIONS: &[(&str, &str)] = &[
     ("/v1/clusters", "cluster"),
     ("/v1/quotas", "quota"),
+    ("/v1/quota-requests", "quota_request"),
     ("/v1/templates", "template"),
     ("/v1/vms", "vm"),
     ("/v1/operations", "operation"),
