@@ -157,5 +157,8 @@ has_id!(
     basalt_client::Template,
     basalt_client::Vm,
     basalt_client::Snapshot,
-    basalt_client::Operation
+    basalt_client::Operation,
+    basalt_client::Network,
+    basalt_client::VmInterface,
+    basalt_client::Volume
 );

@@ -167,7 +167,8 @@ pub async fn object(
         "SELECT kind FROM (
              SELECT id, 'cluster' AS kind FROM clusters UNION ALL SELECT id, 'quota' FROM quotas
              UNION ALL SELECT id, 'template' FROM templates UNION ALL SELECT id, 'vm' FROM vms
-             UNION ALL SELECT id, 'operation' FROM operations) o
+             UNION ALL SELECT id, 'operation' FROM operations
+             UNION ALL SELECT id, 'network' FROM networks UNION ALL SELECT id, 'volume' FROM volumes) o
           WHERE o.id = $1",
     )
     .bind(id)

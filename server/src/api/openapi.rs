@@ -41,6 +41,10 @@ use basalt_client::*;
         super::snapshots::list, super::snapshots::create, super::snapshots::get, super::snapshots::revert,
         super::snapshots::delete,
         super::operations::list, super::operations::get, super::console::ticket, super::console::websocket,
+        super::networks::list, super::networks::create, super::networks::get, super::networks::update,
+        super::networks::delete, super::networks::list_interfaces, super::networks::attach, super::networks::detach,
+        super::volumes::list, super::volumes::create, super::volumes::get, super::volumes::update,
+        super::volumes::delete, super::volumes::attach, super::volumes::detach,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
@@ -51,7 +55,9 @@ use basalt_client::*;
         MigrateVm, Snapshot, CreateSnapshot, Operation, OperationStatus, ConsoleTicket,
         crate::federation::sync::Registration, crate::federation::sync::Registered, super::federation::ResolveRequest,
         crate::federation::identity::ForwardedPrincipal, crate::authz::GrantRow, crate::federation::sync::SyncPayload,
-        crate::federation::sync::PushedTenant, crate::federation::sync::SyncAnswer)),
+        crate::federation::sync::PushedTenant, crate::federation::sync::SyncAnswer,
+        Network, CreateNetwork, UpdateNetwork, VmInterface, AttachInterface, Volume, CreateVolume, UpdateVolume,
+        VolumeAttachment)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

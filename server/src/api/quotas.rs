@@ -9,7 +9,8 @@ use axum::response::Response;
 use axum::Json;
 use basalt_client::{CreateQuota, Page, Quota, UpdateQuota};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -21,7 +22,7 @@ use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 
 const COLUMNS: &str = "id, tenant_id, cluster_id, vcpus, memory_mib, max_vms, vcpus_used, memory_used_mib, vms_used,
-     version, created_at, updated_at";
+     version, created_at, updated_at, disk_gib, disk_used_gib";
 
 #[derive(sqlx::FromRow)]
 struct QuotaRow {
@@ -37,6 +38,8 @@ struct QuotaRow {
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    disk_gib: Option<i64>,
+    disk_used_gib: i64,
 }
 
 impl From<QuotaRow> for Quota {
@@ -54,8 +57,45 @@ impl From<QuotaRow> for Quota {
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            disk_gib: r.disk_gib,
+            disk_used_gib: r.disk_used_gib,
         }
     }
+}
+
+/// A quota body (`CreateQuota`, `UpdateQuota`) and the optional volume limit
+/// `disk_gib` next to its fields (absent: unchanged, or no limit on create;
+/// `null`: no limit). The limit is read here rather than in the shared wire
+/// types, which the Terraform provider builds field by field.
+#[derive(Debug, Clone, Serialize)]
+pub struct WithDisk<T> {
+    #[serde(flatten)]
+    pub body: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_gib: Option<Option<i64>>,
+}
+
+impl<T: DeserializeOwned> WithDisk<T> {
+    /// Takes `disk_gib` out of the JSON object, then decodes the rest as
+    /// strictly as any body (errors name the field).
+    fn decode(mut value: serde_json::Value) -> ApiResult<WithDisk<T>> {
+        let disk_gib = match value.as_object_mut().and_then(|o| o.remove("disk_gib")) {
+            Some(v) => Some(
+                serde_json::from_value::<Option<i64>>(v)
+                    .map_err(|_| ApiError::bad_field("disk_gib", "disk_gib must be an integer or null"))?,
+            ),
+            None => None,
+        };
+        let bytes = serde_json::to_vec(&value).map_err(ApiError::internal)?;
+        Ok(WithDisk { body: super::extract::decode_json(&bytes)?, disk_gib })
+    }
+}
+
+fn check_disk(disk_gib: Option<Option<i64>>) -> ApiResult<()> {
+    if disk_gib.flatten().is_some_and(|d| !(0..=1_073_741_824).contains(&d)) {
+        return Err(ApiError::bad_field("disk_gib", "disk_gib must be 0 to 1073741824 (or null: no limit)"));
+    }
+    Ok(())
 }
 
 fn check_limits(vcpus: Option<i32>, memory_mib: Option<i64>, max_vms: Option<i32>) -> ApiResult<()> {
@@ -117,10 +157,16 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<QuotaQuery>) -> ApiResult<Json
 }
 
 /// Assign a tenant capacity on a cluster (system scope). Accepts `Idempotency-Key`.
+/// The body may also carry `disk_gib`: the GiB of volumes the tenant may hold
+/// there (absent or null: no limit).
 #[utoipa::path(post, operation_id = "quotas_create", path = "/v1/quotas", tag = "compute", request_body = CreateQuota,
     responses((status = 201, body = Quota), (status = 400), (status = 409), (status = 422)), security(("bearer" = [])))]
-pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateQuota>) -> ApiResult<Response> {
+pub async fn create(req: Req, key: IdempotencyKey, ApiJson(raw): ApiJson<serde_json::Value>) -> ApiResult<Response> {
+    let whole = WithDisk::<CreateQuota>::decode(raw)?;
+    let body = whole.body.clone();
     check_limits(Some(body.vcpus), Some(body.memory_mib), Some(body.max_vms))?;
+    check_disk(whole.disk_gib)?;
+    let disk_gib = whole.disk_gib.flatten();
     let mut tx = req.tx()?;
     let (tenant_live, cluster_exists): (bool, bool) = sqlx::query_as(
         "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1 AND state <> 'deleted'),
@@ -144,12 +190,12 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
         tx,
         &req,
         &key,
-        &body,
+        &whole,
         move |tx| {
             Box::pin(async move {
                 let row: QuotaRow = sqlx::query_as(&format!(
-                    "INSERT INTO quotas (id, tenant_id, cluster_id, vcpus, memory_mib, max_vms)
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+                    "INSERT INTO quotas (id, tenant_id, cluster_id, vcpus, memory_mib, max_vms, disk_gib)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
                 ))
                 .bind(Uuid::now_v7())
                 .bind(b.tenant_id)
@@ -157,6 +203,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
                 .bind(b.vcpus)
                 .bind(b.memory_mib)
                 .bind(b.max_vms)
+                .bind(disk_gib)
                 .fetch_one(&mut **tx)
                 .await?;
                 // Capacity in a region entitles the tenant to it (docs/federation.md).
@@ -186,28 +233,41 @@ pub async fn get(req: Req, PathId(id): PathId) -> ApiResult<Json<Quota>> {
     Ok(Json(quota))
 }
 
-/// Change a quota's limits (system scope); never below what is in use.
+/// Change a quota's limits (system scope); never below what is in use. The
+/// body may also carry `disk_gib` (null: no limit on volumes).
 #[utoipa::path(patch, operation_id = "quotas_update", path = "/v1/quotas/{id}", tag = "compute", params(("id" = Uuid, Path)),
     request_body = UpdateQuota, responses((status = 200, body = Quota), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn update(
     req: Req,
     PathId(id): PathId,
     if_match: IfMatch,
-    ApiJson(body): ApiJson<UpdateQuota>,
+    ApiJson(raw): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<Quota>> {
+    let whole = WithDisk::<UpdateQuota>::decode(raw)?;
+    let body = whole.body;
     check_limits(body.vcpus, body.memory_mib, body.max_vms)?;
+    check_disk(whole.disk_gib)?;
     let mut tx = req.tx()?;
     let current = fetch(&req, &mut tx, id, true).await?;
     check_version(&if_match, current.version)?;
+    if whole.disk_gib.flatten().is_some_and(|limit| limit < current.disk_used_gib) {
+        return Err(ApiError::Conflict {
+            code: "quota_in_use",
+            message: format!("the tenant already holds {} GiB of volumes on this cluster", current.disk_used_gib),
+        });
+    }
     let row: QuotaRow = sqlx::query_as(&format!(
         "UPDATE quotas SET vcpus = COALESCE($2, vcpus), memory_mib = COALESCE($3, memory_mib),
-                max_vms = COALESCE($4, max_vms), version = version + 1, updated_at = now()
+                max_vms = COALESCE($4, max_vms),
+                disk_gib = CASE WHEN $5 THEN $6 ELSE disk_gib END, version = version + 1, updated_at = now()
           WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(body.vcpus)
     .bind(body.memory_mib)
     .bind(body.max_vms)
+    .bind(whole.disk_gib.is_some())
+    .bind(whole.disk_gib.flatten())
     .fetch_one(&mut *tx)
     .await?;
     crud::updated(tx, &req, "quota.update", "quota", id, &current, Quota::from(row)).await
@@ -223,6 +283,12 @@ pub async fn delete(req: Req, PathId(id): PathId) -> ApiResult<StatusCode> {
         return Err(ApiError::Conflict {
             code: "quota_in_use",
             message: format!("the tenant still has {} VM(s) on this cluster", current.vms_used),
+        });
+    }
+    if current.disk_used_gib > 0 {
+        return Err(ApiError::Conflict {
+            code: "quota_in_use",
+            message: format!("the tenant still has {} GiB of volumes on this cluster", current.disk_used_gib),
         });
     }
     crud::deleted(tx, &req, "quotas", "quota.delete", "quota", id, &current).await

@@ -295,7 +295,8 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     Ok(with_location(resp, &op))
 }
 
-fn invalid_reference(field: &str, message: &str) -> ApiError {
+/// 422 `invalid_reference`: a body field names an object the caller cannot see.
+pub fn invalid_reference(field: &str, message: &str) -> ApiError {
     ApiError::Unprocessable { code: "invalid_reference", message: message.into(), details: json!({ "field": field }) }
 }
 

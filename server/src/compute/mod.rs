@@ -27,7 +27,7 @@ pub mod vm_work;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use hypervisor::{ConsoleStream, DomainPower, DomainSpec, HostCapacity, HvError, Hypervisor, KernelBoot};
+pub use hypervisor::{ConsoleStream, Device, DomainPower, DomainSpec, HostCapacity, HvError, Hypervisor, KernelBoot};
 
 use crate::error::ApiError;
 

@@ -41,6 +41,8 @@ const REGION_COLLECTIONS: &[(&str, &str)] = &[
     ("/v1/templates", "template"),
     ("/v1/vms", "vm"),
     ("/v1/operations", "operation"),
+    ("/v1/networks", "network"),
+    ("/v1/volumes", "volume"),
 ];
 
 /// The collection (and object kind) of a route template, if a region holds it.
