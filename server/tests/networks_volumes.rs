@@ -52,7 +52,12 @@ async fn vm(client: &Client, name: &str, cluster: Uuid, template: Uuid) -> Uuid 
     op.target_id
 }
 
-async fn network(client: &Client, name: &str, cluster: Uuid, cidr: &str) -> Result<Network, basalt_client::ClientError> {
+async fn network(
+    client: &Client,
+    name: &str,
+    cluster: Uuid,
+    cidr: &str,
+) -> Result<Network, basalt_client::ClientError> {
     let body = CreateNetwork { name: name.into(), cluster_id: cluster, cidr: cidr.into(), ..Default::default() };
     client.post_at("/v1/networks", &body, &opts()).await
 }
@@ -67,7 +72,12 @@ async fn attach(
     client.post_at(&format!("/v1/vms/{vm}/interfaces"), &body, &opts()).await
 }
 
-async fn volume(client: &Client, name: &str, cluster: Uuid, size_gib: i32) -> Result<Volume, basalt_client::ClientError> {
+async fn volume(
+    client: &Client,
+    name: &str,
+    cluster: Uuid,
+    size_gib: i32,
+) -> Result<Volume, basalt_client::ClientError> {
     let body = CreateVolume { name: name.into(), cluster_id: cluster, size_gib, ..Default::default() };
     client.post_at("/v1/volumes", &body, &opts()).await
 }
@@ -126,7 +136,8 @@ async fn networks_refuse_overlaps_and_keep_their_cidr() {
 
     // A retried create (same Idempotency-Key) answers the first result, not an overlap.
     let keyed = RequestOptions { idempotency_key: Some("net-1".into()), ..Default::default() };
-    let body = CreateNetwork { name: "dmz".into(), cluster_id: s.west.id, cidr: "172.16.0.0/29".into(), ..Default::default() };
+    let body =
+        CreateNetwork { name: "dmz".into(), cluster_id: s.west.id, cidr: "172.16.0.0/29".into(), ..Default::default() };
     let first: Network = s.client.post_at("/v1/networks", &body, &keyed).await.unwrap();
     let again: Network = s.client.post_at("/v1/networks", &body, &keyed).await.unwrap();
     assert_eq!(first, again);
@@ -143,9 +154,15 @@ async fn networks_refuse_overlaps_and_keep_their_cidr() {
         .patch_at(&format!("/v1/networks/{}", lan.id), &json!({ "name": "office", "description": "floor 2" }), &fresh)
         .await
         .unwrap();
-    assert_eq!((renamed.name.as_str(), renamed.description.as_str(), renamed.cidr.as_str()), ("office", "floor 2", "10.0.0.0/24"));
+    assert_eq!(
+        (renamed.name.as_str(), renamed.description.as_str(), renamed.cidr.as_str()),
+        ("office", "floor 2", "10.0.0.0/24")
+    );
     assert_eq!(renamed.version, 2);
-    let e = s.client.patch_at::<_, Network>(&format!("/v1/networks/{}", lan.id), &json!({ "cidr": "10.9.0.0/24" }), &opts()).await;
+    let e = s
+        .client
+        .patch_at::<_, Network>(&format!("/v1/networks/{}", lan.id), &json!({ "cidr": "10.9.0.0/24" }), &opts())
+        .await;
     assert_eq!((e.unwrap_err().status()), Some(400));
 
     let page: Page<Network> = s.client.get_at("/v1/networks").await.unwrap();
@@ -172,7 +189,11 @@ async fn interfaces_get_addresses_from_ipam_and_reach_the_domain() {
     let id = vm(&s.client, "web-1", s.west.id, s.template.id).await;
 
     let first = attach(&s.client, id, net.id, None).await.expect("attach");
-    assert_eq!((first.ip.as_str(), first.vm_id, first.network_id), ("10.0.0.2", id, net.id), "skips .0 and the gateway");
+    assert_eq!(
+        (first.ip.as_str(), first.vm_id, first.network_id),
+        ("10.0.0.2", id, net.id),
+        "skips .0 and the gateway"
+    );
     assert!(first.mac.starts_with("52:54:00:") && first.mac.len() == 17, "{}", first.mac);
     assert!(domain_xml(id).contains(&format!("<mac address='{}'/>", first.mac)), "the NIC is in the definition");
 
@@ -208,7 +229,10 @@ async fn interfaces_get_addresses_from_ipam_and_reach_the_domain() {
     assert_eq!((e.status(), e.code()), (Some(422), Some("invalid_reference")), "another tenant's network");
     let e = attach(&other_client, id, theirs.id, None).await.unwrap_err();
     assert_eq!(e.status(), Some(404), "another tenant's VM");
-    assert_eq!(other_client.get_at::<Page<VmInterface>>(&format!("/v1/vms/{id}/interfaces")).await.unwrap_err().status(), Some(404));
+    assert_eq!(
+        other_client.get_at::<Page<VmInterface>>(&format!("/v1/vms/{id}/interfaces")).await.unwrap_err().status(),
+        Some(404)
+    );
     let e = other_client.delete_at(&format!("/v1/vms/{id}/interfaces/{}", asked.id)).await.unwrap_err();
     assert_eq!(e.status(), Some(404));
 
@@ -223,7 +247,10 @@ async fn interfaces_get_addresses_from_ipam_and_reach_the_domain() {
 
     // Deleting the VM frees its addresses; then the network can go.
     let op = s.client.delete_at(&format!("/v1/vms/{id}")).await.unwrap().expect("operation");
-    assert_eq!(s.client.wait_operation(op.id, Duration::from_secs(20)).await.unwrap().status, OperationStatus::Succeeded);
+    assert_eq!(
+        s.client.wait_operation(op.id, Duration::from_secs(20)).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
     s.client.delete_at(&format!("/v1/networks/{}", net.id)).await.expect("delete once unused");
     s.app.stop().await;
 }
@@ -354,13 +381,15 @@ async fn volumes_attach_to_one_vm_of_their_cluster() {
     assert_eq!(status(e), conflict("volume_attached"), "one VM at a time");
     let e = s.client.delete_at(&format!("/v1/volumes/{}", data.id)).await.unwrap_err();
     assert_eq!(status(e), conflict("volume_attached"));
-    let e = s.client.patch_at::<_, Volume>(&format!("/v1/volumes/{}", data.id), &json!({ "size_gib": 3 }), &opts()).await;
+    let e =
+        s.client.patch_at::<_, Volume>(&format!("/v1/volumes/{}", data.id), &json!({ "size_gib": 3 }), &opts()).await;
     assert_eq!(status(e.unwrap_err()), conflict("volume_in_use"), "not while a running VM uses it");
     let e = s.client.post_at::<_, Volume>(&at(data.id, "detach"), &json!({ "vm_id": db }), &opts()).await.unwrap_err();
     assert_eq!(status(e), conflict("volume_not_attached"));
 
     let spare = volume(&s.client, "spare", s.west.id, 1).await.unwrap();
-    let e = s.client.post_at::<_, Volume>(&at(spare.id, "attach"), &json!({ "vm_id": far }), &opts()).await.unwrap_err();
+    let e =
+        s.client.post_at::<_, Volume>(&at(spare.id, "attach"), &json!({ "vm_id": far }), &opts()).await.unwrap_err();
     assert_eq!((e.status(), e.code()), (Some(422), Some("cluster_mismatch")));
 
     let detached: Volume = s.client.post_at(&at(data.id, "detach"), &json!({ "vm_id": web }), &opts()).await.unwrap();
@@ -387,7 +416,10 @@ async fn volumes_attach_to_one_vm_of_their_cluster() {
 
     // Deleting a VM detaches its volumes and keeps them.
     let op = s.client.delete_at(&format!("/v1/vms/{web}")).await.unwrap().expect("operation");
-    assert_eq!(s.client.wait_operation(op.id, Duration::from_secs(20)).await.unwrap().status, OperationStatus::Succeeded);
+    assert_eq!(
+        s.client.wait_operation(op.id, Duration::from_secs(20)).await.unwrap().status,
+        OperationStatus::Succeeded
+    );
     let kept: Volume = s.client.get_at(&path).await.unwrap();
     assert_eq!((kept.vm_id, kept.device), (None, None));
     s.client.delete_at(&path).await.expect("a detached volume can go");
@@ -404,7 +436,11 @@ async fn cluster_delegates_see_networks_and_volumes_of_their_cluster_only() {
     let user = s
         .client
         .create_user(
-            &basalt_client::CreateUser { username: "ops".into(), password: Some(common::PASSWORD.into()), ..Default::default() },
+            &basalt_client::CreateUser {
+                username: "ops".into(),
+                password: Some(common::PASSWORD.into()),
+                ..Default::default()
+            },
             &opts(),
         )
         .await

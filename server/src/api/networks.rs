@@ -31,7 +31,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, PathIds, Req};
+use super::extract::{
+    check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, PathIds, Req,
+};
 use super::{crud, vms};
 use crate::audit::{self, Event};
 use crate::authz::Permission;
@@ -283,10 +285,8 @@ pub async fn delete(req: Req, PathId(id): PathId) -> ApiResult<StatusCode> {
     let mut tx = req.tx()?;
     let current = fetch(&req, &mut tx, id, true).await?;
     req.grants.require_on_cluster(Permission::NetworkDelete, current.cluster_id)?;
-    let (in_use,): (i64,) = sqlx::query_as("SELECT count(*) FROM vm_interfaces WHERE network_id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let (in_use,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM vm_interfaces WHERE network_id = $1").bind(id).fetch_one(&mut *tx).await?;
     if in_use > 0 {
         return Err(ApiError::Conflict {
             code: "network_in_use",
@@ -337,7 +337,10 @@ async fn allocate(tx: &mut Tx, network: &Network, asked: Option<Ipv4Addr>) -> Ap
         if !cidr.is_host(ip) {
             return Err(ApiError::bad_field(
                 "ip",
-                format!("ip must be a host address of {} (not its network, gateway .1 or broadcast address)", network.cidr),
+                format!(
+                    "ip must be a host address of {} (not its network, gateway .1 or broadcast address)",
+                    network.cidr
+                ),
             ));
         }
         let (taken,): (bool,) =
@@ -347,7 +350,10 @@ async fn allocate(tx: &mut Tx, network: &Network, asked: Option<Ipv4Addr>) -> Ap
                 .fetch_one(&mut **tx)
                 .await?;
         if taken {
-            return Err(ApiError::Conflict { code: "ip_in_use", message: format!("{ip} is already in use on this network") });
+            return Err(ApiError::Conflict {
+                code: "ip_in_use",
+                message: format!("{ip} is already in use on this network"),
+            });
         }
         return Ok(ip.to_string());
     }
@@ -406,7 +412,8 @@ pub async fn attach(
 ) -> ApiResult<Response> {
     let asked = match &body.ip {
         Some(ip) => Some(
-            ip.parse::<Ipv4Addr>().map_err(|_| ApiError::bad_field("ip", "ip must be an IPv4 address such as 10.0.0.5"))?,
+            ip.parse::<Ipv4Addr>()
+                .map_err(|_| ApiError::bad_field("ip", "ip must be an IPv4 address such as 10.0.0.5"))?,
         ),
         None => None,
     };
@@ -497,7 +504,9 @@ mod tests {
     fn cidrs_are_checked() {
         let c = Cidr::parse("cidr", "10.1.0.0/24").unwrap();
         assert_eq!((c.network, c.prefix), (Ipv4Addr::new(10, 1, 0, 0), 24));
-        for bad in ["10.1.0.0", "10.1.0.0/15", "10.1.0.0/30", "10.1.0.1/24", "10.1.0.0/024", "::/64", "10.1.0/24", "x/24"] {
+        for bad in
+            ["10.1.0.0", "10.1.0.0/15", "10.1.0.0/30", "10.1.0.1/24", "10.1.0.0/024", "::/64", "10.1.0/24", "x/24"]
+        {
             let e = Cidr::parse("cidr", bad).unwrap_err();
             assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{bad}");
         }

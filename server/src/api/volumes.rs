@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 use axum::http::StatusCode;
 use axum::Json;
-use basalt_client::{CreateVolume, Page, UpdateVolume, Volume, VolumeAttachment, VmState};
+use basalt_client::{CreateVolume, Page, UpdateVolume, VmState, Volume, VolumeAttachment};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
@@ -254,8 +254,9 @@ pub async fn update(
             if vm.state() != VmState::Stopped {
                 return Err(ApiError::Conflict {
                     code: "volume_in_use",
-                    message: "the volume is attached to a VM that is not stopped; stop the VM or detach the volume first"
-                        .into(),
+                    message:
+                        "the volume is attached to a VM that is not stopped; stop the VM or detach the volume first"
+                            .into(),
                 });
             }
         }
@@ -356,11 +357,13 @@ pub async fn attach(req: Req, PathId(id): PathId, ApiJson(body): ApiJson<VolumeA
     // Recorded; now the host. A refusal undoes the attachment.
     if let Err(e) = on_host(&req, vm.id, Device::Disk { path, target: device }, true).await {
         let mut tx = req.begin(true).await?;
-        sqlx::query("UPDATE volumes SET vm_id = NULL, device = NULL, version = version + 1 WHERE id = $1 AND vm_id = $2")
-            .bind(id)
-            .bind(vm.id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE volumes SET vm_id = NULL, device = NULL, version = version + 1 WHERE id = $1 AND vm_id = $2",
+        )
+        .bind(id)
+        .bind(vm.id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         return Err(e);
     }

@@ -92,12 +92,8 @@ pub async fn grow_volume(path: &Path, size_gib: i32) -> Result<(), DiskError> {
 }
 
 async fn qemu_img(args: &[&str], path: &Path, size_gib: i32) -> Result<(), DiskError> {
-    let out = tokio::process::Command::new("qemu-img")
-        .args(args)
-        .arg(path)
-        .arg(format!("{size_gib}G"))
-        .output()
-        .await?;
+    let out =
+        tokio::process::Command::new("qemu-img").args(args).arg(path).arg(format!("{size_gib}G")).output().await?;
     if !out.status.success() {
         return Err(DiskError::QemuImg(String::from_utf8_lossy(&out.stderr).trim().to_string()));
     }
