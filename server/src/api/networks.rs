@@ -146,32 +146,16 @@ impl Cidr {
 /// A network the caller may see (RLS, then its cluster's read permission),
 /// optionally locked. Anything else is a 404.
 async fn fetch(req: &Req, tx: &mut Tx, id: Uuid, lock: bool) -> ApiResult<Network> {
-    let network: Network = crud::fetch::<NetworkRow, _>(tx, "networks", COLUMNS, id, lock, "network").await?;
-    match req.grants.require_on_cluster(Permission::NetworkRead, network.cluster_id) {
-        Ok(()) => Ok(network),
-        Err(_) => Err(ApiError::NotFound { kind: "network" }),
-    }
+    let what = ("networks", COLUMNS, "network");
+    crud::fetch_on_cluster::<NetworkRow, Network>(req, tx, what, id, lock, Permission::NetworkRead, |n| n.cluster_id)
+        .await
 }
 
 /// List the networks the caller may see.
 #[utoipa::path(get, operation_id = "networks_list", path = "/v1/networks", tag = "compute", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<Network>)), security(("bearer" = [])))]
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<Network>>> {
-    let params = q.params()?;
-    let only = req.grants.clusters_for(Permission::NetworkList).as_param();
-    let mut tx = req.tx()?;
-    let rows: Vec<NetworkRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM networks
-          WHERE ($1::uuid IS NULL OR id > $1) AND ($2::uuid[] IS NULL OR cluster_id = ANY($2))
-          ORDER BY id LIMIT $3"
-    ))
-    .bind(params.after)
-    .bind(only)
-    .bind(params.limit + 1)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Json(page(rows.into_iter().map(Network::from).collect(), params, |n: &Network| n.id)))
+    crud::list_on_clusters::<NetworkRow, Network>(&req, &q, "networks", COLUMNS, Permission::NetworkList).await
 }
 
 /// Create a private network on a cluster where the tenant holds a quota. Its
@@ -467,17 +451,8 @@ pub async fn detach(req: Req, PathIds(vm, id): PathIds) -> ApiResult<StatusCode>
     tx.commit().await?;
     // The host first, then the row: a NIC the domain still has stays listed.
     on_host(&req, vm.id, nic(&interface.mac), false).await?;
-    let mut tx = req.begin(true).await?;
-    sqlx::query("DELETE FROM vm_interfaces WHERE id = $1").bind(id).execute(&mut *tx).await?;
-    idempotency::forget_object(&mut tx, id).await?;
-    audit::record(
-        &mut tx,
-        &req,
-        Event::new("vm_interface.detach", "vm_interface", Some(id)).details(json!({ "before": interface })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    let tx = req.begin(true).await?;
+    crud::deleted(tx, &req, "vm_interfaces", "vm_interface.detach", "vm_interface", id, &interface).await
 }
 
 /// Adds (`attach`) or removes `device` on the domain of VM `vm`, on its host.

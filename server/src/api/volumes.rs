@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, Req};
+use super::extract::{check_version, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, Req};
 use super::networks::{cluster_mismatch, on_host};
 use super::{crud, vms};
 use crate::audit::{self, Event};
@@ -97,11 +97,9 @@ fn check_size(size_gib: i32) -> ApiResult<()> {
 /// A volume the caller may see (RLS, then its cluster's read permission),
 /// optionally locked. Anything else is a 404.
 async fn fetch(req: &Req, tx: &mut Tx, id: Uuid, lock: bool) -> ApiResult<Found> {
-    let found: Found = crud::fetch::<VolumeRow, _>(tx, "volumes", COLUMNS, id, lock, "volume").await?;
-    match req.grants.require_on_cluster(Permission::VolumeRead, found.volume.cluster_id) {
-        Ok(()) => Ok(found),
-        Err(_) => Err(ApiError::NotFound { kind: "volume" }),
-    }
+    let what = ("volumes", COLUMNS, "volume");
+    crud::fetch_on_cluster::<VolumeRow, Found>(req, tx, what, id, lock, Permission::VolumeRead, |f| f.volume.cluster_id)
+        .await
 }
 
 /// Adds `gib` to (or, negative, releases from) the tenant's disk usage on
@@ -136,21 +134,7 @@ async fn adjust_disk(tx: &mut Tx, cluster: Uuid, gib: i64) -> ApiResult<()> {
 #[utoipa::path(get, operation_id = "volumes_list", path = "/v1/volumes", tag = "compute", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<Volume>)), security(("bearer" = [])))]
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page<Volume>>> {
-    let params = q.params()?;
-    let only = req.grants.clusters_for(Permission::VolumeList).as_param();
-    let mut tx = req.tx()?;
-    let rows: Vec<VolumeRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM volumes
-          WHERE ($1::uuid IS NULL OR id > $1) AND ($2::uuid[] IS NULL OR cluster_id = ANY($2))
-          ORDER BY id LIMIT $3"
-    ))
-    .bind(params.after)
-    .bind(only)
-    .bind(params.limit + 1)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Json(page(rows.into_iter().map(Volume::from).collect(), params, |v: &Volume| v.id)))
+    crud::list_on_clusters::<VolumeRow, Volume>(&req, &q, "volumes", COLUMNS, Permission::VolumeList).await
 }
 
 /// Create a data volume on a cluster where the tenant holds a quota: its size
@@ -337,23 +321,7 @@ pub async fn attach(req: Req, PathId(id): PathId, ApiJson(body): ApiJson<VolumeA
         return Err(cluster_mismatch("vm_id", "the VM is on another cluster than the volume"));
     }
     let device = free_device(&mut tx, vm.id).await?;
-    let row: VolumeRow = sqlx::query_as(&format!(
-        "UPDATE volumes SET vm_id = $2, device = $3, version = version + 1, updated_at = now()
-          WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(vm.id)
-    .bind(&device)
-    .fetch_one(&mut *tx)
-    .await?;
-    let after = Volume::from(row);
-    audit::record(
-        &mut tx,
-        &req,
-        Event::new("volume.attach", "volume", Some(id)).details(json!({ "before": volume, "after": after })),
-    )
-    .await?;
-    tx.commit().await?;
+    let after = record_attachment(tx, &req, &volume, Some((vm.id, &device))).await?;
     // Recorded; now the host. A refusal undoes the attachment.
     if let Err(e) = on_host(&req, vm.id, Device::Disk { path, target: device }, true).await {
         let mut tx = req.begin(true).await?;
@@ -387,23 +355,28 @@ pub async fn detach(req: Req, PathId(id): PathId, ApiJson(body): ApiJson<VolumeA
     tx.commit().await?;
     // The host first, then the row: a disk the domain still has stays attached.
     on_host(&req, vm, Device::Disk { path, target: device }, false).await?;
-    let mut tx = req.begin(true).await?;
+    let tx = req.begin(true).await?;
+    Ok(Json(record_attachment(tx, &req, &volume, None).await?))
+}
+
+/// Records that `volume` is now attached to a VM as a device, or (`None`)
+/// detached; audits it with before and after, commits.
+async fn record_attachment(mut tx: Tx, req: &Req, volume: &Volume, to: Option<(Uuid, &str)>) -> ApiResult<Volume> {
     let row: VolumeRow = sqlx::query_as(&format!(
-        "UPDATE volumes SET vm_id = NULL, device = NULL, version = version + 1, updated_at = now()
+        "UPDATE volumes SET vm_id = $2, device = $3, version = version + 1, updated_at = now()
           WHERE id = $1 RETURNING {COLUMNS}"
     ))
-    .bind(id)
+    .bind(volume.id)
+    .bind(to.map(|(vm, _)| vm))
+    .bind(to.map(|(_, device)| device))
     .fetch_one(&mut *tx)
     .await?;
     let after = Volume::from(row);
-    audit::record(
-        &mut tx,
-        &req,
-        Event::new("volume.detach", "volume", Some(id)).details(json!({ "before": volume, "after": after })),
-    )
-    .await?;
+    let action = if to.is_some() { "volume.attach" } else { "volume.detach" };
+    let details = json!({ "before": volume, "after": after });
+    audit::record(&mut tx, req, Event::new(action, "volume", Some(volume.id)).details(details)).await?;
     tx.commit().await?;
-    Ok(Json(after))
+    Ok(after)
 }
 
 fn not_attached() -> ApiError {
