@@ -1,4 +1,4 @@
-//! Global mode: region-scoped routes (clusters, quotas, templates, VMs,
+//! Global mode: region-scoped routes (clusters, quotas, templates, VMs, networks, volumes,
 //! operations) are forwarded to the region that holds them, as the caller.
 //!
 //! The controller authenticates the caller and checks the route's permission at
@@ -10,7 +10,7 @@
 //!   controller (`region_objects`), else the one that says it holds it when
 //!   asked (in the caller's context; recorded then);
 //! * a create: the body's `region` (clusters, templates) or its `cluster_id`'s
-//!   region (quotas, VMs); a quota also entitles its tenant to that region;
+//!   region (quotas, VMs, networks, volumes); a quota also entitles its tenant to that region;
 //! * a list: every region the caller may see, merged by id (ids are UUIDv7, so
 //!   one cursor pages through all of them).
 //!
