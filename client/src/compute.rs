@@ -124,6 +124,12 @@ pub struct Quota {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// GiB of volumes the tenant may hold on the cluster; null: no limit.
+    #[serde(default)]
+    pub disk_gib: Option<i64>,
+    /// GiB of volumes it holds there.
+    #[serde(default)]
+    pub disk_used_gib: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -620,6 +626,37 @@ pub struct PlacementGroup {
     pub name: String,
     pub policy: PlacementPolicy,
     pub description: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePlacementGroup {
+    /// Must match the caller's tenant context when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    /// A cluster the tenant holds a quota on.
+    pub cluster_id: Uuid,
+    /// 1–63 characters of `a-z 0-9 -`, starting with a letter.
+    pub name: String,
+    /// `spread` (the default and, for now, the only policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PlacementPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePlacementGroup {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
 /// Where a [`QuotaRequest`] is: `pending` until provider staff approve or reject
 /// it, or its requester cancels it. A decided request does not change again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -678,28 +715,6 @@ pub struct QuotaRequest {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreatePlacementGroup {
-    /// Must match the caller's tenant context when given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenant_id: Option<Uuid>,
-    /// A cluster the tenant holds a quota on.
-    pub cluster_id: Uuid,
-    /// 1–63 characters of `a-z 0-9 -`, starting with a letter.
-    pub name: String,
-    /// `spread` (the default and, for now, the only policy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<PlacementPolicy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdatePlacementGroup {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
 pub struct CreateQuotaRequest {
     /// A cluster the tenant can see (it holds a quota there).
     pub cluster_id: Uuid,
@@ -785,4 +800,121 @@ pub struct ConsoleSession {
     pub expires_at: DateTime<Utc>,
     /// When the websocket opened.
     pub opened_at: Option<DateTime<Utc>>,
+}
+
+/// A tenant's private IPv4 network on one cluster. Addresses of its VMs'
+/// interfaces are handed out from `cidr` (the first host address, `.1`, is the
+/// gateway's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Network {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub cluster_id: Uuid,
+    pub name: String,
+    /// IPv4 CIDR, prefix /16 to /29 (e.g. `10.0.0.0/24`).
+    pub cidr: String,
+    pub description: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateNetwork {
+    /// Must match the caller's tenant context when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    pub cluster_id: Uuid,
+    /// 1–63 characters: lower-case letters, digits and `-`, starting with a letter.
+    pub name: String,
+    /// IPv4 network in CIDR notation, prefix /16 to /29, host bits zero; must not
+    /// overlap another network of the tenant on the cluster.
+    pub cidr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Name and description only: the CIDR and cluster are fixed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateNetwork {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A VM's network interface: its address on one network and its MAC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VmInterface {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub vm_id: Uuid,
+    pub network_id: Uuid,
+    /// The IPv4 address IPAM gave it.
+    pub ip: String,
+    /// `52:54:00:xx:xx:xx`.
+    pub mac: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachInterface {
+    /// A network of the tenant on the VM's cluster.
+    pub network_id: Uuid,
+    /// A free host address inside the network; default: the lowest free one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+}
+
+/// A tenant's data disk on one cluster, attached to at most one VM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Volume {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub cluster_id: Uuid,
+    pub name: String,
+    pub size_gib: i32,
+    pub description: String,
+    /// The VM it is attached to.
+    pub vm_id: Option<Uuid>,
+    /// The guest device while attached (`vdb`, `vdc`, ...).
+    pub device: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVolume {
+    /// Must match the caller's tenant context when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    pub cluster_id: Uuid,
+    /// 1–63 characters: lower-case letters, digits and `-`, starting with a letter.
+    pub name: String,
+    /// 1–65536; counted against the quota's `disk_gib` on the cluster.
+    pub size_gib: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A larger size (never smaller) and the description.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateVolume {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_gib: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `POST /v1/volumes/{id}/attach` and `.../detach`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeAttachment {
+    pub vm_id: Uuid,
 }

@@ -200,6 +200,21 @@ permissions! {
     PlacementGroupRead = "placement_group:read", [Tenant, Cluster], "Read a placement group.";
     PlacementGroupUpdate = "placement_group:update", [Tenant, Cluster], "Change a placement group's name and description.";
     PlacementGroupDelete = "placement_group:delete", [Tenant, Cluster], "Delete a placement group with no members.";
+    NetworkCreate = "network:create", [Tenant, Cluster], "Create private networks (an IPv4 CIDR) on a cluster.";
+    NetworkList = "network:list", [Tenant, Cluster], "List networks.";
+    NetworkRead = "network:read", [Tenant, Cluster], "Read a network.";
+    NetworkUpdate = "network:update", [Tenant, Cluster], "Rename a network or change its description.";
+    NetworkDelete = "network:delete", [Tenant, Cluster], "Delete a network that no interface uses.";
+    VmInterfaceList = "vm_interface:list", [Tenant, Cluster], "List a VM's network interfaces and their addresses.";
+    VmInterfaceAttach = "vm_interface:attach", [Tenant, Cluster], "Attach a VM to a network (an address from its range).";
+    VmInterfaceDetach = "vm_interface:detach", [Tenant, Cluster], "Detach a network interface from a VM (its address is freed).";
+    VolumeCreate = "volume:create", [Tenant, Cluster], "Create data volumes on a cluster within the disk quota.";
+    VolumeList = "volume:list", [Tenant, Cluster], "List volumes.";
+    VolumeRead = "volume:read", [Tenant, Cluster], "Read a volume.";
+    VolumeUpdate = "volume:update", [Tenant, Cluster], "Grow a volume or change its description.";
+    VolumeDelete = "volume:delete", [Tenant, Cluster], "Delete a detached volume and its data.";
+    VolumeAttach = "volume:attach", [Tenant, Cluster], "Attach a volume to a VM of its cluster.";
+    VolumeDetach = "volume:detach", [Tenant, Cluster], "Detach a volume from its VM.";
     OperationList = "operation:list", [System, Tenant, Cluster], "List operations (long work) of the context.";
     OperationRead = "operation:read", [System, Tenant, Cluster], "Poll an operation.";
     OperationCancel = "operation:cancel", [System], "Cancel an operation that has not started, or stop one that can stop safely (a host evacuation).";
@@ -537,10 +552,10 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
     BuiltinRole {
         id: builtin_id(9),
         name: "cluster-operator",
-        description: "Operates the resources on one cluster of a tenant; no deletions.",
+        description: "Operates the resources on one cluster of a tenant; nothing that destroys data (no deletions, no rebuilds).",
         provider_only: false,
         scope: ScopeKind::Cluster,
-        rule: |p| action(p) != "delete",
+        rule: |p| !matches!(action(p), "delete" | "rebuild"),
     },
 ];
 

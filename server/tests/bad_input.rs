@@ -759,6 +759,52 @@ fn provider_ops(_: &Fx) -> Vec<Case> {
     ]
 }
 
+/// Networks (CIDRs), VM interfaces (addresses), volumes (sizes, attachments)
+/// and the quota's disk limit.
+#[rustfmt::skip]
+fn networks_volumes(fx: &Fx) -> Vec<Case> {
+    let net = |cidr: &str| format!(r#"{{"name":"lan","cluster_id":"{GHOST}","cidr":"{cidr}"}}"#);
+    let vol = |fields: &str| format!(r#"{{"name":"data","cluster_id":"{GHOST}"{fields}}}"#);
+    let t = &fx.tenant;
+    vec![
+        c("network cidr without prefix", POST, "/v1/networks", Tenant, net("10.0.0.0"), 400, "invalid_field").at("cidr"),
+        c("network cidr /15", POST, "/v1/networks", Tenant, net("10.0.0.0/15"), 400, "invalid_field").at("cidr"),
+        c("network cidr /30", POST, "/v1/networks", Tenant, net("10.0.0.0/30"), 400, "invalid_field").at("cidr"),
+        c("network cidr host bits", POST, "/v1/networks", Tenant, net("10.0.0.1/24"), 400, "invalid_field").at("cidr"),
+        c("network cidr ipv6", POST, "/v1/networks", Tenant, net("fd00::/64"), 400, "invalid_field").at("cidr"),
+        c("network cidr octet 256", POST, "/v1/networks", Tenant, net("10.0.256.0/24"), 400, "invalid_field").at("cidr"),
+        c("network cidr as number", POST, "/v1/networks", Tenant, format!(r#"{{"name":"lan","cluster_id":"{GHOST}","cidr":10}}"#), 400, FIELD).at("cidr"),
+        c("network bad name", POST, "/v1/networks", Tenant, format!(r#"{{"name":"LAN","cluster_id":"{GHOST}","cidr":"10.0.0.0/24"}}"#), 400, FIELD).at("name"),
+        c("network bidi description", POST, "/v1/networks", Tenant, format!(r#"{{"name":"lan","cluster_id":"{GHOST}","cidr":"10.0.0.0/24","description":"a\u202eb"}}"#), 400, FIELD).at("description"),
+        c("network on a cluster without quota", POST, "/v1/networks", Tenant, net("10.0.0.0/24"), 422, UNPROCESSABLE_REF).at("cluster_id"),
+        c("network at system scope", POST, "/v1/networks", Admin, net("10.0.0.0/24"), 403, DENIED),
+        c("network changing its cidr", PATCH, format!("/v1/networks/{GHOST}"), Tenant, r#"{"cidr":"10.1.0.0/24"}"#, 400, FIELD).at("cidr"),
+        c("patch missing network", PATCH, format!("/v1/networks/{GHOST}"), Tenant, r#"{"description":"x"}"#, 404, NOT_FOUND),
+        c("network id not a uuid", GET, "/v1/networks/lan", Tenant, "", 400, FIELD).at("id"),
+        c("delete missing network", DELETE, format!("/v1/networks/{GHOST}"), Tenant, "", 404, NOT_FOUND),
+        c("interface bad ip", POST, format!("/v1/vms/{GHOST}/interfaces"), Tenant, format!(r#"{{"network_id":"{GHOST}","ip":"10.0.0.300"}}"#), 400, FIELD).at("ip"),
+        c("interface without network", POST, format!("/v1/vms/{GHOST}/interfaces"), Tenant, r#"{}"#, 400, FIELD).at("network_id"),
+        c("interface of a missing vm", POST, format!("/v1/vms/{GHOST}/interfaces"), Tenant, format!(r#"{{"network_id":"{GHOST}"}}"#), 404, NOT_FOUND),
+        c("interfaces of a missing vm", GET, format!("/v1/vms/{GHOST}/interfaces"), Tenant, "", 404, NOT_FOUND),
+        c("detach interface bad id", DELETE, format!("/v1/vms/{GHOST}/interfaces/eth0"), Tenant, "", 400, FIELD).at("id"),
+        c("detach interface of a missing vm", DELETE, format!("/v1/vms/{GHOST}/interfaces/{GHOST}"), Tenant, "", 404, NOT_FOUND),
+        c("volume zero size", POST, "/v1/volumes", Tenant, vol(r#","size_gib":0"#), 400, FIELD).at("size_gib"),
+        c("volume size over 64 TiB", POST, "/v1/volumes", Tenant, vol(r#","size_gib":65537"#), 400, FIELD).at("size_gib"),
+        c("volume size as text", POST, "/v1/volumes", Tenant, vol(r#","size_gib":"10""#), 400, FIELD).at("size_gib"),
+        c("volume without size", POST, "/v1/volumes", Tenant, vol(""), 400, FIELD).at("size_gib"),
+        c("volume naming its path", POST, "/v1/volumes", Tenant, vol(r#","size_gib":1,"path":"/etc/passwd""#), 400, FIELD).at("path"),
+        c("volume on a cluster without quota", POST, "/v1/volumes", Tenant, vol(r#","size_gib":1"#), 422, UNPROCESSABLE_REF).at("cluster_id"),
+        c("patch volume shrink to zero", PATCH, format!("/v1/volumes/{GHOST}"), Tenant, r#"{"size_gib":0}"#, 400, FIELD).at("size_gib"),
+        c("patch missing volume", PATCH, format!("/v1/volumes/{GHOST}"), Tenant, r#"{"size_gib":2}"#, 404, NOT_FOUND),
+        c("attach missing volume", POST, format!("/v1/volumes/{GHOST}/attach"), Tenant, format!(r#"{{"vm_id":"{GHOST}"}}"#), 404, NOT_FOUND),
+        c("attach volume without vm", POST, format!("/v1/volumes/{GHOST}/attach"), Tenant, "{}", 400, FIELD).at("vm_id"),
+        c("detach volume bad vm id", POST, format!("/v1/volumes/{GHOST}/detach"), Tenant, r#"{"vm_id":"web"}"#, 400, FIELD).at("vm_id"),
+        c("volume id not a uuid", DELETE, "/v1/volumes/data", Tenant, "", 400, FIELD).at("id"),
+        c("quota negative disk", POST, "/v1/quotas", Admin, format!(r#"{{"tenant_id":"{t}","cluster_id":"{GHOST}","vcpus":1,"memory_mib":1,"max_vms":1,"disk_gib":-1}}"#), 400, FIELD).at("disk_gib"),
+        c("quota disk as text", PATCH, format!("/v1/quotas/{GHOST}"), Admin, r#"{"disk_gib":"10"}"#, 400, FIELD).at("disk_gib"),
+    ]
+}
+
 /// Every family, in order.
 fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
     vec![
@@ -773,6 +819,7 @@ fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
         ("invitations, tenant policy, service accounts, unlock, export", identity_depth(fx)),
         ("vm depth: updates, protection, metrics, rebuild, clone, placement groups", vm_depth(fx)),
         ("provider operations", provider_ops(fx)),
+        ("networks, interfaces, volumes", networks_volumes(fx)),
     ]
 }
 

@@ -272,6 +272,34 @@ async fn a_federated_install_isolates_tenants_by_region_and_survives_an_outage()
     let (status, body, _) = api.call(Method::GET, &format!("{}/v1/users", r1.url()), &acme_token, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (421, Some("misdirected")));
 
+    // Networks and volumes are region-held: a create goes to its cluster's
+    // region, lists merge the regions, and another tenant reads nothing of them.
+    let net = api
+        .ok(
+            Method::POST,
+            &format!("{g}/v1/networks"),
+            &beta_token,
+            Some(json!({"name": "lan", "cluster_id": c2["id"], "cidr": "10.0.0.0/24"})),
+        )
+        .await;
+    let vol = api
+        .ok(
+            Method::POST,
+            &format!("{g}/v1/volumes"),
+            &beta_token,
+            Some(json!({"name": "data", "cluster_id": c2["id"], "size_gib": 1})),
+        )
+        .await;
+    for (path, obj) in [("networks", &net), ("volumes", &vol)] {
+        let id = obj["id"].as_str().expect("id");
+        let direct = api.ok(Method::GET, &format!("{}/v1/{path}/{id}", r2.url()), &beta_token, None).await;
+        assert_eq!(direct["id"], obj["id"], "{path} live in r2");
+        let listed = api.ok(Method::GET, &format!("{g}/v1/{path}"), &beta_token, None).await;
+        assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{path}: {listed}");
+        let (status, _, _) = api.call(Method::GET, &format!("{g}/v1/{path}/{id}"), &acme_token, None).await;
+        assert_eq!(status, 404, "acme reads beta's {path}");
+    }
+
     // --- Suspension reaches both regions within one interval ------------------
     let suspended_at = Instant::now();
     api.ok(Method::POST, &format!("{g}/v1/tenants/{}/suspend", beta["id"].as_str().expect("id")), &admin, None).await;

@@ -4,7 +4,7 @@
 //! runs) to prove the QEMU domain XML passes its validation.
 
 use basalt_server::compute::libvirt::{DomainTypeChoice, Libvirt};
-use basalt_server::compute::{DomainPower, DomainSpec, HvError, Hypervisor, KernelBoot};
+use basalt_server::compute::{Device, DomainPower, DomainSpec, HvError, Hypervisor, KernelBoot};
 use uuid::Uuid;
 use virt::connect::Connect;
 
@@ -294,6 +294,20 @@ fn qemu_driver_accepts_the_domain_xml() {
         hv.resize(QEMU, id, 1, 384, true).expect("shrink the config (`live` of an off domain)");
         assert_eq!(config_of(QEMU, id), (1, 384 * 1024, 384 * 1024));
         hv.snapshot_delete(QEMU, id, "none").expect("deleting a missing snapshot");
+        // Devices go into the definition through attach-device (no redefinition here).
+        let (nic, disk) = devices(id);
+        assert_eq!(hv.attach_device(QEMU, id, &nic), Ok(false), "an off domain: from its next boot");
+        assert_eq!(hv.attach_device(QEMU, id, &disk), Ok(false));
+        let xml = inactive_xml(QEMU, id);
+        assert!(
+            xml.contains("<mac address='52:54:00:0a:0b:0c'/>") && xml.contains("<target dev='vdb' bus='virtio'/>"),
+            "{xml}"
+        );
+        hv.detach_device(QEMU, id, &nic).expect("detach the NIC");
+        hv.detach_device(QEMU, id, &disk).expect("detach the disk");
+        hv.detach_device(QEMU, id, &nic).expect("a device that is not there is detached already");
+        let xml = inactive_xml(QEMU, id);
+        assert!(!xml.contains("52:54:00:0a:0b:0c") && !xml.contains("vdb"), "{xml}");
         hv.undefine(QEMU, id).expect("undefine");
         assert_eq!(hv.power(QEMU, id), Ok(None));
     }
@@ -306,6 +320,43 @@ fn qemu_driver_accepts_the_domain_xml() {
     assert!(disconnect_this_process_from_libvirtd() >= 1, "the cached connection was open");
     assert_eq!(hv.capacity(QEMU), Ok(before), "the lost connection is reopened");
     assert_eq!(hv.power(QEMU, Uuid::new_v4()), Ok(None));
+}
+
+/// A NIC and a data disk for domain `id`.
+fn devices(id: Uuid) -> (Device, Device) {
+    let disk = Device::Disk { path: format!("/var/lib/basalt/volumes/{id}.qcow2").into(), target: "vdb".into() };
+    (Device::Nic { mac: "52:54:00:0a:0b:0c".into() }, disk)
+}
+
+fn inactive_xml(uri: &str, id: Uuid) -> String {
+    let conn = Connect::open(Some(uri)).expect("open");
+    conn.lookup_domain_by_uuid(id).and_then(|d| d.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)).expect("xml")
+}
+
+/// The test driver has no attach-device: the device is written into the
+/// persistent definition instead, running or not, and taken out again.
+#[test]
+fn devices_reach_the_definition_on_the_test_driver() {
+    let hv = hv();
+    let spec = defined(&hv);
+    let id = spec.id;
+    hv.start(TEST, id).expect("start");
+    let (nic, disk) = devices(id);
+    assert_eq!(hv.attach_device(TEST, id, &nic), Ok(false), "no hot-plug: from the next boot");
+    assert_eq!(hv.attach_device(TEST, id, &disk), Ok(false));
+    let xml = inactive_xml(TEST, id);
+    assert!(xml.contains("<mac address='52:54:00:0a:0b:0c'/>"), "{xml}");
+    assert!(xml.contains(&format!("<source file='/var/lib/basalt/volumes/{id}.qcow2'/>")), "{xml}");
+    assert_eq!(hv.power(TEST, id), Ok(Some(DomainPower::Running)), "the running domain carries on");
+    hv.detach_device(TEST, id, &nic).expect("detach the NIC");
+    let xml = inactive_xml(TEST, id);
+    assert!(!xml.contains("52:54:00:0a:0b:0c") && xml.contains("/var/lib/basalt/volumes/"), "only the NIC left: {xml}");
+    hv.detach_device(TEST, id, &disk).expect("detach the disk");
+    hv.detach_device(TEST, id, &disk).expect("again: nothing to do");
+    assert!(!inactive_xml(TEST, id).contains("/var/lib/basalt/volumes/"));
+    let missing = hv.attach_device(TEST, Uuid::new_v4(), &nic);
+    assert!(matches!(missing, Err(HvError::NotFound(_))), "{missing:?}");
+    hv.undefine(TEST, id).expect("undefine");
 }
 
 /// Has libvirtd close every connection of this process (`virt-admin`, on the

@@ -175,6 +175,24 @@ const SEEDERS: &[(&str, &str)] = &[
         "INSERT INTO vm_snapshots (id, tenant_id, vm_id, name)
          SELECT $2, $1, v.id, 's-' || $2::text FROM vms v WHERE v.tenant_id = $1 ORDER BY v.id LIMIT 1",
     ),
+    // Networks, interfaces and volumes are tenant rows only (none for the system).
+    (
+        "networks",
+        "INSERT INTO networks (id, tenant_id, cluster_id, name, cidr)
+         SELECT $2, $1, $2, 'n-' || $2::text, '10.0.0.0/24' WHERE $1::uuid IS NOT NULL",
+    ),
+    (
+        "vm_interfaces",
+        "INSERT INTO vm_interfaces (id, tenant_id, vm_id, network_id, ip, mac)
+         SELECT $2, $1, v.id, n.id, '10.0.0.2', '52:54:00:00:00:01' FROM vms v JOIN networks n ON n.tenant_id = v.tenant_id
+          WHERE v.tenant_id = $1 ORDER BY v.id, n.id LIMIT 1",
+    ),
+    (
+        "volumes",
+        "INSERT INTO volumes (id, tenant_id, cluster_id, name, size_gib, path, vm_id, device)
+         SELECT $2, $1, v.cluster_id, 'd-' || $2::text, 1, '/seed/' || $2::text, v.id, 'vdb' FROM vms v
+          WHERE v.tenant_id = $1 ORDER BY v.id LIMIT 1",
+    ),
     (
         "console_tickets",
         "INSERT INTO console_tickets (id, tenant_id, vm_id, user_id, secret_sha256, expires_at)

@@ -371,7 +371,8 @@ async fn the_authorization_matrix_matches_the_golden_file() {
             .replace("{host_id}", &uuid::Uuid::now_v7().to_string())
             .replace("{user_id}", &uuid::Uuid::now_v7().to_string())
             .replace("{token_id}", &uuid::Uuid::now_v7().to_string())
-            .replace("{session_id}", &uuid::Uuid::now_v7().to_string());
+            .replace("{session_id}", &uuid::Uuid::now_v7().to_string())
+            .replace("{interface_id}", &uuid::Uuid::now_v7().to_string());
         table.push_str(&format!("{:<44}", format!("{} {}", r.method, r.path)));
         for (_, token) in &callers {
             let body = if r.path == "/v1/auth/switch-tenant" {

@@ -63,6 +63,59 @@ where
     Ok(Json(page(rows.into_iter().map(T::from).collect(), params, |x| x.id())))
 }
 
+/// One page of what `table` holds on the clusters where the caller holds
+/// `permission` (all of the context's, or its cluster bindings'), in id order:
+/// the list of a cluster-bound resource.
+pub async fn list_on_clusters<R, T>(
+    req: &Req,
+    query: &PageQuery,
+    table: &str,
+    columns: &str,
+    permission: crate::authz::Permission,
+) -> ApiResult<Json<Page<T>>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: From<R> + HasId,
+{
+    let params = query.params()?;
+    let only = req.grants.clusters_for(permission).as_param();
+    let mut tx = req.tx()?;
+    let rows: Vec<R> = sqlx::query_as(&format!(
+        "SELECT {columns} FROM {table}
+          WHERE ($1::uuid IS NULL OR id > $1) AND ($2::uuid[] IS NULL OR cluster_id = ANY($2))
+          ORDER BY id LIMIT $3"
+    ))
+    .bind(params.after)
+    .bind(only)
+    .bind(params.limit + 1)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(page(rows.into_iter().map(T::from).collect(), params, |x| x.id())))
+}
+
+/// [`fetch`] for a cluster-bound resource: the row is also a 404 unless the
+/// caller holds `permission` on its cluster (`cluster` reads it).
+pub async fn fetch_on_cluster<R, T>(
+    req: &Req,
+    tx: &mut Tx,
+    (table, columns, kind): (&str, &str, &'static str),
+    id: Uuid,
+    lock: bool,
+    permission: crate::authz::Permission,
+    cluster: impl Fn(&T) -> Uuid,
+) -> ApiResult<T>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: From<R>,
+{
+    let found: T = fetch::<R, T>(tx, table, columns, id, lock, kind).await?;
+    match req.grants.require_on_cluster(permission, cluster(&found)) {
+        Ok(()) => Ok(found),
+        Err(_) => Err(ApiError::NotFound { kind }),
+    }
+}
+
 /// The tail of every update: audit `action` with before and after, commit, and
 /// answer the object.
 pub async fn updated<T: Serialize>(
@@ -162,5 +215,8 @@ has_id!(
     basalt_client::ServiceAccount,
     basalt_client::PlacementGroup,
     basalt_client::QuotaRequest,
-    basalt_client::Notice
+    basalt_client::Notice,
+    basalt_client::Network,
+    basalt_client::VmInterface,
+    basalt_client::Volume
 );

@@ -169,7 +169,8 @@ pub async fn object(
              UNION ALL SELECT id, 'template' FROM templates UNION ALL SELECT id, 'vm' FROM vms
              UNION ALL SELECT id, 'operation' FROM operations
              UNION ALL SELECT id, 'placement_group' FROM placement_groups
-             UNION ALL SELECT id, 'quota_request' FROM quota_requests) o
+             UNION ALL SELECT id, 'quota_request' FROM quota_requests
+             UNION ALL SELECT id, 'network' FROM networks UNION ALL SELECT id, 'volume' FROM volumes) o
           WHERE o.id = $1",
     )
     .bind(id)

@@ -14,11 +14,12 @@ pub mod groups;
 pub mod health;
 pub mod hosts;
 pub mod invitations;
+pub mod networks;
+pub mod notices;
 pub mod openapi;
 pub mod operations;
 pub mod permissions;
 pub mod placement_groups;
-pub mod notices;
 pub mod quota_requests;
 pub mod quotas;
 pub mod regions;
@@ -32,6 +33,7 @@ pub mod tenants;
 pub mod tokens;
 pub mod users;
 pub mod vms;
+pub mod volumes;
 
 use std::time::Instant;
 
@@ -249,6 +251,21 @@ pub fn routes() -> Vec<Route> {
         route(M::GET,    "/v1/operations",             p(P::OperationList),     operations::list),
         route(M::GET,    "/v1/operations/{id}",        p(P::OperationRead),     operations::get),
         route(M::POST,   "/v1/operations/{id}/cancel", p(P::OperationCancel),   operations::cancel),
+        route(M::GET,    "/v1/networks",               p(P::NetworkList),       networks::list),
+        route(M::POST,   "/v1/networks",               p(P::NetworkCreate),     networks::create),
+        route(M::GET,    "/v1/networks/{id}",          p(P::NetworkRead),       networks::get),
+        route(M::PATCH,  "/v1/networks/{id}",          p(P::NetworkUpdate),     networks::update),
+        route(M::DELETE, "/v1/networks/{id}",          p(P::NetworkDelete),     networks::delete),
+        route(M::GET,    "/v1/vms/{id}/interfaces",    p(P::VmInterfaceList),   networks::list_interfaces),
+        route(M::POST,   "/v1/vms/{id}/interfaces",    p(P::VmInterfaceAttach), networks::attach),
+        route(M::DELETE, "/v1/vms/{id}/interfaces/{interface_id}", p(P::VmInterfaceDetach), networks::detach),
+        route(M::GET,    "/v1/volumes",                p(P::VolumeList),        volumes::list),
+        route(M::POST,   "/v1/volumes",                p(P::VolumeCreate),      volumes::create),
+        route(M::GET,    "/v1/volumes/{id}",           p(P::VolumeRead),        volumes::get),
+        route(M::PATCH,  "/v1/volumes/{id}",           p(P::VolumeUpdate),      volumes::update),
+        route(M::DELETE, "/v1/volumes/{id}",           p(P::VolumeDelete),      volumes::delete),
+        route(M::POST,   "/v1/volumes/{id}/attach",    p(P::VolumeAttach),      volumes::attach),
+        route(M::POST,   "/v1/volumes/{id}/detach",    p(P::VolumeDetach),      volumes::detach),
     ]
 }
 

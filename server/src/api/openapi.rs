@@ -56,6 +56,10 @@ use basalt_client::*;
         super::templates::publish, super::templates::unpublish, super::hosts::evacuate, super::hosts::capacity,
         super::operations::cancel, super::console::sessions, super::console::revoke,
         super::notices::list, super::notices::create, super::notices::get, super::notices::update, super::notices::delete,
+        super::networks::list, super::networks::create, super::networks::get, super::networks::update,
+        super::networks::delete, super::networks::list_interfaces, super::networks::attach, super::networks::detach,
+        super::volumes::list, super::volumes::create, super::volumes::get, super::volumes::update,
+        super::volumes::delete, super::volumes::attach, super::volumes::detach,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
@@ -73,7 +77,9 @@ use basalt_client::*;
         ServiceAccount, CreateServiceAccount, UpdateServiceAccount, CreateServiceAccountToken, HeldPermission,
         UserPermissions,
         CreateVmRequest, UpdateVm, RebuildVm, CloneVm, VmMetrics, UpdateSnapshot,
-        PlacementGroup, PlacementPolicy, CreatePlacementGroup, UpdatePlacementGroup)),
+        PlacementGroup, PlacementPolicy, CreatePlacementGroup, UpdatePlacementGroup,
+        Network, CreateNetwork, UpdateNetwork, VmInterface, AttachInterface, Volume, CreateVolume, UpdateVolume,
+        VolumeAttachment)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -260,12 +260,13 @@ pub async fn approve(
     let (quota, event) = match super::quotas::of_tenant_on(&mut tx, tenant, cluster).await? {
         Some(before) => {
             let after =
-                super::quotas::set_limits(&mut tx, before.id, Some(limits.0), Some(limits.1), Some(limits.2)).await?;
+                super::quotas::set_limits(&mut tx, before.id, Some(limits.0), Some(limits.1), Some(limits.2), None)
+                    .await?;
             let details = json!({ "before": before, "after": after, "quota_request_id": id });
             (after.id, Event::new("quota.update", "quota", Some(after.id)).details(details))
         }
         None => {
-            let after = super::quotas::insert(&mut tx, tenant, cluster, limits).await?;
+            let after = super::quotas::insert(&mut tx, tenant, cluster, limits, None).await?;
             let details = json!({ "after": after, "quota_request_id": id });
             (after.id, Event::new("quota.create", "quota", Some(after.id)).details(details))
         }

@@ -9,7 +9,8 @@ use axum::response::Response;
 use axum::Json;
 use basalt_client::{CreateQuota, Page, Quota, UpdateQuota};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -21,7 +22,7 @@ use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 
 const COLUMNS: &str = "id, tenant_id, cluster_id, vcpus, memory_mib, max_vms, vcpus_used, memory_used_mib, vms_used,
-     version, created_at, updated_at";
+     version, created_at, updated_at, disk_gib, disk_used_gib";
 
 #[derive(sqlx::FromRow)]
 struct QuotaRow {
@@ -37,6 +38,8 @@ struct QuotaRow {
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    disk_gib: Option<i64>,
+    disk_used_gib: i64,
 }
 
 impl From<QuotaRow> for Quota {
@@ -54,8 +57,45 @@ impl From<QuotaRow> for Quota {
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            disk_gib: r.disk_gib,
+            disk_used_gib: r.disk_used_gib,
         }
     }
+}
+
+/// A quota body (`CreateQuota`, `UpdateQuota`) and the optional volume limit
+/// `disk_gib` next to its fields (absent: unchanged, or no limit on create;
+/// `null`: no limit). The limit is read here rather than in the shared wire
+/// types, which the Terraform provider builds field by field.
+#[derive(Debug, Clone, Serialize)]
+pub struct WithDisk<T> {
+    #[serde(flatten)]
+    pub body: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_gib: Option<Option<i64>>,
+}
+
+impl<T: DeserializeOwned> WithDisk<T> {
+    /// Takes `disk_gib` out of the JSON object, then decodes the rest as
+    /// strictly as any body (errors name the field).
+    fn decode(mut value: serde_json::Value) -> ApiResult<WithDisk<T>> {
+        let disk_gib = match value.as_object_mut().and_then(|o| o.remove("disk_gib")) {
+            Some(v) => Some(
+                serde_json::from_value::<Option<i64>>(v)
+                    .map_err(|_| ApiError::bad_field("disk_gib", "disk_gib must be an integer or null"))?,
+            ),
+            None => None,
+        };
+        let bytes = serde_json::to_vec(&value).map_err(ApiError::internal)?;
+        Ok(WithDisk { body: super::extract::decode_json(&bytes)?, disk_gib })
+    }
+}
+
+fn check_disk(disk_gib: Option<Option<i64>>) -> ApiResult<()> {
+    if disk_gib.flatten().is_some_and(|d| !(0..=1_073_741_824).contains(&d)) {
+        return Err(ApiError::bad_field("disk_gib", "disk_gib must be 0 to 1073741824 (or null: no limit)"));
+    }
+    Ok(())
 }
 
 pub(crate) fn check_limits(vcpus: Option<i32>, memory_mib: Option<i64>, max_vms: Option<i32>) -> ApiResult<()> {
@@ -117,10 +157,16 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<QuotaQuery>) -> ApiResult<Json
 }
 
 /// Assign a tenant capacity on a cluster (system scope). Accepts `Idempotency-Key`.
+/// The body may also carry `disk_gib`: the GiB of volumes the tenant may hold
+/// there (absent or null: no limit).
 #[utoipa::path(post, operation_id = "quotas_create", path = "/v1/quotas", tag = "compute", request_body = CreateQuota,
     responses((status = 201, body = Quota), (status = 400), (status = 409), (status = 422)), security(("bearer" = [])))]
-pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateQuota>) -> ApiResult<Response> {
+pub async fn create(req: Req, key: IdempotencyKey, ApiJson(raw): ApiJson<serde_json::Value>) -> ApiResult<Response> {
+    let whole = WithDisk::<CreateQuota>::decode(raw)?;
+    let body = whole.body.clone();
     check_limits(Some(body.vcpus), Some(body.memory_mib), Some(body.max_vms))?;
+    check_disk(whole.disk_gib)?;
+    let disk_gib = whole.disk_gib.flatten();
     let mut tx = req.tx()?;
     check_references(&mut tx, body.tenant_id, body.cluster_id).await?;
     let b = body.clone();
@@ -128,8 +174,8 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
         tx,
         &req,
         &key,
-        &body,
-        move |tx| Box::pin(insert(tx, b.tenant_id, b.cluster_id, (b.vcpus, b.memory_mib, b.max_vms))),
+        &whole,
+        move |tx| Box::pin(insert(tx, b.tenant_id, b.cluster_id, (b.vcpus, b.memory_mib, b.max_vms), disk_gib)),
         |q| Event::new("quota.create", "quota", Some(q.id)).details(json!({ "after": q })),
     )
     .await
@@ -159,12 +205,19 @@ pub(crate) async fn check_references(tx: &mut Tx, tenant: Uuid, cluster: Uuid) -
 }
 
 /// Inserts tenant `tenant`'s quota on `cluster` with `limits` (vCPUs, memory,
-/// VMs), and entitles the tenant to the cluster's region (capacity in a region
-/// entitles to it: docs/federation.md). Checked by the caller.
-pub(crate) async fn insert(tx: &mut Tx, tenant: Uuid, cluster: Uuid, limits: (i32, i64, i32)) -> ApiResult<Quota> {
+/// VMs) and volume GiB (`None`: no limit), and entitles the tenant to the
+/// cluster's region (capacity in a region entitles to it: docs/federation.md).
+/// Checked by the caller.
+pub(crate) async fn insert(
+    tx: &mut Tx,
+    tenant: Uuid,
+    cluster: Uuid,
+    limits: (i32, i64, i32),
+    disk_gib: Option<i64>,
+) -> ApiResult<Quota> {
     let row: QuotaRow = sqlx::query_as(&format!(
-        "INSERT INTO quotas (id, tenant_id, cluster_id, vcpus, memory_mib, max_vms)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        "INSERT INTO quotas (id, tenant_id, cluster_id, vcpus, memory_mib, max_vms, disk_gib)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
     .bind(tenant)
@@ -172,6 +225,7 @@ pub(crate) async fn insert(tx: &mut Tx, tenant: Uuid, cluster: Uuid, limits: (i3
     .bind(limits.0)
     .bind(limits.1)
     .bind(limits.2)
+    .bind(disk_gib)
     .fetch_one(&mut **tx)
     .await?;
     sqlx::query(
@@ -185,24 +239,29 @@ pub(crate) async fn insert(tx: &mut Tx, tenant: Uuid, cluster: Uuid, limits: (i3
     Ok(Quota::from(row))
 }
 
-/// Sets quota `id`'s limits (each `None` keeps its value); a limit below usage
-/// is refused by the table's CHECK (409 `quota_in_use`).
+/// Sets quota `id`'s limits (each `None` keeps its value; `disk_gib`:
+/// `Some(None)` lifts the volume limit); a limit below usage is refused by the
+/// table's CHECK (409 `quota_in_use`).
 pub(crate) async fn set_limits(
     tx: &mut Tx,
     id: Uuid,
     vcpus: Option<i32>,
     memory_mib: Option<i64>,
     max_vms: Option<i32>,
+    disk_gib: Option<Option<i64>>,
 ) -> ApiResult<Quota> {
     let row: QuotaRow = sqlx::query_as(&format!(
         "UPDATE quotas SET vcpus = COALESCE($2, vcpus), memory_mib = COALESCE($3, memory_mib),
-                max_vms = COALESCE($4, max_vms), version = version + 1, updated_at = now()
+                max_vms = COALESCE($4, max_vms),
+                disk_gib = CASE WHEN $5 THEN $6 ELSE disk_gib END, version = version + 1, updated_at = now()
           WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(vcpus)
     .bind(memory_mib)
     .bind(max_vms)
+    .bind(disk_gib.is_some())
+    .bind(disk_gib.flatten())
     .fetch_one(&mut **tx)
     .await?;
     Ok(Quota::from(row))
@@ -229,20 +288,30 @@ pub async fn get(req: Req, PathId(id): PathId) -> ApiResult<Json<Quota>> {
     Ok(Json(quota))
 }
 
-/// Change a quota's limits (system scope); never below what is in use.
+/// Change a quota's limits (system scope); never below what is in use. The
+/// body may also carry `disk_gib` (null: no limit on volumes).
 #[utoipa::path(patch, operation_id = "quotas_update", path = "/v1/quotas/{id}", tag = "compute", params(("id" = Uuid, Path)),
     request_body = UpdateQuota, responses((status = 200, body = Quota), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn update(
     req: Req,
     PathId(id): PathId,
     if_match: IfMatch,
-    ApiJson(body): ApiJson<UpdateQuota>,
+    ApiJson(raw): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<Quota>> {
+    let whole = WithDisk::<UpdateQuota>::decode(raw)?;
+    let body = whole.body;
     check_limits(body.vcpus, body.memory_mib, body.max_vms)?;
+    check_disk(whole.disk_gib)?;
     let mut tx = req.tx()?;
     let current = fetch(&req, &mut tx, id, true).await?;
     check_version(&if_match, current.version)?;
-    let after = set_limits(&mut tx, id, body.vcpus, body.memory_mib, body.max_vms).await?;
+    if whole.disk_gib.flatten().is_some_and(|limit| limit < current.disk_used_gib) {
+        return Err(ApiError::Conflict {
+            code: "quota_in_use",
+            message: format!("the tenant already holds {} GiB of volumes on this cluster", current.disk_used_gib),
+        });
+    }
+    let after = set_limits(&mut tx, id, body.vcpus, body.memory_mib, body.max_vms, whole.disk_gib).await?;
     crud::updated(tx, &req, "quota.update", "quota", id, &current, after).await
 }
 
@@ -256,6 +325,12 @@ pub async fn delete(req: Req, PathId(id): PathId) -> ApiResult<StatusCode> {
         return Err(ApiError::Conflict {
             code: "quota_in_use",
             message: format!("the tenant still has {} VM(s) on this cluster", current.vms_used),
+        });
+    }
+    if current.disk_used_gib > 0 {
+        return Err(ApiError::Conflict {
+            code: "quota_in_use",
+            message: format!("the tenant still has {} GiB of volumes on this cluster", current.disk_used_gib),
         });
     }
     crud::deleted(tx, &req, "quotas", "quota.delete", "quota", id, &current).await

@@ -642,7 +642,7 @@ pub async fn clone(
 }
 
 /// 422 `invalid_reference`: `field` names no object the caller may use.
-pub(super) fn invalid_reference(field: &str, message: &str) -> ApiError {
+pub fn invalid_reference(field: &str, message: &str) -> ApiError {
     ApiError::Unprocessable { code: "invalid_reference", message: message.into(), details: json!({ "field": field }) }
 }
 

@@ -70,3 +70,32 @@ pub async fn remove(disk: &Path) -> Result<(), DiskError> {
         _ => Ok(()),
     }
 }
+
+/// Where the data volume `id` lives: `<storage_dir>/volumes/<id>.qcow2`.
+pub fn volume_path(storage_dir: &Path, id: Uuid) -> PathBuf {
+    storage_dir.join("volumes").join(format!("{id}.qcow2"))
+}
+
+/// Creates an empty qcow2 data volume of `size_gib` (sparse: it takes space as
+/// the guest writes).
+pub async fn create_volume(path: &Path, size_gib: i32) -> Result<(), DiskError> {
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    qemu_img(&["create", "-q", "-f", "qcow2"], path, size_gib).await
+}
+
+/// Grows a data volume to `size_gib` (the guest sees the new size at its next
+/// rescan or boot; shrinking is refused before this is called).
+pub async fn grow_volume(path: &Path, size_gib: i32) -> Result<(), DiskError> {
+    qemu_img(&["resize", "-q", "-f", "qcow2"], path, size_gib).await
+}
+
+async fn qemu_img(args: &[&str], path: &Path, size_gib: i32) -> Result<(), DiskError> {
+    let out =
+        tokio::process::Command::new("qemu-img").args(args).arg(path).arg(format!("{size_gib}G")).output().await?;
+    if !out.status.success() {
+        return Err(DiskError::QemuImg(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    Ok(())
+}

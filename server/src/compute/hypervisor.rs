@@ -61,6 +61,15 @@ pub struct KernelBoot {
     pub cmdline: String,
 }
 
+/// A device added to a domain after it was defined (a NIC, a data volume).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Device {
+    /// A virtio NIC with this MAC address.
+    Nic { mac: String },
+    /// A qcow2 data disk at `path`, seen by the guest as `target` (`vdb`, ...).
+    Disk { path: std::path::PathBuf, target: String },
+}
+
 /// A typed hypervisor failure. The message is libvirt's, which may name the host:
 /// it is for logs and provider staff, and is never shown to tenants as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,6 +135,12 @@ pub trait Hypervisor: Send + Sync + 'static {
     /// Resets a running domain at once (`virDomainReset`: the reset button, no
     /// guest shutdown).
     fn reset(&self, uri: &str, id: Uuid) -> Result<(), HvError>;
+    /// Adds `device` to the domain's persistent definition, and to the running
+    /// domain when it runs and the host can hot-plug. Answers whether the
+    /// running domain has it now (`false`: from its next boot).
+    fn attach_device(&self, uri: &str, id: Uuid, device: &Device) -> Result<bool, HvError>;
+    /// Removes `device` the same way; a device that is not there is removed already.
+    fn detach_device(&self, uri: &str, id: Uuid, device: &Device) -> Result<bool, HvError>;
     /// Opens the domain's serial console.
     fn console(&self, uri: &str, id: Uuid) -> Result<std::sync::Arc<dyn ConsoleStream>, HvError>;
 }

@@ -31,6 +31,12 @@
 //!
 //!   The first decision for each host, and any later change, is logged at info
 //!   level with its reason and the probe's answer.
+//! * **Devices added later** (NICs, data volumes: [`Hypervisor::attach_device`])
+//!   go into the persistent definition and, when the domain runs, into the running
+//!   domain (hot-plug). A driver without hot-plug (libvirt's test driver answers
+//!   `VIR_ERR_NO_SUPPORT` to attach-device) gets the device by a redefinition of
+//!   its persistent XML with the device added or removed: the running domain
+//!   has it from its next boot.
 //! * **Errors.** libvirt's message is kept as is (it is for logs, see [`HvError`]);
 //!   its error code decides the variant (see [`map_err`]).
 
@@ -46,7 +52,9 @@ use virt::error::{Error as VirtError, ErrorDomain, ErrorNumber};
 use virt::stream::Stream;
 use virt::sys;
 
-use super::hypervisor::{ConsoleStream, DomainMetrics, DomainPower, DomainSpec, HostCapacity, HvError, Hypervisor};
+use super::hypervisor::{
+    ConsoleStream, Device, DomainMetrics, DomainPower, DomainSpec, HostCapacity, HvError, Hypervisor,
+};
 use super::kvm_probe::{self, Probe};
 
 /// Domains Basalt defines are named with this prefix; everything else on a host
@@ -193,6 +201,35 @@ impl Libvirt {
             None => Ok(()),
             Some(why) => Err(HvError::InvalidState(why.to_owned())),
         }
+    }
+
+    /// Adds (`attach`) or removes a device: hot-plugged and persistent where the
+    /// driver can, else by redefining the persistent XML (see the module doc).
+    /// One change at a time in this process, so two redefinitions of a domain
+    /// never lose each other's device.
+    fn change_device(&self, uri: &str, id: Uuid, device: &Device, attach: bool) -> Result<bool, HvError> {
+        static CHANGING: Mutex<()> = Mutex::new(());
+        let xml = device_xml(device)?;
+        let _one = lock(&CHANGING);
+        self.with_conn(uri, |conn| {
+            let dom = conn.lookup_domain_by_uuid(id)?;
+            let live = dom.is_active()?;
+            let flags = sys::VIR_DOMAIN_AFFECT_CONFIG | if live { sys::VIR_DOMAIN_AFFECT_LIVE } else { 0 };
+            let done = if attach { dom.attach_device_flags(&xml, flags) } else { dom.detach_device_flags(&xml, flags) };
+            match done {
+                Ok(()) => Ok(live),
+                Err(e) if !attach && is_code(&e, ErrorNumber::DeviceMissing) => Ok(live),
+                Err(e) if is_code(&e, ErrorNumber::NoSupport) => {
+                    let current = dom.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE)?;
+                    let edited = if attach { with_device(&current, &xml) } else { without_device(&current, device) };
+                    if edited != current {
+                        conn.define_domain_xml(&edited)?;
+                    }
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            }
+        })
     }
 
     /// The domain type to define on this host (see the module doc).
@@ -470,6 +507,14 @@ impl Hypervisor for Libvirt {
         self.with_domain_in_state(uri, id, not_running, |dom| dom.reset())
     }
 
+    fn attach_device(&self, uri: &str, id: Uuid, device: &Device) -> Result<bool, HvError> {
+        self.change_device(uri, id, device, true)
+    }
+
+    fn detach_device(&self, uri: &str, id: Uuid, device: &Device) -> Result<bool, HvError> {
+        self.change_device(uri, id, device, false)
+    }
+
     fn console(&self, uri: &str, id: Uuid) -> Result<Arc<dyn ConsoleStream>, HvError> {
         let stream = self.with_conn(uri, |conn| {
             let dom = conn.lookup_domain_by_uuid(id)?;
@@ -597,6 +642,53 @@ fn domain_xml(kind: DomainType, spec: &DomainSpec, memory_kib: u64) -> Result<St
          <memballoon model='none'/></devices>\
          </domain>"
     ))
+}
+
+/// The XML of a device added after definition. NICs are user-mode (SLIRP) on
+/// QEMU: the tenant network's data plane (a bridge or overlay per network) is
+/// not built yet, see docs/compute.md; the MAC is the interface's.
+fn device_xml(device: &Device) -> Result<String, HvError> {
+    Ok(match device {
+        Device::Nic { mac } => {
+            format!("<interface type='user'><mac address='{}'/><model type='virtio'/></interface>", xml_escape(mac))
+        }
+        Device::Disk { path, target } => format!(
+            "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\
+             <source file='{}'/><target dev='{}' bus='virtio'/></disk>",
+            xml_escape(path_str(path)?),
+            xml_escape(target)
+        ),
+    })
+}
+
+/// `domain` (libvirt's own XML of a definition) with `device` added to its devices.
+fn with_device(domain: &str, device: &str) -> String {
+    match (domain.rfind("</devices>"), domain.rfind("</domain>")) {
+        (Some(at), _) => format!("{}{device}{}", &domain[..at], &domain[at..]),
+        (None, Some(at)) => format!("{}<devices>{device}</devices>{}", &domain[..at], &domain[at..]),
+        (None, None) => domain.to_owned(),
+    }
+}
+
+/// `domain` without the element of `device`: the `<interface>` with its MAC, or
+/// the `<disk>` with its source file (as libvirt writes them: single quotes).
+fn without_device(domain: &str, device: &Device) -> String {
+    let (tag, needle) = match device {
+        Device::Nic { mac } => ("interface", format!("address='{}'", xml_escape(mac))),
+        Device::Disk { path, .. } => ("disk", format!("file='{}'", xml_escape(&path.to_string_lossy()))),
+    };
+    let (open, close) = (format!("<{tag} "), format!("</{tag}>"));
+    let mut out = domain.to_owned();
+    let mut from = 0;
+    while let Some(start) = out[from..].find(&open).map(|i| i + from) {
+        let Some(end) = out[start..].find(&close).map(|i| i + start + close.len()) else { break };
+        if out[start..end].contains(&needle) {
+            out.replace_range(start..end, "");
+        } else {
+            from = end;
+        }
+    }
+    out
 }
 
 /// Escapes text for XML element content and (single- or double-quoted) attributes.
@@ -771,6 +863,21 @@ mod tests {
         assert_eq!((works.kind, works.probe), (DomainType::Kvm, Some(&WORKS)));
         // A failing capabilities call is the caller's error, not a guess.
         assert!(decide::<()>(Detect, true, || Err(()), not_asked).is_err());
+    }
+
+    #[test]
+    fn devices_are_added_to_and_removed_from_a_definition() {
+        let nic = Device::Nic { mac: "52:54:00:01:02:03".into() };
+        let disk = Device::Disk { path: "/v/a.qcow2".into(), target: "vdb".into() };
+        let bare = "<domain type='test'><name>x</name></domain>";
+        let one = with_device(bare, &device_xml(&nic).unwrap());
+        assert!(one.contains("<devices><interface type='user'><mac address='52:54:00:01:02:03'/>"), "{one}");
+        let two = with_device(&one, &device_xml(&disk).unwrap());
+        assert!(two.contains("</interface><disk type='file'") && two.contains("file='/v/a.qcow2'"), "{two}");
+        let other = Device::Nic { mac: "52:54:00:09:09:09".into() };
+        assert_eq!(without_device(&two, &other), two, "another MAC removes nothing");
+        let back = without_device(&without_device(&two, &disk), &nic);
+        assert_eq!(back, "<domain type='test'><name>x</name><devices></devices></domain>");
     }
 
     #[test]

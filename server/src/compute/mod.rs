@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use hypervisor::{
-    ConsoleStream, DomainMetrics, DomainPower, DomainSpec, HostCapacity, HvError, Hypervisor, KernelBoot,
+    ConsoleStream, Device, DomainMetrics, DomainPower, DomainSpec, HostCapacity, HvError, Hypervisor, KernelBoot,
 };
 
 use crate::error::ApiError;
