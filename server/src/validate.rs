@@ -37,6 +37,23 @@ pub fn username(field: &str, value: &str) -> Result<(), ApiError> {
 /// Free text shown to people (display names, descriptions): at most `max`
 /// characters, no control characters and no invisible or bidirectional ones,
 /// which could make one text render as another.
+/// The longest description any object takes.
+pub const DESCRIPTION_MAX: usize = 1024;
+
+/// An optional `description` (display text of at most [`DESCRIPTION_MAX`] characters).
+pub fn description(value: Option<&str>) -> Result<(), ApiError> {
+    value.map_or(Ok(()), |d| display_text("description", d, DESCRIPTION_MAX))
+}
+
+/// The common rename-or-describe patch: an optional `name` ([`name`]) and an
+/// optional `description` ([`description`]).
+pub fn rename(name_value: Option<&str>, description_value: Option<&str>) -> Result<(), ApiError> {
+    if let Some(n) = name_value {
+        name("name", n)?;
+    }
+    description(description_value)
+}
+
 pub fn display_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.chars().count() > max {
         return Err(ApiError::bad_field(field, format!("{field} must be at most {max} characters")));

@@ -67,7 +67,7 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<
 pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateGroup>) -> ApiResult<Response> {
     validate::name("name", &body.name)?;
     let description = body.description.clone().unwrap_or_default();
-    validate::display_text("description", &description, 1024)?;
+    validate::description(Some(&description))?;
     // `group:create` is grantable inside tenants only, so the context has one.
     let tenant = req
         .check_body_tenant(body.tenant_id)?
@@ -113,9 +113,7 @@ pub async fn update(
     if_match: IfMatch,
     ApiJson(body): ApiJson<UpdateGroup>,
 ) -> ApiResult<Json<Group>> {
-    if let Some(d) = &body.description {
-        validate::display_text("description", d, 1024)?;
-    }
+    validate::description(body.description.as_deref())?;
     let mut tx = req.tx()?;
     let before = fetch(&mut tx, id, true).await?;
     check_version(&if_match, before.version)?;

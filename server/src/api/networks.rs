@@ -167,7 +167,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     req.check_body_tenant(body.tenant_id)?;
     validate::name("name", &body.name)?;
     let description = body.description.clone().unwrap_or_default();
-    validate::display_text("description", &description, 1024)?;
+    validate::description(Some(&description))?;
     let cidr = Cidr::parse("cidr", &body.cidr)?;
     let mut tx = req.tx()?;
     let cluster = super::clusters::visible(&req, &mut tx, body.cluster_id, Permission::ClusterRead)
@@ -239,12 +239,7 @@ pub async fn update(
     if_match: IfMatch,
     ApiJson(body): ApiJson<UpdateNetwork>,
 ) -> ApiResult<Json<Network>> {
-    if let Some(name) = &body.name {
-        validate::name("name", name)?;
-    }
-    if let Some(description) = &body.description {
-        validate::display_text("description", description, 1024)?;
-    }
+    validate::rename(body.name.as_deref(), body.description.as_deref())?;
     let mut tx = req.tx()?;
     let current = fetch(&req, &mut tx, id, true).await?;
     req.grants.require_on_cluster(Permission::NetworkUpdate, current.cluster_id)?;

@@ -126,7 +126,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     validate::name("name", &body.name)?;
     let description = body.description.clone().unwrap_or_default();
-    validate::display_text("description", &description, 1024)?;
+    validate::description(Some(&description))?;
     // `placement_group:create` is grantable inside tenants only, so the context has one.
     let tenant = req
         .check_body_tenant(body.tenant_id)?
@@ -184,12 +184,7 @@ pub async fn update(
     if_match: IfMatch,
     ApiJson(body): ApiJson<UpdatePlacementGroup>,
 ) -> ApiResult<Json<PlacementGroup>> {
-    if let Some(n) = &body.name {
-        validate::name("name", n)?;
-    }
-    if let Some(d) = &body.description {
-        validate::display_text("description", d, 1024)?;
-    }
+    validate::rename(body.name.as_deref(), body.description.as_deref())?;
     let mut tx = req.tx()?;
     let before = fetch(&req, &mut tx, id, true, Permission::PlacementGroupUpdate).await?;
     check_version(&if_match, before.version)?;

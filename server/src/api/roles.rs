@@ -134,7 +134,7 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<
 pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateRole>) -> ApiResult<Response> {
     validate::name("name", &body.name)?;
     let description = body.description.clone().unwrap_or_default();
-    validate::display_text("description", &description, 1024)?;
+    validate::description(Some(&description))?;
     let tenant = req.check_body_tenant(body.tenant_id)?;
     let permissions = checked_permissions(&body.permissions, level(&req), &req.grants)?;
     let name = body.name.clone();
@@ -184,9 +184,7 @@ pub async fn update(
     if_match: IfMatch,
     ApiJson(body): ApiJson<UpdateRole>,
 ) -> ApiResult<Json<Role>> {
-    if let Some(d) = &body.description {
-        validate::display_text("description", d, 1024)?;
-    }
+    validate::description(body.description.as_deref())?;
     let permissions = match &body.permissions {
         Some(p) => Some(checked_permissions(p, level(&req), &req.grants)?),
         None => None,

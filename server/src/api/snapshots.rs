@@ -172,9 +172,7 @@ pub async fn update(
     if_match: IfMatch,
     ApiJson(body): ApiJson<UpdateSnapshot>,
 ) -> ApiResult<Json<Snapshot>> {
-    if let Some(d) = &body.description {
-        crate::validate::display_text("description", d, 1024)?;
-    }
+    crate::validate::description(body.description.as_deref())?;
     let mut tx = req.tx()?;
     let vm = vms::fetch(&req, &mut tx, vm, false).await?;
     req.grants.require_on_cluster(Permission::SnapshotUpdate, vm.cluster_id)?;

@@ -429,9 +429,7 @@ pub async fn update(
     if let Some(name) = &body.name {
         check_vm_name(name)?;
     }
-    if let Some(d) = &body.description {
-        crate::validate::display_text("description", d, 1024)?;
-    }
+    crate::validate::description(body.description.as_deref())?;
     if let Some(labels) = &body.labels {
         check_labels(labels)?;
     }

@@ -150,7 +150,7 @@ pub async fn create(
     req.check_body_tenant(body.tenant_id)?;
     validate::name("name", &body.name)?;
     let description = body.description.clone().unwrap_or_default();
-    validate::display_text("description", &description, 1024)?;
+    validate::description(Some(&description))?;
     check_size(body.size_gib)?;
     let mut tx = req.tx()?;
     let cluster = super::clusters::visible(&req, &mut tx, body.cluster_id, Permission::ClusterRead)
@@ -218,9 +218,7 @@ pub async fn update(
     if let Some(size) = body.size_gib {
         check_size(size)?;
     }
-    if let Some(description) = &body.description {
-        validate::display_text("description", description, 1024)?;
-    }
+    validate::description(body.description.as_deref())?;
     let mut tx = req.tx()?;
     let Found { volume: current, path } = fetch(&req, &mut tx, id, true).await?;
     req.grants.require_on_cluster(Permission::VolumeUpdate, current.cluster_id)?;
