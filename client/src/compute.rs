@@ -143,6 +143,10 @@ pub struct CreateQuota {
     pub memory_mib: i64,
     /// 0–10000.
     pub max_vms: i32,
+    /// GiB of volumes the tenant may hold on the cluster (0–1073741824); absent
+    /// or null: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_gib: Option<i64>,
 }
 
 /// A partial update; a limit below what is in use is refused (409 `quota_in_use`).
@@ -155,6 +159,10 @@ pub struct UpdateQuota {
     pub memory_mib: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_vms: Option<i32>,
+    /// GiB of volumes: absent leaves the limit as it is, null lifts it.
+    #[serde(default, deserialize_with = "crate::types::present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    pub disk_gib: Option<Option<i64>>,
 }
 
 /// A base disk image plus defaults. Public templates (no tenant) are the provider's.

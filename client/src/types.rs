@@ -507,7 +507,7 @@ pub struct UpdateNotice {
 /// A field that may be absent (`None`), null (`Some(None)`) or set: reads a
 /// present field as `Some(value)`, `null` included; with `#[serde(default)]` an
 /// absent field stays `None`, so an update tells "leave it" from "clear it".
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

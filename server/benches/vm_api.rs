@@ -99,6 +99,7 @@ async fn main() -> Result<()> {
             vcpus: 10_000,
             memory_mib: 1 << 30,
             max_vms: vms,
+            disk_gib: None,
         };
         let _: Quota = admin.post_at("/v1/quotas", &quota, &opts()).await?;
         let inside = admin.with_token(admin.switch_tenant(&tenant.name).await?.token);

@@ -71,6 +71,15 @@ impl ApiError {
         ApiError::BadRequest { code: "invalid_field", message: message.into(), field: Some(field.to_string()) }
     }
 
+    /// 422 `invalid_reference`: body field `field` names no object the caller may use.
+    pub fn invalid_reference(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Unprocessable {
+            code: "invalid_reference",
+            message: message.into(),
+            details: serde_json::json!({ "field": field }),
+        }
+    }
+
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::BadRequest { code, message: message.into(), field: None }
     }

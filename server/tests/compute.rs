@@ -34,7 +34,7 @@ async fn cluster(app: &TestApp, name: &str) -> Cluster {
 }
 
 async fn quota(app: &TestApp, tenant: &Tenant, cluster: &Cluster, vcpus: i32, memory_mib: i64, max_vms: i32) -> Quota {
-    let body = CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus, memory_mib, max_vms };
+    let body = CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus, memory_mib, max_vms, disk_gib: None };
     app.admin.post_at("/v1/quotas", &body, &no_opts()).await.expect("create quota")
 }
 

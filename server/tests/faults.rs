@@ -200,7 +200,14 @@ async fn a_lost_libvirt_daemon_fails_vm_work_clearly_and_leaves_nothing_half_mad
     };
     let template: Template = app.admin.post_at("/v1/templates", &template, &opts).await.unwrap();
     let (tenant, _, client) = app.tenant_with_user("acme").await;
-    let quota = CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus: 4, memory_mib: 2048, max_vms: 3 };
+    let quota = CreateQuota {
+        tenant_id: tenant.id,
+        cluster_id: cluster.id,
+        vcpus: 4,
+        memory_mib: 2048,
+        max_vms: 3,
+        disk_gib: None,
+    };
     let quota: Quota = app.admin.post_at("/v1/quotas", &quota, &opts).await.unwrap();
     let create = |name: &str| CreateVm {
         name: name.into(),
@@ -326,7 +333,14 @@ async fn a_server_killed_mid_create_is_reconciled_on_restart() {
     let template: basalt_client::Template = admin.post_at("/v1/templates", &template, &opts).await.expect("template");
     let tenant: basalt_client::Tenant =
         admin.post_at("/v1/tenants", &json!({ "name": "victim" }), &opts).await.expect("tenant");
-    let quota = CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus: 8, memory_mib: 4096, max_vms: 8 };
+    let quota = CreateQuota {
+        tenant_id: tenant.id,
+        cluster_id: cluster.id,
+        vcpus: 8,
+        memory_mib: 4096,
+        max_vms: 8,
+        disk_gib: None,
+    };
     let quota: Quota = admin.post_at("/v1/quotas", &quota, &opts).await.expect("quota");
     let inside = admin.with_token(admin.switch_tenant("victim").await.expect("switch").token);
 

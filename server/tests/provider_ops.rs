@@ -35,7 +35,8 @@ async fn cluster_with_quota(app: &TestApp, hosts: &[&str], tenant: &Tenant, vcpu
         ..Default::default()
     };
     let cluster: Cluster = app.admin.post_at("/v1/clusters", &body, &no_opts()).await.expect("cluster");
-    let quota = CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus, memory_mib, max_vms: 4 };
+    let quota =
+        CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus, memory_mib, max_vms: 4, disk_gib: None };
     let _: Quota = app.admin.post_at("/v1/quotas", &quota, &no_opts()).await.expect("quota");
     cluster
 }
@@ -354,7 +355,14 @@ async fn cluster_capacity_sums_hosts_allocations_and_the_quotas_handed_out() {
     let (acme, _, client) = app.tenant_with_user("acme").await;
     let (globex, _, _) = app.tenant_with_user("globex").await;
     let cluster = cluster_with_quota(&app, &[HOST, SPARE], &acme, 6, 2048).await;
-    let quota = CreateQuota { tenant_id: globex.id, cluster_id: cluster.id, vcpus: 10, memory_mib: 1024, max_vms: 3 };
+    let quota = CreateQuota {
+        tenant_id: globex.id,
+        cluster_id: cluster.id,
+        vcpus: 10,
+        memory_mib: 1024,
+        max_vms: 3,
+        disk_gib: None,
+    };
     let _: Quota = app.admin.post_at("/v1/quotas", &quota, &no_opts()).await.unwrap();
     let template = public_template(&app, "tiny").await;
     running_vm(&client, "web", cluster.id, template.id).await;

@@ -76,7 +76,14 @@ async fn ticker(app: &TestApp) -> (Cluster, basalt_client::Client, uuid::Uuid) {
     };
     let template: Template = app.admin.post_at("/v1/templates", &template, &no_opts()).await.unwrap();
     let (tenant, _, client) = app.tenant_with_user("acme").await;
-    let quota = CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus: 4, memory_mib: 2048, max_vms: 2 };
+    let quota = CreateQuota {
+        tenant_id: tenant.id,
+        cluster_id: cluster.id,
+        vcpus: 4,
+        memory_mib: 2048,
+        max_vms: 2,
+        disk_gib: None,
+    };
     let _: Quota = app.admin.post_at("/v1/quotas", &quota, &no_opts()).await.unwrap();
 
     let create =

@@ -339,7 +339,14 @@ async fn the_authorization_matrix_matches_the_golden_file() {
         )
         .await
         .unwrap();
-    let quota = CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus: 4, memory_mib: 1024, max_vms: 2 };
+    let quota = CreateQuota {
+        tenant_id: tenant.id,
+        cluster_id: cluster.id,
+        vcpus: 4,
+        memory_mib: 1024,
+        max_vms: 2,
+        disk_gib: None,
+    };
     let _: Quota = app.admin.post_at("/v1/quotas", &quota, &opts()).await.unwrap();
     for (i, role) in ["cluster-admin", "cluster-operator"].iter().enumerate() {
         let name = format!("delegate{i}");
@@ -422,7 +429,14 @@ async fn delegation_a_cluster_admin_on_one_cluster() {
     let (a, _, a_admin) = app.tenant_with_user("tenant-a").await;
     let (b, _, b_admin) = app.tenant_with_user("tenant-b").await;
     for (tenant, c) in [(&a, &x), (&a, &y), (&b, &x)] {
-        let q = CreateQuota { tenant_id: tenant.id, cluster_id: c.id, vcpus: 8, memory_mib: 4096, max_vms: 4 };
+        let q = CreateQuota {
+            tenant_id: tenant.id,
+            cluster_id: c.id,
+            vcpus: 8,
+            memory_mib: 4096,
+            max_vms: 4,
+            disk_gib: None,
+        };
         let _: Quota = app.admin.post_at("/v1/quotas", &q, &opts()).await.unwrap();
     }
     let template: Template = app

@@ -37,7 +37,14 @@ async fn world(hosts: &[&str]) -> World {
     };
     let cluster: Cluster = app.admin.post_at("/v1/clusters", &body, &no_opts()).await.unwrap();
     let (tenant, _, client) = app.tenant_with_user("acme").await;
-    let quota = CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus: 8, memory_mib: 4096, max_vms: 4 };
+    let quota = CreateQuota {
+        tenant_id: tenant.id,
+        cluster_id: cluster.id,
+        vcpus: 8,
+        memory_mib: 4096,
+        max_vms: 4,
+        disk_gib: None,
+    };
     let _: Quota = app.admin.post_at("/v1/quotas", &quota, &no_opts()).await.unwrap();
     let body = CreateTemplate { name: "tiny".into(), vcpus: 1, memory_mib: 128, ..Default::default() };
     let template: Template = app.admin.post_at("/v1/templates", &body, &no_opts()).await.unwrap();

@@ -58,7 +58,14 @@ async fn world(max_vms: i32) -> World {
 }
 
 async fn quota(app: &TestApp, tenant: &Tenant, cluster: &Cluster, max_vms: i32) -> Quota {
-    let body = CreateQuota { tenant_id: tenant.id, cluster_id: cluster.id, vcpus: 16, memory_mib: 8192, max_vms };
+    let body = CreateQuota {
+        tenant_id: tenant.id,
+        cluster_id: cluster.id,
+        vcpus: 16,
+        memory_mib: 8192,
+        max_vms,
+        disk_gib: None,
+    };
     app.admin.post_at("/v1/quotas", &body, &no_opts()).await.expect("quota")
 }
 

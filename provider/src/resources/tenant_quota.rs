@@ -67,6 +67,8 @@ impl RestResource for TenantQuotaResource {
             vcpus: plan.required_int("vcpus")?,
             memory_mib: plan.required_int("memory_mib")?,
             max_vms: plan.required_int("max_vms")?,
+            // Volume limits are not a Terraform attribute yet: no limit.
+            disk_gib: None,
         })
     }
 
@@ -75,6 +77,7 @@ impl RestResource for TenantQuotaResource {
             vcpus: plan.changed_int(prior, "vcpus")?,
             memory_mib: plan.changed_int(prior, "memory_mib")?,
             max_vms: plan.changed_int(prior, "max_vms")?,
+            disk_gib: None,
         };
         let any = req.vcpus.is_some() || req.memory_mib.is_some() || req.max_vms.is_some();
         Ok(any.then_some(req))

@@ -90,6 +90,15 @@ pub async fn visible(req: &Req, tx: &mut Tx, id: Uuid, permission: Permission) -
     Ok(id)
 }
 
+/// [`visible`] for a cluster a request body names (`cluster_id`): one the caller
+/// cannot use is 422 `invalid_reference`; a database failure stays what it is.
+pub async fn referenced(req: &Req, tx: &mut Tx, id: Uuid, permission: Permission) -> ApiResult<Uuid> {
+    visible(req, tx, id, permission).await.map_err(|e| match e {
+        ApiError::NotFound { .. } => ApiError::invalid_reference("cluster_id", "no such cluster (or no quota on it)"),
+        other => other,
+    })
+}
+
 /// Checks a cluster's whole host list (1 to 64 libvirt URIs, none twice; errors
 /// name `hosts[i]`) and reads the capacity of the hosts `joining` picks (all of
 /// them on create, the new ones on update); a host that cannot be reached is

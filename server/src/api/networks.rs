@@ -170,9 +170,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     validate::description(Some(&description))?;
     let cidr = Cidr::parse("cidr", &body.cidr)?;
     let mut tx = req.tx()?;
-    let cluster = super::clusters::visible(&req, &mut tx, body.cluster_id, Permission::ClusterRead)
-        .await
-        .map_err(|_| vms::invalid_reference("cluster_id", "no such cluster (or no quota on it)"))?;
+    let cluster = super::clusters::referenced(&req, &mut tx, body.cluster_id, Permission::ClusterRead).await?;
     req.grants.require_on_cluster(Permission::NetworkCreate, cluster)?;
     let (name, text) = (body.name.clone(), format!("{}/{}", cidr.network, cidr.prefix));
     crud::create(
@@ -404,7 +402,7 @@ pub async fn attach(
     let vm = vms::lock_for(&req, &mut tx, vm, Permission::VmInterfaceAttach).await?;
     let network: Network = crud::fetch::<NetworkRow, _>(&mut tx, "networks", COLUMNS, body.network_id, true, "network")
         .await
-        .map_err(|_| vms::invalid_reference("network_id", "no such network"))?;
+        .map_err(|_| ApiError::invalid_reference("network_id", "no such network"))?;
     if network.cluster_id != vm.cluster_id {
         return Err(cluster_mismatch("network_id", "the network is on another cluster than the VM"));
     }

@@ -89,11 +89,7 @@ async fn check_region(tx: &mut Tx, region: Option<Uuid>) -> ApiResult<()> {
     if found {
         Ok(())
     } else {
-        Err(ApiError::Unprocessable {
-            code: "invalid_reference",
-            message: "no such region".into(),
-            details: json!({ "field": "region_id" }),
-        })
+        Err(ApiError::invalid_reference("region_id", "no such region"))
     }
 }
 

@@ -72,7 +72,7 @@ async fn fetch(req: &Req, tx: &mut Tx, id: Uuid, lock: bool, permission: Permiss
 /// For a VM create: `group` must be a group of the caller's tenant (RLS) on
 /// `cluster`; anything else is a 422 naming `placement_group_id`.
 pub async fn check_member(req: &Req, tx: &mut Tx, group: Uuid, cluster: Uuid) -> ApiResult<()> {
-    let invalid = |message| super::vms::invalid_reference("placement_group_id", message);
+    let invalid = |message| ApiError::invalid_reference("placement_group_id", message);
     let found = fetch(req, tx, group, false, Permission::PlacementGroupRead)
         .await
         .map_err(|_| invalid("no such placement group"))?;
@@ -132,9 +132,7 @@ pub async fn create(
         .check_body_tenant(body.tenant_id)?
         .ok_or_else(|| ApiError::internal("placement_group:create passed the choke point at system scope"))?;
     let mut tx = req.tx()?;
-    let cluster = super::clusters::visible(&req, &mut tx, body.cluster_id, Permission::ClusterRead)
-        .await
-        .map_err(|_| super::vms::invalid_reference("cluster_id", "no such cluster (or no quota on it)"))?;
+    let cluster = super::clusters::referenced(&req, &mut tx, body.cluster_id, Permission::ClusterRead).await?;
     req.grants.require_on_cluster(Permission::PlacementGroupCreate, cluster)?;
     let (name, policy) = (body.name.clone(), body.policy.unwrap_or_default());
     crud::create(

@@ -154,13 +154,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     super::quotas::check_limits(Some(body.vcpus), Some(body.memory_mib), Some(body.max_vms))?;
     validate::display_text("reason", &body.reason, MAX_REASON)?;
     let mut tx = req.tx()?;
-    let cluster = super::clusters::visible(&req, &mut tx, body.cluster_id, Permission::QuotaRequestCreate)
-        .await
-        .map_err(|_| ApiError::Unprocessable {
-            code: "invalid_reference",
-            message: "no such cluster (or no quota on it)".into(),
-            details: json!({ "field": "cluster_id" }),
-        })?;
+    let cluster = super::clusters::referenced(&req, &mut tx, body.cluster_id, Permission::QuotaRequestCreate).await?;
     let (b, actor) = (body.clone(), req.principal.user_id);
     crud::create(
         tx,

@@ -9,8 +9,7 @@ use axum::response::Response;
 use axum::Json;
 use basalt_client::{CreateQuota, Page, Quota, UpdateQuota};
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -63,36 +62,9 @@ impl From<QuotaRow> for Quota {
     }
 }
 
-/// A quota body (`CreateQuota`, `UpdateQuota`) and the optional volume limit
-/// `disk_gib` next to its fields (absent: unchanged, or no limit on create;
-/// `null`: no limit). The limit is read here rather than in the shared wire
-/// types, which the Terraform provider builds field by field.
-#[derive(Debug, Clone, Serialize)]
-pub struct WithDisk<T> {
-    #[serde(flatten)]
-    pub body: T,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub disk_gib: Option<Option<i64>>,
-}
-
-impl<T: DeserializeOwned> WithDisk<T> {
-    /// Takes `disk_gib` out of the JSON object, then decodes the rest as
-    /// strictly as any body (errors name the field).
-    fn decode(mut value: serde_json::Value) -> ApiResult<WithDisk<T>> {
-        let disk_gib = match value.as_object_mut().and_then(|o| o.remove("disk_gib")) {
-            Some(v) => Some(
-                serde_json::from_value::<Option<i64>>(v)
-                    .map_err(|_| ApiError::bad_field("disk_gib", "disk_gib must be an integer or null"))?,
-            ),
-            None => None,
-        };
-        let bytes = serde_json::to_vec(&value).map_err(ApiError::internal)?;
-        Ok(WithDisk { body: super::extract::decode_json(&bytes)?, disk_gib })
-    }
-}
-
-fn check_disk(disk_gib: Option<Option<i64>>) -> ApiResult<()> {
-    if disk_gib.flatten().is_some_and(|d| !(0..=1_073_741_824).contains(&d)) {
+/// The volume limit (`disk_gib`), when one is set.
+fn check_disk(disk_gib: Option<i64>) -> ApiResult<()> {
+    if disk_gib.is_some_and(|d| !(0..=1_073_741_824).contains(&d)) {
         return Err(ApiError::bad_field("disk_gib", "disk_gib must be 0 to 1073741824 (or null: no limit)"));
     }
     Ok(())
@@ -157,16 +129,11 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<QuotaQuery>) -> ApiResult<Json
 }
 
 /// Assign a tenant capacity on a cluster (system scope). Accepts `Idempotency-Key`.
-/// The body may also carry `disk_gib`: the GiB of volumes the tenant may hold
-/// there (absent or null: no limit).
 #[utoipa::path(post, operation_id = "quotas_create", path = "/v1/quotas", tag = "compute", request_body = CreateQuota,
     responses((status = 201, body = Quota), (status = 400), (status = 409), (status = 422)), security(("bearer" = [])))]
-pub async fn create(req: Req, key: IdempotencyKey, ApiJson(raw): ApiJson<serde_json::Value>) -> ApiResult<Response> {
-    let whole = WithDisk::<CreateQuota>::decode(raw)?;
-    let body = whole.body.clone();
+pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateQuota>) -> ApiResult<Response> {
     check_limits(Some(body.vcpus), Some(body.memory_mib), Some(body.max_vms))?;
-    check_disk(whole.disk_gib)?;
-    let disk_gib = whole.disk_gib.flatten();
+    check_disk(body.disk_gib)?;
     let mut tx = req.tx()?;
     check_references(&mut tx, body.tenant_id, body.cluster_id).await?;
     let b = body.clone();
@@ -174,8 +141,8 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(raw): ApiJson<serde_j
         tx,
         &req,
         &key,
-        &whole,
-        move |tx| Box::pin(insert(tx, b.tenant_id, b.cluster_id, (b.vcpus, b.memory_mib, b.max_vms), disk_gib)),
+        &body,
+        move |tx| Box::pin(insert(tx, b.tenant_id, b.cluster_id, (b.vcpus, b.memory_mib, b.max_vms), b.disk_gib)),
         |q| Event::new("quota.create", "quota", Some(q.id)).details(json!({ "after": q })),
     )
     .await
@@ -194,11 +161,7 @@ pub(crate) async fn check_references(tx: &mut Tx, tenant: Uuid, cluster: Uuid) -
     .await?;
     for (ok, field, kind) in [(tenant_live, "tenant_id", "tenant"), (cluster_exists, "cluster_id", "cluster")] {
         if !ok {
-            return Err(ApiError::Unprocessable {
-                code: "invalid_reference",
-                message: format!("no such {kind}"),
-                details: json!({ "field": field }),
-            });
+            return Err(ApiError::invalid_reference(field, format!("no such {kind}")));
         }
     }
     Ok(())
@@ -288,30 +251,27 @@ pub async fn get(req: Req, PathId(id): PathId) -> ApiResult<Json<Quota>> {
     Ok(Json(quota))
 }
 
-/// Change a quota's limits (system scope); never below what is in use. The
-/// body may also carry `disk_gib` (null: no limit on volumes).
+/// Change a quota's limits (system scope); never below what is in use.
 #[utoipa::path(patch, operation_id = "quotas_update", path = "/v1/quotas/{id}", tag = "compute", params(("id" = Uuid, Path)),
     request_body = UpdateQuota, responses((status = 200, body = Quota), (status = 404), (status = 409)), security(("bearer" = [])))]
 pub async fn update(
     req: Req,
     PathId(id): PathId,
     if_match: IfMatch,
-    ApiJson(raw): ApiJson<serde_json::Value>,
+    ApiJson(body): ApiJson<UpdateQuota>,
 ) -> ApiResult<Json<Quota>> {
-    let whole = WithDisk::<UpdateQuota>::decode(raw)?;
-    let body = whole.body;
     check_limits(body.vcpus, body.memory_mib, body.max_vms)?;
-    check_disk(whole.disk_gib)?;
+    check_disk(body.disk_gib.flatten())?;
     let mut tx = req.tx()?;
     let current = fetch(&req, &mut tx, id, true).await?;
     check_version(&if_match, current.version)?;
-    if whole.disk_gib.flatten().is_some_and(|limit| limit < current.disk_used_gib) {
+    if body.disk_gib.flatten().is_some_and(|limit| limit < current.disk_used_gib) {
         return Err(ApiError::Conflict {
             code: "quota_in_use",
             message: format!("the tenant already holds {} GiB of volumes on this cluster", current.disk_used_gib),
         });
     }
-    let after = set_limits(&mut tx, id, body.vcpus, body.memory_mib, body.max_vms, whole.disk_gib).await?;
+    let after = set_limits(&mut tx, id, body.vcpus, body.memory_mib, body.max_vms, body.disk_gib).await?;
     crud::updated(tx, &req, "quota.update", "quota", id, &current, after).await
 }
 

@@ -264,13 +264,11 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
         Claim::Replay(status, stored) => return Ok(idempotency::replay(status, stored)),
         Claim::Proceed(c) => c,
     };
-    let cluster = super::clusters::visible(&req, &mut tx, body.cluster_id, Permission::ClusterRead)
-        .await
-        .map_err(|_| invalid_reference("cluster_id", "no such cluster (or no quota on it)"))?;
+    let cluster = super::clusters::referenced(&req, &mut tx, body.cluster_id, Permission::ClusterRead).await?;
     req.grants.require_on_cluster(Permission::VmCreate, cluster)?;
     let template = super::templates::fetch(&mut tx, body.template_id)
         .await
-        .map_err(|_| invalid_reference("template_id", "no such template"))?;
+        .map_err(|_| ApiError::invalid_reference("template_id", "no such template"))?;
     if let Some(group) = body.placement_group_id {
         super::placement_groups::check_member(&req, &mut tx, group, cluster).await?;
     }
@@ -555,7 +553,7 @@ pub async fn rebuild(req: Req, PathId(id): PathId, OptionalJson(body): OptionalJ
     }
     let template = super::templates::fetch(&mut tx, body.template_id.unwrap_or(vm.template_id))
         .await
-        .map_err(|_| invalid_reference("template_id", "no such template"))?;
+        .map_err(|_| ApiError::invalid_reference("template_id", "no such template"))?;
     if template.vcpus > vm.vcpus || template.memory_mib > vm.memory_mib {
         return Err(ApiError::Unprocessable {
             code: "template_too_large",
@@ -637,11 +635,6 @@ pub async fn clone(
         source_vm: Some(source.id),
     };
     launch(req, tx, claimed, new).await
-}
-
-/// 422 `invalid_reference`: `field` names no object the caller may use.
-pub fn invalid_reference(field: &str, message: &str) -> ApiError {
-    ApiError::Unprocessable { code: "invalid_reference", message: message.into(), details: json!({ "field": field }) }
 }
 
 /// Runs a power action as an operation.

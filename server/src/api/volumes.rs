@@ -113,7 +113,7 @@ async fn adjust_disk(tx: &mut Tx, cluster: Uuid, gib: i64) -> ApiResult<()> {
             .fetch_optional(&mut **tx)
             .await?;
     let Some((id, limit, used)) = quota else {
-        return Err(vms::invalid_reference("cluster_id", "your tenant has no quota on this cluster"));
+        return Err(ApiError::invalid_reference("cluster_id", "your tenant has no quota on this cluster"));
     };
     if let Some(max) = limit.filter(|max| gib > 0 && used + gib > *max) {
         return Err(ApiError::Unprocessable {
@@ -153,9 +153,7 @@ pub async fn create(
     validate::description(Some(&description))?;
     check_size(body.size_gib)?;
     let mut tx = req.tx()?;
-    let cluster = super::clusters::visible(&req, &mut tx, body.cluster_id, Permission::ClusterRead)
-        .await
-        .map_err(|_| vms::invalid_reference("cluster_id", "no such cluster (or no quota on it)"))?;
+    let cluster = super::clusters::referenced(&req, &mut tx, body.cluster_id, Permission::ClusterRead).await?;
     req.grants.require_on_cluster(Permission::VolumeCreate, cluster)?;
     let id = Uuid::now_v7();
     let path = disks::volume_path(&req.state.compute.storage_dir, id);
@@ -312,7 +310,7 @@ pub async fn attach(req: Req, PathId(id): PathId, ApiJson(body): ApiJson<VolumeA
         None => {}
     }
     let vm = match vms::lock_for(&req, &mut tx, body.vm_id, Permission::VolumeAttach).await {
-        Err(ApiError::NotFound { .. }) => return Err(vms::invalid_reference("vm_id", "no such VM")),
+        Err(ApiError::NotFound { .. }) => return Err(ApiError::invalid_reference("vm_id", "no such VM")),
         other => other?,
     };
     if vm.cluster_id != volume.cluster_id {
