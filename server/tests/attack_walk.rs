@@ -16,7 +16,10 @@
 //! like any other: create/read/update/delete of users, roles, role bindings,
 //! tokens and templates; VM create, power, migrate and delete; snapshots; console
 //! tickets; paged lists (`limit=2`, following cursors); audit reads; tenant
-//! switches (also staff hopping from one tenant into another). Or an attack:
+//! switches (also staff hopping from one tenant into another); lists of the
+//! newer families ([`EXTRAS`]: groups, service accounts, invitations, quota
+//! requests, networks, volumes, placement groups), of which every tenant holds
+//! one object (per cluster where they live on one) made at setup. Or an attack:
 //! * another tenant's ids (harvested from that tenant's own answers: creations,
 //!   operations, its audit trail's events, targets and actors) in paths, in
 //!   bodies (`tenant_id`, `user_id`, `role_id`, `template_id`, `vm_id`, a token's
@@ -26,7 +29,13 @@
 //!   failed logins that reaches the login throttle);
 //! * console websocket tickets: one's own on another tenant's VM, or forged;
 //! * cluster delegates reaching for their own tenant's other cluster (its VMs,
-//!   snapshots, operations, quota, the cluster itself, a VM created there).
+//!   snapshots, operations, quota, the cluster itself, a VM created there, and
+//!   its networks, volumes, placement groups and quota requests);
+//! * every route acting on a newer family's object, with another tenant's id:
+//!   read, update, delete and their actions (attach a foreign volume to one's own
+//!   VM, plug one's own VM into a foreign network, add oneself to a foreign
+//!   group, issue a token for a foreign service account, approve, cancel or
+//!   revoke foreign requests and invitations).
 //!
 //! VM work is a small share; operations run in the background and a VM that is
 //! still busy answers 409, which is a legitimate answer.
@@ -50,8 +59,9 @@
 //!   administrative connection, bypassing RLS, with the columns background
 //!   operations move masked) are the same before and after each attack. Every
 //!   1,000 calls and at the end, each tenant's users, roles, bindings,
-//!   templates, VMs, snapshots, quotas and every member's tokens, as the tenant
-//!   itself lists them, equal the model the walk keeps.
+//!   templates, VMs, snapshots, quotas, every member's tokens and the objects of
+//!   the newer families, as the tenant itself lists them, equal the model the
+//!   walk keeps.
 //! * **No 5xx**, ever; read-only roles (`tenant-viewer`, `auditor`) never change
 //!   anything.
 //!
@@ -186,6 +196,7 @@ const ACTIONS: &[(&str, u32)] = &[
     ("switch.own", 4),
     ("switch.staff", 3),
     ("system.read", 5),
+    ("extra.list", 15),
     ("atk.path", 150),
     ("atk.body", 60),
     ("atk.query", 25),
@@ -370,6 +381,132 @@ struct TokenM {
     revoked: bool,
 }
 
+/// One object of a newer family, made at setup (see [`EXTRAS`]).
+struct ExtraM {
+    kind: &'static str,
+    id: Uuid,
+    cluster: Option<usize>,
+}
+
+/// What an attack route may use of the attacker's own tenant.
+struct OwnRefs {
+    vm: Option<Uuid>,
+    user: Uuid,
+}
+
+type Route = (Method, String, Option<Value>);
+
+/// The newer families the walk holds one object of in every tenant (one per
+/// cluster where they live on a cluster): made at setup, attacked by id (in
+/// paths and bodies, by other tenants and by delegates of the other cluster),
+/// listed with cursors, and checked against the model at every checkpoint. The
+/// walk never changes them itself, so any change is an attack that got through.
+struct ExtraKind {
+    kind: &'static str,
+    collection: &'static str,
+    on_cluster: bool,
+    /// The create body: the object's registered name, tenant, cluster index and id.
+    create: fn(&str, usize, usize, Uuid) -> Value,
+    /// Routes acting on the object `{X}` (`{X}` may also sit in a body).
+    routes: fn(&OwnRefs) -> Vec<Route>,
+}
+
+fn object_routes(collection: &str, patch: Option<Value>, actions: &[(&str, Value)]) -> Vec<Route> {
+    let one = format!("{collection}/{{X}}");
+    let mut routes = vec![(Method::GET, one.clone(), None), (Method::DELETE, one.clone(), None)];
+    routes.extend(patch.map(|body| (Method::PATCH, one.clone(), Some(body))));
+    routes.extend(actions.iter().map(|(action, body)| (Method::POST, format!("{one}/{action}"), Some(body.clone()))));
+    routes
+}
+
+const EXTRAS: &[ExtraKind] = &[
+    ExtraKind {
+        kind: "group",
+        collection: "/v1/groups",
+        on_cluster: false,
+        create: |name, _, _, _| json!({ "name": name, "description": "seed" }),
+        routes: |own| {
+            let mut r = object_routes("/v1/groups", Some(json!({ "description": "owned" })), &[]);
+            r.push((Method::GET, "/v1/groups/{X}/members".into(), None));
+            r.push((Method::PUT, format!("/v1/groups/{{X}}/members/{}", own.user), None));
+            r
+        },
+    },
+    ExtraKind {
+        kind: "service_account",
+        collection: "/v1/service-accounts",
+        on_cluster: false,
+        create: |name, _, _, _| json!({ "name": name }),
+        routes: |_| {
+            let mut r = object_routes("/v1/service-accounts", Some(json!({ "disabled": true })), &[]);
+            r.push((Method::GET, "/v1/service-accounts/{X}/tokens".into(), None));
+            r.push((Method::POST, "/v1/service-accounts/{X}/tokens".into(), Some(json!({ "name": "owned" }))));
+            r
+        },
+    },
+    ExtraKind {
+        kind: "invitation",
+        collection: "/v1/invitations",
+        on_cluster: false,
+        create: |name, _, _, _| json!({ "email": format!("{name}@example.com") }),
+        routes: |_| {
+            vec![
+                (Method::GET, "/v1/invitations/{X}".into(), None),
+                (Method::POST, "/v1/invitations/{X}/revoke".into(), Some(json!({}))),
+            ]
+        },
+    },
+    ExtraKind {
+        kind: "quota_request",
+        collection: "/v1/quota-requests",
+        on_cluster: true,
+        create: |name, _, _, cluster| json!({ "cluster_id": cluster, "vcpus": 1, "memory_mib": 64, "max_vms": 1, "reason": name }),
+        routes: |_| {
+            vec![
+                (Method::GET, "/v1/quota-requests/{X}".into(), None),
+                (Method::POST, "/v1/quota-requests/{X}/cancel".into(), Some(json!({}))),
+                (Method::POST, "/v1/quota-requests/{X}/approve".into(), Some(json!({}))),
+                (Method::POST, "/v1/quota-requests/{X}/reject".into(), Some(json!({ "reason": "owned" }))),
+            ]
+        },
+    },
+    ExtraKind {
+        kind: "network",
+        collection: "/v1/networks",
+        on_cluster: true,
+        create: |name, t, c, cluster| json!({ "cluster_id": cluster, "name": name, "cidr": format!("10.{c}.{t}.0/24") }),
+        routes: |own| {
+            let mut r = object_routes("/v1/networks", Some(json!({ "description": "owned" })), &[]);
+            if let Some(vm) = own.vm {
+                r.push((Method::POST, format!("/v1/vms/{vm}/interfaces"), Some(json!({ "network_id": "{X}" }))));
+            }
+            r
+        },
+    },
+    ExtraKind {
+        kind: "volume",
+        collection: "/v1/volumes",
+        on_cluster: true,
+        create: |name, _, _, cluster| json!({ "cluster_id": cluster, "name": name, "size_gib": 1 }),
+        routes: |own| {
+            let attach = own.vm.map(|vm| ("attach", json!({ "vm_id": vm })));
+            let actions: Vec<(&str, Value)> = attach.into_iter().chain([("detach", json!({}))]).collect();
+            object_routes("/v1/volumes", Some(json!({ "description": "owned" })), &actions)
+        },
+    },
+    ExtraKind {
+        kind: "placement_group",
+        collection: "/v1/placement-groups",
+        on_cluster: true,
+        create: |name, _, _, cluster| json!({ "cluster_id": cluster, "name": name }),
+        routes: |_| object_routes("/v1/placement-groups", Some(json!({ "description": "owned" })), &[]),
+    },
+];
+
+fn extra_kind(kind: &str) -> Option<&'static ExtraKind> {
+    EXTRAS.iter().find(|e| e.kind == kind)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum PendingKind {
     Create,
@@ -388,6 +525,7 @@ struct TenantM {
     vms: Vec<VmM>,
     snaps: Vec<SnapM>,
     tokens: Vec<TokenM>,
+    extras: Vec<ExtraM>,
     ops: Vec<(Uuid, usize)>,
     quotas: Vec<(Uuid, usize)>,
     cursors: Vec<String>,
@@ -1498,6 +1636,24 @@ impl Walk {
                     self.violation("legit_refused", format!("staff switch into tenant {t2}: {} {}", r.status, r.text));
                 }
             }
+            "extra.list" => {
+                // A newer family's list, paged with cursors, and one of its objects.
+                let e = EXTRAS.choose(&mut self.rng).expect("extra kind");
+                let who = self.any_caller(t);
+                self.paged(who, e.collection, 2).await;
+                let confined = self.callers[who].cluster;
+                let mine: Vec<Uuid> = self.tenants[t]
+                    .extras
+                    .iter()
+                    .filter(|x| {
+                        x.kind == e.kind && (confined.is_none() || x.cluster.is_none() || x.cluster == confined)
+                    })
+                    .map(|x| x.id)
+                    .collect();
+                if let Some(id) = mine.choose(&mut self.rng) {
+                    self.call(who, Method::GET, &format!("{}/{id}", e.collection), None).await;
+                }
+            }
             "system.read" => {
                 let path = *[
                     "/v1/tenants?limit=2",
@@ -1598,10 +1754,20 @@ impl Walk {
             ("tenant", vec![(v.id, None)]),
             ("audit_trail", v.audit_ids.iter().map(|x| (*x, None)).collect()),
         ];
+        for e in EXTRAS {
+            pools.push((e.kind, v.extras.iter().filter(|x| x.kind == e.kind).map(|x| (x.id, None)).collect()));
+        }
         pools.retain(|p| !p.1.is_empty());
         let (kind, ids) = pools.swap_remove(self.rng.gen_range(0..pools.len()));
         let (id, parent) = *ids.choose(&mut self.rng).expect("id");
         (kind, id, parent)
+    }
+
+    /// A route acting on the newer-family object `{X}` of `kind` (see [`EXTRAS`]).
+    fn extra_route(&mut self, kind: &str, own_vm: Option<Uuid>, t: usize) -> Route {
+        let e = extra_kind(kind).expect("extra kind");
+        let own = OwnRefs { vm: own_vm, user: self.callers[self.caller_of(t, Kind::Viewer)].user_id };
+        (e.routes)(&own).choose(&mut self.rng).cloned().expect("route")
     }
 
     /// A route that acts on an object of `kind` named by `{X}`; `own_vm` is a
@@ -1678,6 +1844,7 @@ impl Walk {
                 }
             }
             "op" => (Method::GET, "/v1/operations/{X}".into(), None),
+            k if extra_kind(k).is_some() => self.extra_route(k, own_vm, t),
             "quota" => match pick(&mut self.rng, 3) {
                 0 => (Method::GET, "/v1/quotas/{X}".into(), None),
                 1 => (Method::PATCH, "/v1/quotas/{X}".into(), Some(json!({ "max_vms": 100 }))),
@@ -1991,9 +2158,17 @@ impl Walk {
                     tm.snaps.iter().filter(|s| s.cluster == other).map(|s| (s.id, s.vm)).collect();
                 let ops: Vec<Uuid> = tm.ops.iter().filter(|o| o.1 == other).map(|o| o.0).collect();
                 let quota = tm.quotas.iter().find(|q| q.1 == other).map(|q| q.0).expect("quota");
+                let extras: Vec<(&'static str, Uuid)> =
+                    tm.extras.iter().filter(|x| x.cluster == Some(other)).map(|x| (x.kind, x.id)).collect();
                 let other_cluster = self.clusters[other].id;
                 let n = self.name("vm", Owner::Tenant(t, Some(other)));
-                let (label, method, path, body, foreign) = match self.rng.gen_range(0..6) {
+                let (label, method, path, body, foreign) = match self.rng.gen_range(0..7) {
+                    5 if !extras.is_empty() => {
+                        let (kind, id) = *extras.choose(&mut self.rng).expect("extra");
+                        let own_vm = self.pick_vm(t, Some(mine)).map(|v| v.0);
+                        let (m, p, b) = self.extra_route(kind, own_vm, t);
+                        (kind, m, p, b, id.to_string())
+                    }
                     0 | 1 if !vms.is_empty() => {
                         let vm = *vms.choose(&mut self.rng).expect("vm");
                         let (m, p, b) = self.route_for("vm", None, None, t);
@@ -2335,6 +2510,15 @@ impl Walk {
                     .collect();
                 problems.extend(diff(format!("tenant {t} quotas"), api, model));
             }
+            for e in EXTRAS {
+                if let Some(items) = self.list_all(admin, e.collection).await {
+                    let api: BTreeSet<Uuid> =
+                        items.iter().filter_map(|x| x["id"].as_str().and_then(|s| Uuid::parse_str(s).ok())).collect();
+                    let model: BTreeSet<Uuid> =
+                        self.tenants[t].extras.iter().filter(|x| x.kind == e.kind).map(|x| x.id).collect();
+                    problems.extend(diff(format!("tenant {t} {}s", e.kind), api, model));
+                }
+            }
             let members: Vec<usize> =
                 self.tenants[t].callers.iter().copied().filter(|c| self.callers[*c].kind != Kind::Staff).collect();
             for m in members {
@@ -2459,6 +2643,7 @@ impl Walk {
                 vms: Vec::new(),
                 snaps: Vec::new(),
                 tokens: Vec::new(),
+                extras: Vec::new(),
                 ops: Vec::new(),
                 quotas: Vec::new(),
                 cursors: Vec::new(),
@@ -2469,7 +2654,7 @@ impl Walk {
                 tickets: Vec::new(),
             });
             for c in 0..CLUSTERS {
-                let body = json!({ "tenant_id": id, "cluster_id": w.clusters[c].id, "vcpus": 6, "memory_mib": 2048, "max_vms": 3 });
+                let body = json!({ "tenant_id": id, "cluster_id": w.clusters[c].id, "vcpus": 6, "memory_mib": 2048, "max_vms": 3, "disk_gib": 10 });
                 let q = w.post(sys, "/v1/quotas", body).await;
                 let qid = q.uuid("id").unwrap_or_else(|| panic!("create quota: {}", q.text));
                 w.own(qid, Owner::Tenant(t, Some(c)));
@@ -2587,9 +2772,45 @@ impl Walk {
                 w.tenants[t].pending.push((op, vm, PendingKind::Create));
             }
             w.drain(t).await;
+            w.seed_extras(t, admin).await;
         }
         w.class = Class::Setup;
         w
+    }
+
+    /// One object of every newer family in tenant `t` (per cluster where they live on one).
+    async fn seed_extras(&mut self, t: usize, admin: usize) {
+        for e in EXTRAS {
+            let clusters: Vec<Option<usize>> =
+                if e.on_cluster { (0..CLUSTERS).map(Some).collect() } else { vec![None] };
+            for c in clusters {
+                let owner = Owner::Tenant(t, c);
+                let name = self.name(&e.kind.replace('_', "-"), owner);
+                let cluster = self.clusters[c.unwrap_or(0)].id;
+                let body = (e.create)(&name, t, c.unwrap_or(0), cluster);
+                let r = self.call(admin, Method::POST, e.collection, Some(body)).await;
+                // Created objects answer themselves, or wrap themselves (an invitation and its token).
+                let object = if r.json.get("id").is_some() { &r.json } else { &r.json["invitation"] };
+                let id = object["id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
+                let Some(id) = id.filter(|_| r.status == 201) else {
+                    panic!("seed {}: {} {}", e.kind, r.status, r.text)
+                };
+                self.own(id, owner);
+                self.tenants[t].extras.push(ExtraM { kind: e.kind, id, cluster: c });
+                if e.kind == "service_account" {
+                    // A service account is a user too: the user list shows it.
+                    self.tenants[t].users.push(UserM {
+                        id,
+                        username: object["name"].as_str().unwrap_or_default().to_string(),
+                        email: None,
+                        disabled: false,
+                        version: 1,
+                        alive: true,
+                        walk: false,
+                    });
+                }
+            }
+        }
     }
 
     fn report(&self, elapsed: Duration) {
