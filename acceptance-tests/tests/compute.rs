@@ -44,6 +44,7 @@ resource "basalt_tenant_quota" "q" {{
   vcpus      = {vcpus}
   memory_mib = {memory_mib}
   max_vms    = {max_vms}
+  disk_gib   = 20
 }}
 
 # No tenant anywhere: a public template.
@@ -171,6 +172,7 @@ async fn compute_lifecycle_with_real_terraform() {
     let quota: Quota = server.admin.get_at(&format!("/v1/quotas/{quota_id}")).await.expect("quota");
     assert_eq!((quota.tenant_id, quota.cluster_id), (uuid(&tenant_id), uuid(&cluster_id)));
     assert_eq!((quota.vcpus_used, quota.memory_used_mib, quota.vms_used), (1, 512, 1), "the VM uses the quota");
+    assert_eq!(quota.disk_gib, Some(20), "the volume limit is set");
     let template: serde_json::Value = server.admin.get_at(&format!("/v1/templates/{template_id}")).await.expect("tpl");
     assert!(template["tenant_id"].is_null(), "the template is public: {template}");
     let acme = in_tenant(&server, &tenant_id).await;

@@ -225,6 +225,35 @@ resource "basalt_role" "operator" {
     path: |b| format!("/v1/role-bindings/{}", a(b, "id")),
 };
 
+const GROUP_CASE: Case = Case {
+    ty: "basalt_group",
+    deps: &[
+        TENANT,
+        r#"resource "basalt_user" "u" {
+  tenant_id = basalt_tenant.t.id
+  username  = "bob"
+}"#,
+    ],
+    base: r#"tenant_id   = basalt_tenant.t.id
+  name        = "readers"
+  description = "Read-only staff"
+  member_ids  = [basalt_user.u.id]"#,
+    // The description, and the members (bob leaves).
+    update: Some(Update {
+        body: r#"tenant_id   = basalt_tenant.t.id
+  name        = "readers"
+  description = "Auditors""#,
+        api: &[("description", r#""Auditors""#)],
+    }),
+    replace: r#"tenant_id   = basalt_tenant.t.id
+  name        = "auditors"
+  description = "Auditors""#,
+    not_read_back: &[],
+    import_id: tenant_slash_id,
+    scope: Scope::Tenant,
+    path: |g| format!("/v1/groups/{}", a(g, "id")),
+};
+
 const REGION_CASE: Case = Case {
     ty: "basalt_region",
     deps: &[],
@@ -286,8 +315,9 @@ const TENANT_QUOTA_CASE: Case = Case {
   cluster_id = basalt_cluster.c.id
   vcpus      = 8
   memory_mib = 8192
-  max_vms    = 3"#,
-        api: &[("vcpus", "8"), ("memory_mib", "8192"), ("max_vms", "3")],
+  max_vms    = 3
+  disk_gib   = 100"#,
+        api: &[("vcpus", "8"), ("memory_mib", "8192"), ("max_vms", "3"), ("disk_gib", "100")],
     }),
     replace: r#"tenant_id  = basalt_tenant.t.id
   cluster_id = basalt_cluster.c2.id
@@ -555,6 +585,11 @@ async fn basalt_role() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basalt_role_binding() {
     run(&ROLE_BINDING_CASE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basalt_group() {
+    run(&GROUP_CASE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -303,6 +303,11 @@ impl Client {
         self.patch(path, body, opts).await
     }
 
+    /// `PUT path` without a body: make a membership exist (204, also when it did).
+    pub async fn put_at(&self, path: &str) -> Result<(), ClientError> {
+        self.send::<(), Option<Operation>>(reqwest::Method::PUT, path, None, &RequestOptions::default()).await.map(drop)
+    }
+
     /// `DELETE path`: 204, or 202 with the operation doing the deletion.
     pub async fn delete_at(&self, path: &str) -> Result<Option<Operation>, ClientError> {
         self.send::<(), Option<Operation>>(reqwest::Method::DELETE, path, None, &RequestOptions::default()).await

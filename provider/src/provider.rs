@@ -14,6 +14,7 @@ use crate::data_sources::tenant::TenantDataSource;
 use crate::framework::schema::validators::http_url;
 use crate::framework::{Api, AttrPath, Attribute, Diagnostics, Mode, Obj, Registry, Rest, Schema};
 use crate::resources::cluster::ClusterResource;
+use crate::resources::group::GroupResource;
 use crate::resources::region::RegionResource;
 use crate::resources::role::RoleResource;
 use crate::resources::role_binding::RoleBindingResource;
@@ -32,6 +33,7 @@ pub fn registry() -> Registry {
         .resource(UserResource)
         .resource(RoleResource)
         .resource(RoleBindingResource)
+        .resource(Rest(GroupResource))
         .resource(Rest(RegionResource))
         .resource(Rest(ClusterResource))
         .resource(Rest(TenantQuotaResource))

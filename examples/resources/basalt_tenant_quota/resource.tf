@@ -6,4 +6,5 @@ resource "basalt_tenant_quota" "acme_gold" {
   vcpus      = 32
   memory_mib = 65536
   max_vms    = 10
+  disk_gib   = 500 # data volumes; omit for no limit
 }

@@ -1,6 +1,7 @@
 //! Managed resources, one module each; each only maps attributes to API calls.
 
 pub mod cluster;
+pub mod group;
 pub mod region;
 pub mod role;
 pub mod role_binding;

@@ -1,5 +1,5 @@
 //! `basalt_tenant_quota`: a tenant's capacity on one cluster (vCPUs, memory, VM
-//! count), over `/v1/quotas` at system scope: the provider's staff assign it
+//! count, and optionally volume disk), over `/v1/quotas` at system scope: the provider's staff assign it
 //! with the tenant in the body, without entering the tenant. Holding a quota on
 //! a cluster is what lets a tenant see the cluster and run VMs on it.
 
@@ -37,6 +37,9 @@ impl RestResource for TenantQuotaResource {
                 vcpus.describe("vCPUs the tenant's VMs on the cluster may use together (0-100000). Never below what they use now."),
                 memory.describe("Memory in MiB the tenant's VMs on the cluster may use together (0-1073741824). Never below what they use now."),
                 vms.describe("How many VMs the tenant may have on the cluster (0-10000). Never below how many it has."),
+                Attribute::int("disk_gib", Mode::Optional)
+                    .validate(int_range(0, 1_073_741_824))
+                    .describe("GiB of data volumes the tenant may hold on the cluster (0-1073741824). Unset: no limit. Never below what its volumes use now."),
             ],
         )
     }
@@ -56,7 +59,8 @@ impl RestResource for TenantQuotaResource {
             .set("cluster_id", Value::string(q.cluster_id.to_string()))
             .set("vcpus", Value::int(q.vcpus))
             .set("memory_mib", Value::int(q.memory_mib))
-            .set("max_vms", Value::int(q.max_vms));
+            .set("max_vms", Value::int(q.max_vms))
+            .set("disk_gib", q.disk_gib.map_or(Value::Null, Value::int));
         o
     }
 
@@ -67,8 +71,7 @@ impl RestResource for TenantQuotaResource {
             vcpus: plan.required_int("vcpus")?,
             memory_mib: plan.required_int("memory_mib")?,
             max_vms: plan.required_int("max_vms")?,
-            // Volume limits are not a Terraform attribute yet: no limit.
-            disk_gib: None,
+            disk_gib: plan.opt_int("disk_gib")?,
         })
     }
 
@@ -77,9 +80,10 @@ impl RestResource for TenantQuotaResource {
             vcpus: plan.changed_int(prior, "vcpus")?,
             memory_mib: plan.changed_int(prior, "memory_mib")?,
             max_vms: plan.changed_int(prior, "max_vms")?,
-            disk_gib: None,
+            // Null lifts the limit: sent as an explicit null.
+            disk_gib: if plan.changed(prior, "disk_gib") { Some(plan.opt_int("disk_gib")?) } else { None },
         };
-        let any = req.vcpus.is_some() || req.memory_mib.is_some() || req.max_vms.is_some();
+        let any = req.vcpus.is_some() || req.memory_mib.is_some() || req.max_vms.is_some() || req.disk_gib.is_some();
         Ok(any.then_some(req))
     }
 }
