@@ -71,8 +71,7 @@ fn test_driver_start(hv: &Libvirt) -> Vec<Duration> {
     (0..TEST_RUNS)
         .map(|_| {
             let id = Uuid::new_v4();
-            let spec =
-                DomainSpec { id, name: format!("basalt-{id}"), vcpus: 1, memory_mib: 256, disk: None, kernel: None };
+            let spec = DomainSpec::new(id, 1, 256);
             let t0 = Instant::now();
             hv.define(TEST, &spec).expect("define");
             hv.start(TEST, id).expect("start");

@@ -17,7 +17,7 @@ fn hv() -> Libvirt {
 }
 
 fn spec(id: Uuid) -> DomainSpec {
-    DomainSpec { id, name: format!("basalt-{id}"), vcpus: 1, memory_mib: 256, disk: None, kernel: None }
+    DomainSpec::new(id, 1, 256)
 }
 
 fn defined(hv: &Libvirt) -> DomainSpec {

@@ -63,7 +63,7 @@ fn the_local_domain_type_follows_the_probe() {
 
     let hv = Libvirt::with_domain_type(DomainTypeChoice::Detect);
     let id = Uuid::new_v4();
-    let spec = DomainSpec { id, name: format!("basalt-{id}"), vcpus: 1, memory_mib: 128, disk: None, kernel: None };
+    let spec = DomainSpec::new(id, 1, 128);
     hv.define(QEMU, &spec).expect("define");
     let _undefine = Undefine { hv: &hv, id };
     let xml = conn.lookup_domain_by_uuid(id).and_then(|d| d.xml_desc(0)).expect("xml");

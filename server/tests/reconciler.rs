@@ -2,6 +2,8 @@
 //! Postgres: drift repaired (a domain stopped, undefined or started behind
 //! Basalt's back), a VM of a lost host restarted on another host, a create cut
 //! short by a crash undone at start-up, and a suspended tenant's VMs stopped.
+//! A domain defined again (by the reconciler, or by a rebuild) keeps the VM's
+//! NICs and volumes.
 
 mod common;
 
@@ -14,6 +16,7 @@ use basalt_client::{
 use basalt_server::compute::reconciler::reconcile_once;
 use basalt_server::compute::DomainPower;
 use common::TestApp;
+use serde_json::json;
 use uuid::Uuid;
 
 fn no_opts() -> RequestOptions {
@@ -114,6 +117,56 @@ async fn drift_on_the_host_is_repaired_and_audited() {
     for expected in ["vm.reconcile.start", "vm.reconcile.define", "vm.reconcile.stop"] {
         assert!(actions.contains(&expected), "{expected} not audited: {actions:?}");
     }
+    w.app.stop().await;
+}
+
+/// The domain's persistent definition, as libvirt has it.
+fn definition(uri: &str, id: Uuid) -> String {
+    let conn = virt::connect::Connect::open(Some(uri)).expect("open");
+    conn.lookup_domain_by_uuid(id).and_then(|d| d.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)).expect("xml")
+}
+
+#[tokio::test]
+async fn a_domain_defined_again_keeps_its_nics_and_volumes() {
+    let w = world(&["test:///default"]).await;
+    let id = running_vm(&w, "app").await;
+    let uri = "test:///default";
+    let net: serde_json::Value = w
+        .client
+        .post_at(
+            "/v1/networks",
+            &json!({ "cluster_id": w.cluster.id, "name": "back", "cidr": "10.9.0.0/24" }),
+            &no_opts(),
+        )
+        .await
+        .unwrap();
+    let nic: serde_json::Value = w
+        .client
+        .post_at(&format!("/v1/vms/{id}/interfaces"), &json!({ "network_id": net["id"] }), &no_opts())
+        .await
+        .unwrap();
+    let mac = nic["mac"].as_str().expect("mac").to_string();
+    let vol: serde_json::Value = w
+        .client
+        .post_at("/v1/volumes", &json!({ "cluster_id": w.cluster.id, "name": "data", "size_gib": 1 }), &no_opts())
+        .await
+        .unwrap();
+    let volume = vol["id"].as_str().expect("volume id").to_string();
+    let _: serde_json::Value =
+        w.client.post_at(&format!("/v1/volumes/{volume}/attach"), &json!({ "vm_id": id }), &no_opts()).await.unwrap();
+    let has_devices = |xml: &str| xml.contains(&format!("<mac address='{mac}'/>")) && xml.contains(&volume);
+    assert!(has_devices(&definition(uri, id)), "attached: {}", definition(uri, id));
+
+    // Undefined behind Basalt's back: the reconciler's definition has both again.
+    w.app.state.compute.call(move |hv| hv.undefine(uri, id)).await.unwrap();
+    assert_eq!(reconcile(&w, false).await, vec!["define", "start"]);
+    assert!(has_devices(&definition(uri, id)), "after the repair: {}", definition(uri, id));
+
+    // A rebuild defines the domain anew: it keeps them too.
+    let op: Operation = w.client.post_at(&format!("/v1/vms/{id}/rebuild"), &json!({}), &no_opts()).await.unwrap();
+    let op = w.client.wait_operation(op.id, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(op.status, OperationStatus::Succeeded, "{op:?}");
+    assert!(has_devices(&definition(uri, id)), "after the rebuild: {}", definition(uri, id));
     w.app.stop().await;
 }
 

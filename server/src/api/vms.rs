@@ -378,6 +378,7 @@ async fn launch(req: Req, mut tx: Tx, claimed: Option<Uuid>, new: NewVm) -> ApiR
         memory_mib: new.memory_mib as u64,
         disk,
         kernel: kernel_boot(&new.boot.0, &new.boot.1, &new.boot.2),
+        devices: Vec::new(),
     };
     let plan = CreatePlan { cluster: new.cluster, spec, source: new.source, start: new.start };
     let task = task(&req, new.id, op.id)?;
@@ -568,6 +569,8 @@ pub async fn rebuild(req: Req, PathId(id): PathId, OptionalJson(body): OptionalJ
     let disk =
         (!matches!(source, DiskSource::None)).then(|| disks::vm_disk_path(&req.state.compute.storage_dir, vm.id));
     let details = json!({ "template_id": template.id, "previous_template_id": vm.template_id });
+    // The domain is defined anew: it keeps the VM's NICs and volumes.
+    let devices = crate::compute::devices_of(&mut tx, vm.id).await?;
     let op = start_operation(&req, tx, &vm, "vm.rebuild", VmState::Stopping, None, details).await?;
     let plan = RebuildPlan {
         spec: DomainSpec {
@@ -577,6 +580,7 @@ pub async fn rebuild(req: Req, PathId(id): PathId, OptionalJson(body): OptionalJ
             memory_mib: vm.memory_mib as u64,
             disk,
             kernel: kernel_boot(&template.kernel, &template.initrd, &template.cmdline),
+            devices,
         },
         source,
         old_disk: vm.disk_path.clone().map(std::path::PathBuf::from),

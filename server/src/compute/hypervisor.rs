@@ -52,6 +52,24 @@ pub struct DomainSpec {
     pub disk: Option<std::path::PathBuf>,
     /// Direct kernel boot (tests' tiny guest): kernel, initrd and command line.
     pub kernel: Option<KernelBoot>,
+    /// The NICs and data volumes the VM holds: a definition made again (a
+    /// rebuild, the reconciler repairing a lost domain) keeps them.
+    pub devices: Vec<Device>,
+}
+
+impl DomainSpec {
+    /// A domain `basalt-<id>` of this size with no disk, kernel or devices.
+    pub fn new(id: Uuid, vcpus: u32, memory_mib: u64) -> DomainSpec {
+        DomainSpec {
+            id,
+            name: format!("basalt-{id}"),
+            vcpus,
+            memory_mib,
+            disk: None,
+            kernel: None,
+            devices: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

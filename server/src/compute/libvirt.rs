@@ -605,6 +605,7 @@ fn domain_xml(kind: DomainType, spec: &DomainSpec, memory_kib: u64) -> Result<St
         ),
         None => String::new(),
     };
+    let disk = spec.devices.iter().try_fold(disk, |xml, device| Ok::<_, HvError>(xml + &device_xml(device)?))?;
     let head = format!(
         "<name>{name}</name><uuid>{id}</uuid>\
          <memory unit='KiB'>{memory_kib}</memory><currentMemory unit='KiB'>{memory_kib}</currentMemory>\
@@ -898,6 +899,10 @@ mod tests {
                 initrd: "/i".into(),
                 cmdline: "console=ttyS0 x=\"<y>\"".into(),
             }),
+            devices: vec![
+                Device::Nic { mac: "52:54:00:01:02:03".into() },
+                Device::Disk { path: "/v/<1>.qcow2".into(), target: "vdb".into() },
+            ],
         };
         let xml = domain_xml(DomainType::Qemu, &spec, 512 * 1024).unwrap();
         assert!(xml.starts_with("<domain type='qemu'>"), "{xml}");
@@ -907,5 +912,7 @@ mod tests {
         assert!(xml.contains("<cmdline>console=ttyS0 x=&quot;&lt;y&gt;&quot;</cmdline>"), "{xml}");
         assert!(xml.contains("<memory unit='KiB'>524288</memory>"), "{xml}");
         assert!(!xml.contains("<boot dev='hd'/>"), "direct kernel boot needs no boot device: {xml}");
+        assert!(xml.contains("<mac address='52:54:00:01:02:03'/>"), "the NIC is defined with the domain: {xml}");
+        assert!(xml.contains("<source file='/v/&lt;1&gt;.qcow2'/><target dev='vdb'"), "and the volume: {xml}");
     }
 }

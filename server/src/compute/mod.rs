@@ -33,6 +33,9 @@ pub use hypervisor::{
     ConsoleStream, Device, DomainMetrics, DomainPower, DomainSpec, HostCapacity, HvError, Hypervisor, KernelBoot,
 };
 
+use uuid::Uuid;
+
+use crate::db::Tx;
 use crate::error::ApiError;
 
 /// The hypervisor and where VM disks live. Cheap to clone.
@@ -69,6 +72,25 @@ impl Compute {
         let cap = self.call(move |hv| hv.capacity(&uri)).await?;
         Ok(HostCapacity { cpus: cap.cpus.saturating_mul(ratio), memory_mib: cap.memory_mib })
     }
+}
+
+/// The devices VM `vm` holds, as its definition carries them: its NICs (in the
+/// order they were attached) and its attached data volumes (by guest device).
+pub async fn devices_of(tx: &mut Tx, vm: Uuid) -> Result<Vec<Device>, ApiError> {
+    let nics: Vec<(String,)> =
+        sqlx::query_as("SELECT mac::text FROM vm_interfaces WHERE vm_id = $1 ORDER BY created_at, id")
+            .bind(vm)
+            .fetch_all(&mut **tx)
+            .await?;
+    let disks: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT path, device FROM volumes WHERE vm_id = $1 ORDER BY device")
+            .bind(vm)
+            .fetch_all(&mut **tx)
+            .await?;
+    let nics = nics.into_iter().map(|(mac,)| Device::Nic { mac });
+    let disks =
+        disks.into_iter().map(|(path, device)| Device::Disk { path: path.into(), target: device.unwrap_or_default() });
+    Ok(nics.chain(disks).collect())
 }
 
 /// libvirt URIs Basalt accepts for hosts: a driver scheme, `://`, and no spaces.

@@ -243,7 +243,9 @@ async fn reconcile_tenant(
     Ok(ids)
 }
 
-fn spec_of(vm: &VmRow) -> DomainSpec {
+/// The VM's definition as Postgres has it, without its devices (enough to
+/// undo a create, which had none yet).
+fn bare_spec(vm: &VmRow) -> DomainSpec {
     DomainSpec {
         id: vm.id,
         name: format!("basalt-{}", vm.id),
@@ -251,7 +253,13 @@ fn spec_of(vm: &VmRow) -> DomainSpec {
         memory_mib: vm.memory_mib as u64,
         disk: vm.disk_path.clone().map(Into::into),
         kernel: crate::api::vms::kernel_boot(&vm.kernel, &vm.initrd, &vm.cmdline),
+        devices: Vec::new(),
     }
+}
+
+/// The VM's definition as Postgres has it, with the NICs and volumes it holds.
+async fn spec_of(tx: &mut Tx, vm: &VmRow) -> ApiResult<DomainSpec> {
+    Ok(DomainSpec { devices: super::devices_of(tx, vm.id).await?, ..bare_spec(vm) })
 }
 
 /// A VM left mid-operation by a previous process.
@@ -264,7 +272,7 @@ async fn finish_interrupted(
     report: &mut Report,
 ) {
     if vm_state == VmState::Creating {
-        let plan = CreatePlan { cluster: vm.cluster_id, spec: spec_of(vm), source: DiskSource::None, start: false };
+        let plan = CreatePlan { cluster: vm.cluster_id, spec: bare_spec(vm), source: DiskSource::None, start: false };
         let uri = survey.placed.get(&vm.id).map(|h| h.uri.clone());
         vm_work::undo_create(task, &plan, uri.as_deref()).await;
         report.actions.push((vm.id, "undo_create"));
@@ -335,7 +343,7 @@ async fn reconcile_vm(
         state.compute.call(move |hv| hv.power(&u, id)).await?
     };
     if on_host.is_none() {
-        let (u, spec) = (uri.clone(), spec_of(vm));
+        let (u, spec) = (uri.clone(), spec_of(&mut tx, vm).await?);
         state.compute.call(move |hv| hv.define(&u, &spec)).await?;
         report.actions.push((vm.id, "define"));
         audit_action(state, task.tenant, vm.id, "vm.reconcile.define", json!({})).await;
@@ -383,7 +391,7 @@ async fn recover(
             return Err(e);
         }
     };
-    let spec = spec_of(vm);
+    let spec = spec_of(tx, vm).await?;
     let (u, id) = (to.uri.clone(), vm.id);
     state
         .compute

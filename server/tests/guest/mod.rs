@@ -79,7 +79,7 @@ pub fn require_host(hv: &Libvirt, uri: &str) {
 
 /// A 1-vCPU, 256 MiB diskless domain that boots `kernel` directly.
 pub fn spec(id: Uuid, kernel: &KernelBoot) -> DomainSpec {
-    DomainSpec { id, name: format!("basalt-{id}"), vcpus: 1, memory_mib: 256, disk: None, kernel: Some(kernel.clone()) }
+    DomainSpec { kernel: Some(kernel.clone()), ..DomainSpec::new(id, 1, 256) }
 }
 
 /// Destroys and undefines the domain on every host it may be on when dropped,
