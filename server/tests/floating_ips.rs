@@ -2,7 +2,8 @@
 //! in-process test driver) and a real Postgres: pool rules (range, gateway,
 //! overlap, in use), allocation until a pool is exhausted (also across tenants
 //! and under concurrency), attach and detach, release, other tenants (404),
-//! cluster delegates, and tenants kept away from pools.
+//! refused requests that write nothing, cluster delegates, and tenants kept
+//! away from pools.
 
 mod common;
 
@@ -341,5 +342,40 @@ async fn cluster_delegates_see_floating_ips_of_their_cluster_only() {
     let e = ops.delete_at(&format!("/v1/floating-ips/{}", west_fip.id)).await.unwrap_err();
     assert_eq!(e.code(), Some("permission_denied"));
     assert_eq!(ops.get_at::<Page<IpPool>>("/v1/ip-pools").await.unwrap_err().status(), Some(403));
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn refused_pools_and_allocations_write_nothing() {
+    let s = setup().await;
+    let full = pool(&s.app.admin, "full", s.west.id, "192.0.2.0/30", Some("192.0.2.1")).await.unwrap();
+    let only = allocate(&s.client, s.west.id, None, None).await.expect("the one address");
+    assert_eq!(only.address, "192.0.2.2");
+    let t = template(&s.app).await;
+    let web = vm(&s.client, "web", s.west.id, t.id).await;
+    let far = vm(&s.client, "far", s.east.id, t.id).await;
+    post(&s.client, &format!("/v1/floating-ips/{}/attach", only.id), json!({ "vm_id": web })).await.unwrap();
+
+    let mut conn = s.app.db.admin().await;
+    let before = common::db_fingerprint(&mut conn).await;
+    let admin = &s.app.admin;
+    let refused = [
+        pool(admin, "overlap", s.west.id, "192.0.2.0/29", None).await.unwrap_err(),
+        pool(admin, "wide", s.west.id, "10.0.0.0/16", None).await.unwrap_err(),
+        pool(admin, "gw", s.west.id, "198.51.100.0/28", Some("198.51.100.15")).await.unwrap_err(),
+        pool(admin, "nowhere", Uuid::now_v7(), "198.51.100.0/28", None).await.unwrap_err(),
+        admin.delete_at(&format!("/v1/ip-pools/{}", full.id)).await.unwrap_err(),
+        allocate(&s.client, s.west.id, None, None).await.unwrap_err(),
+        allocate(&s.client, s.west.id, None, Some("192.0.2.2")).await.unwrap_err(),
+        allocate(&s.client, s.west.id, None, Some("192.0.2.3")).await.unwrap_err(),
+        allocate(&s.client, s.west.id, None, Some("192.0.2.x")).await.unwrap_err(),
+        allocate(&s.client, s.west.id, Some(Uuid::now_v7()), None).await.unwrap_err(),
+        s.client.delete_at(&format!("/v1/floating-ips/{}", only.id)).await.unwrap_err(),
+        post(&s.client, &format!("/v1/floating-ips/{}/attach", only.id), json!({ "vm_id": far })).await.unwrap_err(),
+    ];
+    let statuses: Vec<Option<u16>> = refused.iter().map(ClientError::status).collect();
+    let expected = [409, 400, 400, 422, 409, 409, 409, 400, 400, 422, 409, 409].map(Some);
+    assert_eq!(statuses, expected);
+    assert_eq!(common::db_fingerprint(&mut conn).await, before, "a refused request changes nothing");
     s.app.stop().await;
 }
