@@ -926,3 +926,91 @@ pub struct UpdateVolume {
 pub struct VolumeAttachment {
     pub vm_id: Uuid,
 }
+
+// --- Public IP pools and floating IPs (perm-g) ---------------------------------
+
+/// A provider's pool of public IPv4 addresses on one cluster (system scope).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IpPool {
+    pub id: Uuid,
+    pub cluster_id: Uuid,
+    pub name: String,
+    /// IPv4 network in CIDR notation, prefix /20 to /30.
+    pub cidr: String,
+    /// Never handed out as a floating IP.
+    pub gateway: Option<String>,
+    pub description: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIpPool {
+    pub cluster_id: Uuid,
+    /// 1–63 characters: lower-case letters, digits and `-`, starting with a letter.
+    pub name: String,
+    /// IPv4 network in CIDR notation, prefix /20 to /30, host bits zero; must not
+    /// overlap another pool of the cluster.
+    pub cidr: String,
+    /// A host address inside `cidr` (not its network or broadcast address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Name and description only: the cluster, range and gateway are fixed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIpPool {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A tenant's public address from a pool of a cluster, optionally mapped to
+/// one of its VMs there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FloatingIp {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub cluster_id: Uuid,
+    pub ip_pool_id: Uuid,
+    /// The IPv4 address.
+    pub address: String,
+    /// The VM it is attached to.
+    pub vm_id: Option<Uuid>,
+    pub description: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFloatingIp {
+    /// Must match the caller's tenant context when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    /// A cluster the tenant holds a quota on.
+    pub cluster_id: Uuid,
+    /// A pool of that cluster; default: the first with a free address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_pool_id: Option<Uuid>,
+    /// A free host address of the pool; default: the lowest free one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The description only: the address is fixed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateFloatingIp {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}

@@ -218,6 +218,19 @@ permissions! {
     OperationList = "operation:list", [System, Tenant, Cluster], "List operations (long work) of the context.";
     OperationRead = "operation:read", [System, Tenant, Cluster], "Poll an operation.";
     OperationCancel = "operation:cancel", [System], "Cancel an operation that has not started, or stop one that can stop safely (a host evacuation).";
+    // Public IP pools and floating IPs (perm-g).
+    IpPoolCreate = "ip_pool:create", [System], "Create a pool of public IPv4 addresses on a cluster.";
+    IpPoolList = "ip_pool:list", [System], "List the public IP pools.";
+    IpPoolRead = "ip_pool:read", [System], "Read a public IP pool.";
+    IpPoolUpdate = "ip_pool:update", [System], "Rename a public IP pool or change its description.";
+    IpPoolDelete = "ip_pool:delete", [System], "Delete a public IP pool with no allocations.";
+    FloatingIpCreate = "floating_ip:create", [Tenant, Cluster], "Allocate a floating IP from a public pool of a cluster the tenant holds a quota on.";
+    FloatingIpList = "floating_ip:list", [Tenant, Cluster], "List floating IPs.";
+    FloatingIpRead = "floating_ip:read", [Tenant, Cluster], "Read a floating IP.";
+    FloatingIpUpdate = "floating_ip:update", [Tenant, Cluster], "Change a floating IP's description.";
+    FloatingIpDelete = "floating_ip:delete", [Tenant, Cluster], "Release a detached floating IP (its address goes back to the pool).";
+    FloatingIpAttach = "floating_ip:attach", [Tenant, Cluster], "Attach a floating IP to a VM of its cluster.";
+    FloatingIpDetach = "floating_ip:detach", [Tenant, Cluster], "Detach a floating IP from its VM.";
 }
 
 /// Which clusters a caller may act on with one permission.

@@ -204,6 +204,12 @@ impl From<sqlx::Error> for ApiError {
                     },
                     // Row-level security refused a write: the target is not the caller's.
                     "42501" => ApiError::NotFound { kind: "object" },
+                    // A pool's allocations (tenant rows the system context cannot
+                    // see) hold it: its deletion trips their foreign key.
+                    "23503" if db.constraint() == Some("floating_ips_ip_pool_id_fkey") => ApiError::Conflict {
+                        code: "ip_pool_in_use",
+                        message: "floating IPs are allocated from this pool; they must be released first".into(),
+                    },
                     "23503" => ApiError::Unprocessable {
                         code: "invalid_reference",
                         message: "a referenced object does not exist".into(),

@@ -805,6 +805,46 @@ fn networks_volumes(fx: &Fx) -> Vec<Case> {
     ]
 }
 
+/// Public IP pools (CIDRs, gateways) and floating IPs (addresses, references,
+/// attachments) (perm-g).
+#[rustfmt::skip]
+fn floating_ips(_fx: &Fx) -> Vec<Case> {
+    let pool = |fields: &str| format!(r#"{{"name":"public","cluster_id":"{GHOST}"{fields}}}"#);
+    let fip = |fields: &str| format!(r#"{{"cluster_id":"{GHOST}"{fields}}}"#);
+    vec![
+        c("pool without cidr", POST, "/v1/ip-pools", Admin, pool(""), 400, FIELD).at("cidr"),
+        c("pool cidr /19", POST, "/v1/ip-pools", Admin, pool(r#","cidr":"203.0.96.0/19""#), 400, FIELD).at("cidr"),
+        c("pool cidr /31", POST, "/v1/ip-pools", Admin, pool(r#","cidr":"203.0.113.0/31""#), 400, FIELD).at("cidr"),
+        c("pool cidr host bits", POST, "/v1/ip-pools", Admin, pool(r#","cidr":"203.0.113.1/28""#), 400, FIELD).at("cidr"),
+        c("pool cidr ipv6", POST, "/v1/ip-pools", Admin, pool(r#","cidr":"2001:db8::/64""#), 400, FIELD).at("cidr"),
+        c("pool gateway outside", POST, "/v1/ip-pools", Admin, pool(r#","cidr":"203.0.113.0/28","gateway":"203.0.113.17""#), 400, FIELD).at("gateway"),
+        c("pool gateway is the broadcast", POST, "/v1/ip-pools", Admin, pool(r#","cidr":"203.0.113.0/28","gateway":"203.0.113.15""#), 400, FIELD).at("gateway"),
+        c("pool gateway not an address", POST, "/v1/ip-pools", Admin, pool(r#","cidr":"203.0.113.0/28","gateway":"gw""#), 400, FIELD).at("gateway"),
+        c("pool bad name", POST, "/v1/ip-pools", Admin, format!(r#"{{"name":"Public","cluster_id":"{GHOST}","cidr":"203.0.113.0/28"}}"#), 400, FIELD).at("name"),
+        c("pool on no cluster", POST, "/v1/ip-pools", Admin, pool(r#","cidr":"203.0.113.0/28""#), 422, UNPROCESSABLE_REF).at("cluster_id"),
+        c("tenant creates a pool", POST, "/v1/ip-pools", Tenant, pool(r#","cidr":"203.0.113.0/28""#), 403, DENIED),
+        c("tenant lists pools", GET, "/v1/ip-pools", Tenant, "", 403, DENIED),
+        c("pool changing its cidr", PATCH, format!("/v1/ip-pools/{GHOST}"), Admin, r#"{"cidr":"203.0.113.0/29"}"#, 400, FIELD).at("cidr"),
+        c("patch missing pool", PATCH, format!("/v1/ip-pools/{GHOST}"), Admin, r#"{"description":"x"}"#, 404, NOT_FOUND),
+        c("delete missing pool", DELETE, format!("/v1/ip-pools/{GHOST}"), Admin, "", 404, NOT_FOUND),
+        c("pool id not a uuid", GET, "/v1/ip-pools/public", Admin, "", 400, FIELD).at("id"),
+        c("floating ip without cluster", POST, "/v1/floating-ips", Tenant, "{}", 400, FIELD).at("cluster_id"),
+        c("floating ip bad address", POST, "/v1/floating-ips", Tenant, fip(r#","address":"203.0.113.300""#), 400, FIELD).at("address"),
+        c("floating ip ipv6 address", POST, "/v1/floating-ips", Tenant, fip(r#","address":"2001:db8::1""#), 400, FIELD).at("address"),
+        c("floating ip bad pool id", POST, "/v1/floating-ips", Tenant, fip(r#","ip_pool_id":"public""#), 400, FIELD).at("ip_pool_id"),
+        c("floating ip bidi description", POST, "/v1/floating-ips", Tenant, fip(r#","description":"a\u202eb""#), 400, FIELD).at("description"),
+        c("floating ip on a cluster without quota", POST, "/v1/floating-ips", Tenant, fip(""), 422, UNPROCESSABLE_REF).at("cluster_id"),
+        c("floating ip at system scope", POST, "/v1/floating-ips", Admin, fip(""), 403, DENIED),
+        c("floating ip changing its address", PATCH, format!("/v1/floating-ips/{GHOST}"), Tenant, r#"{"address":"203.0.113.9"}"#, 400, FIELD).at("address"),
+        c("patch missing floating ip", PATCH, format!("/v1/floating-ips/{GHOST}"), Tenant, r#"{"description":"x"}"#, 404, NOT_FOUND),
+        c("release missing floating ip", DELETE, format!("/v1/floating-ips/{GHOST}"), Tenant, "", 404, NOT_FOUND),
+        c("attach missing floating ip", POST, format!("/v1/floating-ips/{GHOST}/attach"), Tenant, format!(r#"{{"vm_id":"{GHOST}"}}"#), 404, NOT_FOUND),
+        c("attach floating ip without vm", POST, format!("/v1/floating-ips/{GHOST}/attach"), Tenant, "{}", 400, FIELD).at("vm_id"),
+        c("detach missing floating ip", POST, format!("/v1/floating-ips/{GHOST}/detach"), Tenant, "", 404, NOT_FOUND),
+        c("floating ip id not a uuid", GET, "/v1/floating-ips/web", Tenant, "", 400, FIELD).at("id"),
+    ]
+}
+
 /// Every family, in order.
 fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
     vec![
@@ -820,6 +860,8 @@ fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
         ("vm depth: updates, protection, metrics, rebuild, clone, placement groups", vm_depth(fx)),
         ("provider operations", provider_ops(fx)),
         ("networks, interfaces, volumes", networks_volumes(fx)),
+        // Public IP pools and floating IPs (perm-g).
+        ("ip pools, floating ips", floating_ips(fx)),
     ]
 }
 

@@ -299,6 +299,24 @@ async fn a_federated_install_isolates_tenants_by_region_and_survives_an_outage()
         let (status, _, _) = api.call(Method::GET, &format!("{g}/v1/{path}/{id}"), &acme_token, None).await;
         assert_eq!(status, 404, "acme reads beta's {path}");
     }
+    // IP pools and floating IPs are region-held too: the pool (a system row)
+    // goes to its cluster's region, and so does the address allocated from it.
+    let pool = api
+        .ok(
+            Method::POST,
+            &format!("{g}/v1/ip-pools"),
+            &admin,
+            Some(json!({"name": "public", "cluster_id": c2["id"], "cidr": "203.0.113.0/28"})),
+        )
+        .await;
+    let fip =
+        api.ok(Method::POST, &format!("{g}/v1/floating-ips"), &beta_token, Some(json!({"cluster_id": c2["id"]}))).await;
+    assert_eq!((fip["address"].as_str(), &fip["ip_pool_id"]), (Some("203.0.113.1"), &pool["id"]));
+    let id = fip["id"].as_str().expect("id");
+    let direct = api.ok(Method::GET, &format!("{}/v1/floating-ips/{id}", r2.url()), &beta_token, None).await;
+    assert_eq!(direct["id"], fip["id"], "floating IPs live in r2");
+    let (status, _, _) = api.call(Method::GET, &format!("{g}/v1/floating-ips/{id}"), &acme_token, None).await;
+    assert_eq!(status, 404, "acme reads beta's floating IP");
 
     // --- Suspension reaches both regions within one interval ------------------
     let suspended_at = Instant::now();

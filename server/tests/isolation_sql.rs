@@ -215,6 +215,21 @@ const SEEDERS: &[(&str, &str)] = &[
         "INSERT INTO notices (id, title, severity, starts_at) SELECT $2, 'n-' || $2::text, 'info', now()
           WHERE $1::uuid IS NULL OR true",
     ),
+    // Public IP pools and floating IPs (perm-g): a pool is a system row on the
+    // newest cluster whatever the tenant ($1 is ignored); a floating IP is a
+    // tenant row (none for the system) from the newest pool, on a VM.
+    (
+        "ip_pools",
+        "INSERT INTO ip_pools (id, cluster_id, name, cidr, gateway)
+         SELECT $2, c.id, 'p-' || $2::text, '203.0.113.0/28', '203.0.113.1' FROM clusters c
+          WHERE $1::uuid IS NULL OR true ORDER BY c.id DESC LIMIT 1",
+    ),
+    (
+        "floating_ips",
+        "INSERT INTO floating_ips (id, tenant_id, cluster_id, ip_pool_id, address, vm_id)
+         SELECT $2, $1, p.cluster_id, p.id, '203.0.113.2', v.id FROM ip_pools p, vms v
+          WHERE v.tenant_id = $1 ORDER BY p.id DESC, v.id LIMIT 1",
+    ),
 ];
 
 /// Tables of the provider's estate: every row is the system's (tenant_id pinned
@@ -229,6 +244,8 @@ const SYSTEM_ONLY: &[&str] = &[
     "region_objects",
     "server_instances",
     "notices",
+    // Public IP pools (perm-g).
+    "ip_pools",
 ];
 
 /// System rows a tenant context may read: how many (as the administrator sees
@@ -253,6 +270,12 @@ const SHARED_SYSTEM_ROWS: &[(&str, &str, &str)] = &[
         "notices",
         "SELECT count(*) FROM notices WHERE tenant_id IS NULL AND $1::uuid IS NOT NULL",
         "the provider's notices: every tenant reads every one",
+    ),
+    // Public IP pools (perm-g).
+    (
+        "ip_pools",
+        "SELECT count(*) FROM ip_pools WHERE cluster_id IN (SELECT cluster_id FROM quotas WHERE tenant_id = $1)",
+        "the pools of the clusters the tenant holds a quota on (allocating needs their range; the API shows none)",
     ),
 ];
 

@@ -34,6 +34,13 @@ const KEY_EXCEPTIONS: &[(&str, &str)] = &[
     ("quotas_cluster_id_fkey", "a tenant's quota on a cluster of the estate (a system row)"),
     ("quota_requests_cluster_id_fkey", "a tenant's request for capacity on a cluster of the estate (a system row)"),
     ("notices_region_id_fkey", "a provider notice (a system row) about a region of the estate"),
+    // Public IP pools and floating IPs (perm-g).
+    ("ip_pools_cluster_id_fkey", "the estate is system rows (tenant_id pinned NULL)"),
+    ("floating_ips_ip_pool_id_fkey", "a tenant's address from a provider pool (a system row); no cascade: a pool in use stays"),
+    (
+        "floating_ips_pool_address",
+        "an address of a pool is held by one tenant at a time, across tenants (the allocation's guard)",
+    ),
     (
         "invitations_role_id_fkey",
         "the role an invitation binds may be built-in (NULL tenant); its visibility is checked in the context at creation",

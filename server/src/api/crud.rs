@@ -133,6 +133,33 @@ pub async fn updated<T: Serialize>(
     Ok(Json(after))
 }
 
+/// The rename-or-describe patch ([`crate::validate::rename`]) of a row of
+/// `table`: its `name` and `description` where given, the version bumped; the
+/// row answered as `T`.
+pub async fn renamed<R, T>(
+    tx: &mut Tx,
+    (table, columns): (&str, &str),
+    id: Uuid,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> ApiResult<T>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: From<R>,
+{
+    let row: R = sqlx::query_as(&format!(
+        "UPDATE {table} SET name = COALESCE($2, name), description = COALESCE($3, description),
+                version = version + 1, updated_at = now()
+          WHERE id = $1 RETURNING {columns}"
+    ))
+    .bind(id)
+    .bind(name)
+    .bind(description)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(T::from(row))
+}
+
 /// The tail of every hard delete: delete the row of `table`, forget the
 /// idempotency keys that answered it, audit `action` with what it was, commit, 204.
 pub async fn deleted<T: Serialize>(
@@ -218,5 +245,8 @@ has_id!(
     basalt_client::Notice,
     basalt_client::Network,
     basalt_client::VmInterface,
-    basalt_client::Volume
+    basalt_client::Volume,
+    // Public IP pools and floating IPs (perm-g).
+    basalt_client::IpPool,
+    basalt_client::FloatingIp
 );

@@ -10,10 +10,12 @@ pub mod console;
 pub mod crud;
 pub mod extract;
 pub mod federation;
+pub mod floating_ips;
 pub mod groups;
 pub mod health;
 pub mod hosts;
 pub mod invitations;
+pub mod ip_pools;
 pub mod networks;
 pub mod notices;
 pub mod openapi;
@@ -266,6 +268,19 @@ pub fn routes() -> Vec<Route> {
         route(M::DELETE, "/v1/volumes/{id}",           p(P::VolumeDelete),      volumes::delete),
         route(M::POST,   "/v1/volumes/{id}/attach",    p(P::VolumeAttach),      volumes::attach),
         route(M::POST,   "/v1/volumes/{id}/detach",    p(P::VolumeDetach),      volumes::detach),
+        // Public IP pools and floating IPs (perm-g).
+        route(M::GET,    "/v1/ip-pools",               p(P::IpPoolList),        ip_pools::list),
+        route(M::POST,   "/v1/ip-pools",               p(P::IpPoolCreate),      ip_pools::create),
+        route(M::GET,    "/v1/ip-pools/{id}",          p(P::IpPoolRead),        ip_pools::get),
+        route(M::PATCH,  "/v1/ip-pools/{id}",          p(P::IpPoolUpdate),      ip_pools::update),
+        route(M::DELETE, "/v1/ip-pools/{id}",          p(P::IpPoolDelete),      ip_pools::delete),
+        route(M::GET,    "/v1/floating-ips",           p(P::FloatingIpList),    floating_ips::list),
+        route(M::POST,   "/v1/floating-ips",           p(P::FloatingIpCreate),  floating_ips::create),
+        route(M::GET,    "/v1/floating-ips/{id}",      p(P::FloatingIpRead),    floating_ips::get),
+        route(M::PATCH,  "/v1/floating-ips/{id}",      p(P::FloatingIpUpdate),  floating_ips::update),
+        route(M::DELETE, "/v1/floating-ips/{id}",      p(P::FloatingIpDelete),  floating_ips::delete),
+        route(M::POST,   "/v1/floating-ips/{id}/attach", p(P::FloatingIpAttach), floating_ips::attach),
+        route(M::POST,   "/v1/floating-ips/{id}/detach", p(P::FloatingIpDetach), floating_ips::detach),
     ]
 }
 

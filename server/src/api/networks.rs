@@ -22,6 +22,7 @@
 //! [`Hypervisor::attach_device`]: crate::compute::Hypervisor::attach_device
 
 use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -110,17 +111,26 @@ pub struct Cidr {
 }
 
 impl Cidr {
-    /// Parses `a.b.c.d/n` with a prefix of /16 to /29 and no host bits set; the
-    /// error names `field`.
+    /// Parses a private network's `a.b.c.d/n`: a prefix of /16 to /29 and no
+    /// host bits set; the error names `field`.
     pub fn parse(field: &str, text: &str) -> ApiResult<Cidr> {
+        Cidr::parse_with_prefix(field, text, 16..=29)
+    }
+
+    /// Parses `a.b.c.d/n` with a prefix length in `prefixes` and no host bits
+    /// set; the error names `field`.
+    pub fn parse_with_prefix(field: &str, text: &str, prefixes: RangeInclusive<u8>) -> ApiResult<Cidr> {
         let bad = |m: &str| ApiError::bad_field(field, format!("{field} {m}"));
         let (addr, prefix) =
             text.split_once('/').ok_or_else(|| bad("must be an IPv4 network in CIDR notation, e.g. 10.0.0.0/24"))?;
         let network: Ipv4Addr =
             addr.parse().map_err(|_| bad("must be an IPv4 network in CIDR notation, e.g. 10.0.0.0/24"))?;
         let prefix: u8 = match prefix.parse() {
-            Ok(p) if (16..=29).contains(&p) && !prefix.starts_with(['0', '+']) => p,
-            _ => return Err(bad("must have a prefix length of /16 to /29")),
+            Ok(p) if prefixes.contains(&p) && !prefix.starts_with(['0', '+']) => p,
+            _ => {
+                let (low, high) = (prefixes.start(), prefixes.end());
+                return Err(bad(&format!("must have a prefix length of /{low} to /{high}")));
+            }
         };
         let cidr = Cidr { network, prefix };
         if u32::from(network) & !cidr.mask() != 0 {
@@ -137,9 +147,52 @@ impl Cidr {
     /// Whether `ip` is an address Basalt hands out here: inside the network,
     /// and neither the network address, the gateway (`.1`) nor the broadcast.
     pub fn is_host(self, ip: Ipv4Addr) -> bool {
-        let (base, ip) = (u32::from(self.network), u32::from(ip));
-        let offset = ip.wrapping_sub(base);
-        ip & self.mask() == base && offset >= 2 && offset < !self.mask()
+        self.is_usable(ip) && self.offset(ip) >= 2
+    }
+
+    /// Whether `ip` is inside the network and neither its network nor its
+    /// broadcast address.
+    pub fn is_usable(self, ip: Ipv4Addr) -> bool {
+        let offset = self.offset(ip);
+        u32::from(ip) & self.mask() == u32::from(self.network) && offset >= 1 && offset < !self.mask()
+    }
+
+    fn offset(self, ip: Ipv4Addr) -> u32 {
+        u32::from(ip).wrapping_sub(u32::from(self.network))
+    }
+
+    /// `a.b.c.d/n`.
+    pub fn text(self) -> String {
+        format!("{}/{}", self.network, self.prefix)
+    }
+}
+
+/// Refuses (409 `cidr_overlap`) a CIDR `text` that overlaps a row of `table`
+/// (whose rows are `kind`s with `name` and `cidr`) on `cluster` that the
+/// transaction sees. Takes a transaction-scoped advisory lock per table,
+/// context and cluster first, so two concurrent creates cannot both pass.
+pub async fn refuse_overlap(tx: &mut Tx, (table, kind): (&str, &str), cluster: Uuid, text: &str) -> ApiResult<()> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended(
+             'basalt.' || $1 || ':' || coalesce(basalt_tenant()::text, 'system') || ':' || $2, 0))",
+    )
+    .bind(table)
+    .bind(cluster.to_string())
+    .execute(&mut **tx)
+    .await?;
+    let overlapping: Option<(String, String)> = sqlx::query_as(&format!(
+        "SELECT name, cidr::text FROM {table} WHERE cluster_id = $1 AND cidr && $2::cidr ORDER BY id LIMIT 1"
+    ))
+    .bind(cluster)
+    .bind(text)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match overlapping {
+        Some((other, other_cidr)) => Err(ApiError::Conflict {
+            code: "cidr_overlap",
+            message: format!("{text} overlaps {kind} {other} ({other_cidr}) on this cluster"),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -172,7 +225,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
     let mut tx = req.tx()?;
     let cluster = super::clusters::referenced(&req, &mut tx, body.cluster_id, Permission::ClusterRead).await?;
     req.grants.require_on_cluster(Permission::NetworkCreate, cluster)?;
-    let (name, text) = (body.name.clone(), format!("{}/{}", cidr.network, cidr.prefix));
+    let (name, text) = (body.name.clone(), cidr.text());
     crud::create(
         tx,
         &req,
@@ -180,25 +233,7 @@ pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<Create
         &body,
         move |tx| {
             Box::pin(async move {
-                // One create per tenant and cluster at a time: the overlap check
-                // below then sees every network that could collide.
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('basalt.networks:' || basalt_tenant() || ':' || $1, 0))")
-                    .bind(cluster.to_string())
-                    .execute(&mut **tx)
-                    .await?;
-                let overlapping: Option<(String, String)> = sqlx::query_as(
-                    "SELECT name, cidr::text FROM networks WHERE cluster_id = $1 AND cidr && $2::cidr ORDER BY id LIMIT 1",
-                )
-                .bind(cluster)
-                .bind(&text)
-                .fetch_optional(&mut **tx)
-                .await?;
-                if let Some((other, other_cidr)) = overlapping {
-                    return Err(ApiError::Conflict {
-                        code: "cidr_overlap",
-                        message: format!("{text} overlaps network {other} ({other_cidr}) on this cluster"),
-                    });
-                }
+                refuse_overlap(tx, ("networks", "network"), cluster, &text).await?;
                 let row: NetworkRow = sqlx::query_as(&format!(
                     "INSERT INTO networks (id, tenant_id, cluster_id, name, cidr, description)
                      VALUES ($1, basalt_tenant(), $2, $3, $4::cidr, $5) RETURNING {COLUMNS}"
@@ -242,17 +277,9 @@ pub async fn update(
     let current = fetch(&req, &mut tx, id, true).await?;
     req.grants.require_on_cluster(Permission::NetworkUpdate, current.cluster_id)?;
     check_version(&if_match, current.version)?;
-    let row: NetworkRow = sqlx::query_as(&format!(
-        "UPDATE networks SET name = COALESCE($2, name), description = COALESCE($3, description),
-                version = version + 1, updated_at = now()
-          WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&body.name)
-    .bind(&body.description)
-    .fetch_one(&mut *tx)
-    .await?;
-    crud::updated(tx, &req, "network.update", "network", id, &current, Network::from(row)).await
+    let (name, description) = (body.name.as_deref(), body.description.as_deref());
+    let after = crud::renamed::<NetworkRow, Network>(&mut tx, ("networks", COLUMNS), id, name, description).await?;
+    crud::updated(tx, &req, "network.update", "network", id, &current, after).await
 }
 
 /// Delete a network; refused while VM interfaces use it (409 `network_in_use`).

@@ -60,6 +60,11 @@ use basalt_client::*;
         super::networks::delete, super::networks::list_interfaces, super::networks::attach, super::networks::detach,
         super::volumes::list, super::volumes::create, super::volumes::get, super::volumes::update,
         super::volumes::delete, super::volumes::attach, super::volumes::detach,
+        // Public IP pools and floating IPs (perm-g).
+        super::ip_pools::list, super::ip_pools::create, super::ip_pools::get, super::ip_pools::update,
+        super::ip_pools::delete, super::floating_ips::list, super::floating_ips::create, super::floating_ips::get,
+        super::floating_ips::update, super::floating_ips::delete, super::floating_ips::attach,
+        super::floating_ips::detach,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
@@ -79,7 +84,9 @@ use basalt_client::*;
         CreateVmRequest, UpdateVm, RebuildVm, CloneVm, VmMetrics, UpdateSnapshot,
         PlacementGroup, PlacementPolicy, CreatePlacementGroup, UpdatePlacementGroup,
         Network, CreateNetwork, UpdateNetwork, VmInterface, AttachInterface, Volume, CreateVolume, UpdateVolume,
-        VolumeAttachment)),
+        VolumeAttachment,
+        // Public IP pools and floating IPs (perm-g).
+        IpPool, CreateIpPool, UpdateIpPool, FloatingIp, CreateFloatingIp, UpdateFloatingIp)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -186,17 +186,10 @@ pub async fn update(
     let mut tx = req.tx()?;
     let before = fetch(&req, &mut tx, id, true, Permission::PlacementGroupUpdate).await?;
     check_version(&if_match, before.version)?;
-    let row: PlacementGroupRow = sqlx::query_as(&format!(
-        "UPDATE placement_groups SET name = COALESCE($2, name), description = COALESCE($3, description),
-                version = version + 1, updated_at = now()
-          WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&body.name)
-    .bind(&body.description)
-    .fetch_one(&mut *tx)
-    .await?;
-    crud::updated(tx, &req, "placement_group.update", "placement_group", id, &before, PlacementGroup::from(row)).await
+    let (name, description) = (body.name.as_deref(), body.description.as_deref());
+    let what = ("placement_groups", COLUMNS);
+    let after = crud::renamed::<PlacementGroupRow, PlacementGroup>(&mut tx, what, id, name, description).await?;
+    crud::updated(tx, &req, "placement_group.update", "placement_group", id, &before, after).await
 }
 
 /// Delete a placement group; refused (409 `placement_group_in_use`) while VMs belong to it.

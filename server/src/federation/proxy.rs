@@ -1,5 +1,5 @@
 //! Global mode: region-scoped routes (clusters, quotas, templates, VMs, networks, volumes,
-//! operations) are forwarded to the region that holds them, as the caller.
+//! IP pools, floating IPs, operations) are forwarded to the region that holds them, as the caller.
 //!
 //! The controller authenticates the caller and checks the route's permission at
 //! the usual choke point, then forwards the request signed, with the caller and
@@ -10,7 +10,8 @@
 //!   controller (`region_objects`), else the one that says it holds it when
 //!   asked (in the caller's context; recorded then);
 //! * a create: the body's `region` (clusters, templates) or its `cluster_id`'s
-//!   region (quotas, VMs, placement groups, networks, volumes, quota requests); a quota
+//!   region (quotas, VMs, placement groups, networks, volumes, quota requests, IP pools,
+//!   floating IPs); a quota
 //!   also entitles its tenant to that region;
 //! * a list: every region the caller may see, merged by id (ids are UUIDv7, so
 //!   one cursor pages through all of them).
@@ -46,6 +47,9 @@ const REGION_COLLECTIONS: &[(&str, &str)] = &[
     ("/v1/placement-groups", "placement_group"),
     ("/v1/networks", "network"),
     ("/v1/volumes", "volume"),
+    // Public IP pools and floating IPs (perm-g).
+    ("/v1/ip-pools", "ip_pool"),
+    ("/v1/floating-ips", "floating_ip"),
 ];
 
 /// The collection (and object kind) of a route template, if a region holds it.
