@@ -214,6 +214,17 @@ const SEEDERS: &[(&str, &str)] = &[
         "notices",
         "INSERT INTO notices (id, title, severity, starts_at) SELECT $2, 'n-' || $2::text, 'info', now()
           WHERE $1::uuid IS NULL OR true",
+    ),    // Snapshot schedules and maintenance windows (perm-e): a tenant's schedule of
+    // its first VM, and a system row about the newest cluster whatever the tenant.
+    (
+        "snapshot_schedules",
+        "INSERT INTO snapshot_schedules (id, tenant_id, vm_id, name, interval_minutes, keep, next_run_at)
+         SELECT $2, $1, v.id, 'ss-' || $2::text, 60, 1, now() FROM vms v WHERE v.tenant_id = $1 ORDER BY v.id LIMIT 1",
+    ),
+    (
+        "maintenance_windows",
+        "INSERT INTO maintenance_windows (id, cluster_id, title, starts_at, ends_at)
+         SELECT $2, c.id, 'm-' || $2::text, now(), now() + interval '1 hour' FROM clusters c ORDER BY c.id DESC LIMIT 1",
     ),
 ];
 
@@ -229,6 +240,7 @@ const SYSTEM_ONLY: &[&str] = &[
     "region_objects",
     "server_instances",
     "notices",
+    "maintenance_windows",
 ];
 
 /// System rows a tenant context may read: how many (as the administrator sees
@@ -253,6 +265,11 @@ const SHARED_SYSTEM_ROWS: &[(&str, &str, &str)] = &[
         "notices",
         "SELECT count(*) FROM notices WHERE tenant_id IS NULL AND $1::uuid IS NOT NULL",
         "the provider's notices: every tenant reads every one",
+    ),
+    (
+        "maintenance_windows",
+        "SELECT count(*) FROM maintenance_windows WHERE cluster_id IN (SELECT cluster_id FROM quotas WHERE tenant_id = $1)",
+        "the maintenance windows of the clusters the tenant holds a quota on",
     ),
 ];
 

@@ -34,6 +34,7 @@ const KEY_EXCEPTIONS: &[(&str, &str)] = &[
     ("quotas_cluster_id_fkey", "a tenant's quota on a cluster of the estate (a system row)"),
     ("quota_requests_cluster_id_fkey", "a tenant's request for capacity on a cluster of the estate (a system row)"),
     ("notices_region_id_fkey", "a provider notice (a system row) about a region of the estate"),
+    ("maintenance_windows_cluster_id_fkey", "a maintenance window (a system row) on a cluster of the estate"),
     (
         "invitations_role_id_fkey",
         "the role an invitation binds may be built-in (NULL tenant); its visibility is checked in the context at creation",

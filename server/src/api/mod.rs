@@ -14,6 +14,7 @@ pub mod groups;
 pub mod health;
 pub mod hosts;
 pub mod invitations;
+pub mod maintenance_windows;
 pub mod networks;
 pub mod notices;
 pub mod openapi;
@@ -26,6 +27,7 @@ pub mod regions;
 pub mod role_bindings;
 pub mod roles;
 pub mod service_accounts;
+pub mod snapshot_schedules;
 pub mod snapshots;
 pub mod templates;
 pub mod tenant_policy;
@@ -266,6 +268,18 @@ pub fn routes() -> Vec<Route> {
         route(M::DELETE, "/v1/volumes/{id}",           p(P::VolumeDelete),      volumes::delete),
         route(M::POST,   "/v1/volumes/{id}/attach",    p(P::VolumeAttach),      volumes::attach),
         route(M::POST,   "/v1/volumes/{id}/detach",    p(P::VolumeDetach),      volumes::detach),
+        // Snapshot schedules and maintenance windows (perm-e).
+        route(M::GET,    "/v1/snapshot-schedules",     p(P::SnapshotScheduleList), snapshot_schedules::list),
+        route(M::POST,   "/v1/snapshot-schedules",     p(P::SnapshotScheduleCreate), snapshot_schedules::create),
+        route(M::GET,    "/v1/snapshot-schedules/{id}", p(P::SnapshotScheduleRead), snapshot_schedules::get),
+        route(M::PATCH,  "/v1/snapshot-schedules/{id}", p(P::SnapshotScheduleUpdate), snapshot_schedules::update),
+        route(M::DELETE, "/v1/snapshot-schedules/{id}", p(P::SnapshotScheduleDelete), snapshot_schedules::delete),
+        route(M::POST,   "/v1/snapshot-schedules/{id}/run", p(P::SnapshotScheduleRun), snapshot_schedules::run),
+        route(M::GET,    "/v1/maintenance-windows",    p(P::MaintenanceWindowList), maintenance_windows::list),
+        route(M::POST,   "/v1/maintenance-windows",    p(P::MaintenanceWindowCreate), maintenance_windows::create),
+        route(M::GET,    "/v1/maintenance-windows/{id}", p(P::MaintenanceWindowRead), maintenance_windows::get),
+        route(M::PATCH,  "/v1/maintenance-windows/{id}", p(P::MaintenanceWindowUpdate), maintenance_windows::update),
+        route(M::DELETE, "/v1/maintenance-windows/{id}", p(P::MaintenanceWindowDelete), maintenance_windows::delete),
     ]
 }
 

@@ -60,6 +60,11 @@ use basalt_client::*;
         super::networks::delete, super::networks::list_interfaces, super::networks::attach, super::networks::detach,
         super::volumes::list, super::volumes::create, super::volumes::get, super::volumes::update,
         super::volumes::delete, super::volumes::attach, super::volumes::detach,
+        // Snapshot schedules and maintenance windows (perm-e).
+        super::snapshot_schedules::list, super::snapshot_schedules::create, super::snapshot_schedules::get,
+        super::snapshot_schedules::update, super::snapshot_schedules::delete, super::snapshot_schedules::run,
+        super::maintenance_windows::list, super::maintenance_windows::create, super::maintenance_windows::get,
+        super::maintenance_windows::update, super::maintenance_windows::delete,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
@@ -79,7 +84,10 @@ use basalt_client::*;
         CreateVmRequest, UpdateVm, RebuildVm, CloneVm, VmMetrics, UpdateSnapshot,
         PlacementGroup, PlacementPolicy, CreatePlacementGroup, UpdatePlacementGroup,
         Network, CreateNetwork, UpdateNetwork, VmInterface, AttachInterface, Volume, CreateVolume, UpdateVolume,
-        VolumeAttachment)),
+        VolumeAttachment,
+        // Snapshot schedules and maintenance windows (perm-e).
+        SnapshotSchedule, CreateSnapshotSchedule, UpdateSnapshotSchedule, MaintenanceWindow, MaintenanceState,
+        CreateMaintenanceWindow, UpdateMaintenanceWindow)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
