@@ -102,14 +102,15 @@ pub async fn run_due(state: &AppState) -> ApiResult<Option<Report>> {
         sqlx::query_as("SELECT id FROM tenants WHERE state = 'active'").fetch_all(&mut *lock).await?;
     let mut report = Report::default();
     for (tenant,) in tenants {
-        let mut tx = super::operations::context_tx(&state.db, Some(tenant)).await?;
-        let due: Vec<(Uuid,)> = sqlx::query_as(
-            "SELECT id FROM snapshot_schedules WHERE enabled AND next_run_at <= now() ORDER BY next_run_at, id",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        for (id,) in due {
+        // One tenant that cannot be read now (suspended since) does not stop the others.
+        let due = match due_in(state, tenant).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(%tenant, error = %e, "could not read a tenant's due snapshot schedules");
+                continue;
+            }
+        };
+        for id in due {
             match execute(state, tenant, id, &Actor::Job, true).await {
                 Ok(outcome) => report.ran.push((id, outcome)),
                 Err(e) => report.failed.push((id, e.to_string())),
@@ -118,6 +119,18 @@ pub async fn run_due(state: &AppState) -> ApiResult<Option<Report>> {
     }
     lock.commit().await?;
     Ok(Some(report))
+}
+
+/// The enabled schedules of `tenant` whose time has come, the longest due first.
+async fn due_in(state: &AppState, tenant: Uuid) -> ApiResult<Vec<Uuid>> {
+    let mut tx = super::operations::context_tx(&state.db, Some(tenant)).await?;
+    let due: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT id FROM snapshot_schedules WHERE enabled AND next_run_at <= now() ORDER BY next_run_at, id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(due.into_iter().map(|(id,)| id).collect())
 }
 
 /// Runs schedule `id` of `tenant` once: a snapshot, then the pruning; records
