@@ -500,3 +500,39 @@ async fn bad_maintenance_windows_are_refused_and_write_nothing() {
     assert_eq!((kept.version, kept.ends_at), (made.version, made.ends_at));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_failed_or_busy_run_writes_no_snapshot_and_says_why() {
+    let w = world().await;
+    let vm = make_vm(&w, "web", &w.west).await;
+    let s: SnapshotSchedule =
+        w.client.post_at("/v1/snapshot-schedules", &schedule_body(vm, "hourly", 2), &no_opts()).await.unwrap();
+    let mut conn = w.app.db.admin().await;
+
+    // A VM busy with an operation: skipped, nothing written, still due.
+    sqlx::query("UPDATE vms SET state = 'migrating' WHERE id = $1").bind(vm).execute(&mut conn).await.unwrap();
+    make_due(&w.app).await;
+    let report = pass(&w.app).await;
+    assert!(report.ran.is_empty());
+    assert!(report.failed.iter().any(|(id, e)| *id == s.id && e.contains("migrating")), "{:?}", report.failed);
+    assert_eq!(count(&w.app, "vm_snapshots").await, 0);
+    let (due,): (bool,) = sqlx::query_as("SELECT next_run_at <= now() FROM snapshot_schedules WHERE id = $1")
+        .bind(s.id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(due, "a busy VM is tried again at the next tick");
+
+    // A host that cannot take the snapshot (here: the VM has no placement): the
+    // row is undone, the error recorded, and the next run is one interval on.
+    sqlx::query("UPDATE vms SET state = 'running' WHERE id = $1").bind(vm).execute(&mut conn).await.unwrap();
+    sqlx::query("DELETE FROM placements WHERE vm_id = $1").bind(vm).execute(&mut conn).await.unwrap();
+    let report = pass(&w.app).await;
+    assert!(report.ran.is_empty());
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert_eq!(count(&w.app, "vm_snapshots").await, 0, "no snapshot row without its snapshot");
+    let after: SnapshotSchedule = w.client.get_at(&format!("/v1/snapshot-schedules/{}", s.id)).await.unwrap();
+    assert!(after.last_run_at.is_some() && after.last_error.is_some(), "{after:?}");
+    assert!(after.next_run_at > Utc::now() + chrono::Duration::minutes(59));
+    w.app.stop().await;
+}
