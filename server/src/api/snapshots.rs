@@ -112,6 +112,8 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateSnapshot>,
 ) -> ApiResult<Response> {
     check_name(&body.name)?;
+    // `snapshot:create` is grantable inside tenants only, so the context has one.
+    let tenant = req.principal.context.tenant().ok_or(ApiError::NotFound { kind: "vm" })?;
     let mut tx = req.tx()?;
     let claimed = match idempotency::claim(&mut tx, &req, &key, &(vm, &body)).await? {
         Claim::Replay(status, stored) => return Ok(idempotency::replay(status, stored)),
@@ -128,7 +130,6 @@ pub async fn create(
     .await?;
     let resp = idempotency::created(&mut tx, claimed, snapshot).await?;
     tx.commit().await?;
-    let tenant = req.principal.context.tenant().ok_or(ApiError::NotFound { kind: "vm" })?;
     take_on_host(&req.state, tenant, vm.id, id).await?;
     Ok(resp)
 }
