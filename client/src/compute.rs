@@ -417,6 +417,10 @@ pub struct Snapshot {
     pub description: String,
     #[serde(default)]
     pub version: i64,
+    /// The snapshot schedule that took it (absent: taken by hand). Only a
+    /// schedule's own snapshots are pruned by it.
+    #[serde(default)]
+    pub schedule_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -1013,4 +1017,134 @@ pub struct CreateFloatingIp {
 pub struct UpdateFloatingIp {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+// --- Snapshot schedules and maintenance windows (perm-e) ---------------------
+
+/// A tenant's schedule of snapshots of one VM: every `interval_minutes` the
+/// schedule job takes a snapshot and keeps the newest `keep` of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SnapshotSchedule {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub vm_id: Uuid,
+    pub name: String,
+    pub description: String,
+    /// 15–10080 (a week).
+    pub interval_minutes: i32,
+    /// 1–100: how many of the schedule's own snapshots are kept.
+    pub keep: i32,
+    pub enabled: bool,
+    pub next_run_at: DateTime<Utc>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// Why the last run failed; absent after a success.
+    pub last_error: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSnapshotSchedule {
+    /// A VM of the caller's tenant.
+    pub vm_id: Uuid,
+    /// 1–63 characters of `a-z 0-9 -`, starting with a letter.
+    pub name: String,
+    /// 15–10080 minutes.
+    pub interval_minutes: i32,
+    /// 1–100.
+    pub keep: i32,
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Any of the fields; a new interval counts from now.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSnapshotSchedule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_minutes: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// Whether a [`MaintenanceWindow`] still holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MaintenanceState {
+    #[default]
+    Scheduled,
+    Cancelled,
+}
+
+impl MaintenanceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaintenanceState::Scheduled => "scheduled",
+            MaintenanceState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MaintenanceState> {
+        match s {
+            "scheduled" => Some(MaintenanceState::Scheduled),
+            "cancelled" => Some(MaintenanceState::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// The provider's announced maintenance of one cluster. Tenants read the
+/// windows of the clusters they hold a quota on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MaintenanceWindow {
+    pub id: Uuid,
+    pub cluster_id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub starts_at: DateTime<Utc>,
+    /// After `starts_at`, at most 7 days later.
+    pub ends_at: DateTime<Utc>,
+    pub state: MaintenanceState,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMaintenanceWindow {
+    pub cluster_id: Uuid,
+    /// 1–200 characters.
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// Any of the fields; `state: cancelled` calls the window off.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMaintenanceWindow {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<MaintenanceState>,
 }

@@ -93,6 +93,7 @@ pub async fn serve(
     background.push(tokio::spawn(crate::instances::run(state.db.clone())));
     if mode != Mode::Global {
         background.push(tokio::spawn(crate::compute::reconciler::run(state.clone())));
+        background.push(tokio::spawn(crate::compute::schedules::run(state.clone())));
     }
     if let Some(fed) = state.federation.clone() {
         background.push(match mode {

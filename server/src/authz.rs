@@ -231,6 +231,18 @@ permissions! {
     FloatingIpDelete = "floating_ip:delete", [Tenant, Cluster], "Release a detached floating IP (its address goes back to the pool).";
     FloatingIpAttach = "floating_ip:attach", [Tenant, Cluster], "Attach a floating IP to a VM of its cluster.";
     FloatingIpDetach = "floating_ip:detach", [Tenant, Cluster], "Detach a floating IP from its VM.";
+    // Snapshot schedules and maintenance windows (perm-e).
+    SnapshotScheduleCreate = "snapshot_schedule:create", [Tenant, Cluster], "Create snapshot schedules of VMs (also needs snapshot:create and snapshot:delete: a schedule prunes its own snapshots).";
+    SnapshotScheduleList = "snapshot_schedule:list", [Tenant, Cluster], "List snapshot schedules.";
+    SnapshotScheduleRead = "snapshot_schedule:read", [Tenant, Cluster], "Read a snapshot schedule.";
+    SnapshotScheduleUpdate = "snapshot_schedule:update", [Tenant, Cluster], "Change a snapshot schedule's interval, retention, name or description, or pause it (a new retention also needs snapshot:delete).";
+    SnapshotScheduleDelete = "snapshot_schedule:delete", [Tenant, Cluster], "Delete a snapshot schedule (its snapshots stay).";
+    SnapshotScheduleRun = "snapshot_schedule:run", [Tenant, Cluster], "Run a snapshot schedule now (also needs snapshot:create).";
+    MaintenanceWindowCreate = "maintenance_window:create", [System], "Announce a maintenance window on a cluster.";
+    MaintenanceWindowList = "maintenance_window:list", [System, Tenant, Cluster], "List maintenance windows (a tenant: of the clusters it holds a quota on).";
+    MaintenanceWindowRead = "maintenance_window:read", [System, Tenant, Cluster], "Read a maintenance window.";
+    MaintenanceWindowUpdate = "maintenance_window:update", [System], "Change or cancel a maintenance window.";
+    MaintenanceWindowDelete = "maintenance_window:delete", [System], "Delete a maintenance window.";
 }
 
 /// Which clusters a caller may act on with one permission.
@@ -511,6 +523,8 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
                         | Permission::NoticeCreate
                         | Permission::NoticeUpdate
                         | Permission::RegionCheck
+                        | Permission::MaintenanceWindowCreate
+                        | Permission::MaintenanceWindowUpdate
                 )
         },
     },
@@ -565,10 +579,11 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
     BuiltinRole {
         id: builtin_id(9),
         name: "cluster-operator",
-        description: "Operates the resources on one cluster of a tenant; nothing that destroys data (no deletions, no rebuilds).",
+        description: "Operates the resources on one cluster of a tenant; nothing that destroys data (no deletions, no rebuilds, no snapshot schedules: they prune).",
         provider_only: false,
         scope: ScopeKind::Cluster,
-        rule: |p| !matches!(action(p), "delete" | "rebuild"),
+        // A schedule's retention deletes snapshots; running one is only what it would do anyway.
+        rule: |p| !matches!(action(p), "delete" | "rebuild") && p != Permission::SnapshotScheduleCreate,
     },
 ];
 

@@ -845,6 +845,46 @@ fn floating_ips(_fx: &Fx) -> Vec<Case> {
     ]
 }
 
+/// Snapshot schedules (interval, retention, a VM of the tenant) and maintenance
+/// windows (a window of at most a week, a title, a cluster; system scope).
+#[rustfmt::skip]
+fn schedules_maintenance(_: &Fx) -> Vec<Case> {
+    let sched = |fields: &str| format!(r#"{{"vm_id":"{GHOST}","name":"hourly"{fields}}}"#);
+    let schedule = format!("/v1/snapshot-schedules/{GHOST}");
+    let win = |fields: &str| format!(r#"{{"cluster_id":"{GHOST}","title":"Upgrade","starts_at":"2026-12-24T22:00:00Z"{fields}}}"#);
+    let window = format!("/v1/maintenance-windows/{GHOST}");
+    vec![
+        c("schedule interval 14", POST, "/v1/snapshot-schedules", Tenant, sched(r#","interval_minutes":14,"keep":1"#), 400, FIELD).at("interval_minutes"),
+        c("schedule interval over a week", POST, "/v1/snapshot-schedules", Tenant, sched(r#","interval_minutes":10081,"keep":1"#), 400, FIELD).at("interval_minutes"),
+        c("schedule interval as text", POST, "/v1/snapshot-schedules", Tenant, sched(r#","interval_minutes":"60","keep":1"#), 400, FIELD).at("interval_minutes"),
+        c("schedule keep 0", POST, "/v1/snapshot-schedules", Tenant, sched(r#","interval_minutes":60,"keep":0"#), 400, FIELD).at("keep"),
+        c("schedule keep 101", POST, "/v1/snapshot-schedules", Tenant, sched(r#","interval_minutes":60,"keep":101"#), 400, FIELD).at("keep"),
+        c("schedule without keep", POST, "/v1/snapshot-schedules", Tenant, sched(r#","interval_minutes":60"#), 400, FIELD).at("keep"),
+        c("schedule bad name", POST, "/v1/snapshot-schedules", Tenant, format!(r#"{{"vm_id":"{GHOST}","name":"Hourly!","interval_minutes":60,"keep":1}}"#), 400, FIELD).at("name"),
+        c("schedule cron field", POST, "/v1/snapshot-schedules", Tenant, sched(r#","interval_minutes":60,"keep":1,"cron":"0 * * * *""#), 400, FIELD).at("cron"),
+        c("schedule of a missing vm", POST, "/v1/snapshot-schedules", Tenant, sched(r#","interval_minutes":60,"keep":1"#), 422, UNPROCESSABLE_REF).at("vm_id"),
+        c("schedule at system scope", POST, "/v1/snapshot-schedules", Admin, sched(r#","interval_minutes":60,"keep":1"#), 403, DENIED),
+        c("patch schedule keep 0", PATCH, schedule.clone(), Tenant, r#"{"keep":0}"#, 400, FIELD).at("keep"),
+        c("patch schedule enabled as text", PATCH, schedule.clone(), Tenant, r#"{"enabled":"yes"}"#, 400, FIELD).at("enabled"),
+        c("patch missing schedule", PATCH, schedule.clone(), Tenant, r#"{"keep":2}"#, 404, NOT_FOUND),
+        c("run missing schedule", POST, format!("{schedule}/run"), Tenant, "", 404, NOT_FOUND).content_type(None),
+        c("run bad schedule id", POST, "/v1/snapshot-schedules/hourly/run", Tenant, "", 400, FIELD).at("id").content_type(None),
+        c("schedules by bad vm id", GET, "/v1/snapshot-schedules?vm_id=web", Tenant, "", 400, QUERY),
+        c("delete missing schedule", DELETE, schedule, Tenant, "", 404, NOT_FOUND),
+        c("window ends when it starts", POST, "/v1/maintenance-windows", Admin, win(r#","ends_at":"2026-12-24T22:00:00Z""#), 400, FIELD).at("ends_at"),
+        c("window over a week", POST, "/v1/maintenance-windows", Admin, win(r#","ends_at":"2027-01-01T22:00:01Z""#), 400, FIELD).at("ends_at"),
+        c("window without end", POST, "/v1/maintenance-windows", Admin, win(""), 400, FIELD).at("ends_at"),
+        c("window blank title", POST, "/v1/maintenance-windows", Admin, format!(r#"{{"cluster_id":"{GHOST}","title":" ","starts_at":"2026-12-24T22:00:00Z","ends_at":"2026-12-25T02:00:00Z"}}"#), 400, FIELD).at("title"),
+        c("window bidi description", POST, "/v1/maintenance-windows", Admin, win(r#","ends_at":"2026-12-25T02:00:00Z","description":"a\u202eb""#), 400, FIELD).at("description"),
+        c("window on a missing cluster", POST, "/v1/maintenance-windows", Admin, win(r#","ends_at":"2026-12-25T02:00:00Z""#), 422, UNPROCESSABLE_REF).at("cluster_id"),
+        c("tenant announces a window", POST, "/v1/maintenance-windows", Tenant, win(r#","ends_at":"2026-12-25T02:00:00Z""#), 403, DENIED),
+        c("patch window unknown state", PATCH, window.clone(), Admin, r#"{"state":"over"}"#, 400, FIELD).at("state"),
+        c("patch missing window", PATCH, window.clone(), Admin, r#"{"state":"cancelled"}"#, 404, NOT_FOUND),
+        c("tenant deletes a window", DELETE, window, Tenant, "", 403, DENIED),
+        c("window id not a uuid", GET, "/v1/maintenance-windows/w1", Tenant, "", 400, FIELD).at("id"),
+    ]
+}
+
 /// Every family, in order.
 fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
     vec![
@@ -862,6 +902,8 @@ fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
         ("networks, interfaces, volumes", networks_volumes(fx)),
         // Public IP pools and floating IPs (perm-g).
         ("ip pools, floating ips", floating_ips(fx)),
+        // Snapshot schedules and maintenance windows (perm-e).
+        ("snapshot schedules, maintenance windows", schedules_maintenance(fx)),
     ]
 }
 

@@ -318,6 +318,33 @@ async fn a_federated_install_isolates_tenants_by_region_and_survives_an_outage()
     let (status, _, _) = api.call(Method::GET, &format!("{g}/v1/floating-ips/{id}"), &acme_token, None).await;
     assert_eq!(status, 404, "acme reads beta's floating IP");
 
+    // Snapshot schedules go to their VM's region, maintenance windows to their
+    // cluster's; a tenant reads the windows of its quota clusters only (perm-e).
+    let schedule = api
+        .ok(
+            Method::POST,
+            &format!("{g}/v1/snapshot-schedules"),
+            &acme_token,
+            Some(json!({"vm_id": vm_id, "name": "hourly", "interval_minutes": 60, "keep": 2})),
+        )
+        .await;
+    let id = schedule["id"].as_str().expect("id");
+    let direct = api.ok(Method::GET, &format!("{}/v1/snapshot-schedules/{id}", r1.url()), &acme_token, None).await;
+    assert_eq!(direct["vm_id"], json!(vm_id), "the schedule lives in r1");
+    let (status, _, _) = api.call(Method::GET, &format!("{g}/v1/snapshot-schedules/{id}"), &beta_token, None).await;
+    assert_eq!(status, 404, "beta reads acme's schedule");
+    let starts = chrono::Utc::now() + chrono::Duration::days(1);
+    let window = |c: &serde_json::Value| json!({"cluster_id": c["id"], "title": "upgrade", "starts_at": starts, "ends_at": starts + chrono::Duration::hours(2)});
+    let w2 = api.ok(Method::POST, &format!("{g}/v1/maintenance-windows"), &admin, Some(window(&c2))).await;
+    let w2_id = w2["id"].as_str().expect("id");
+    api.ok(Method::GET, &format!("{}/v1/maintenance-windows/{w2_id}", r2.url()), &admin, None).await;
+    let seen = api.ok(Method::GET, &format!("{g}/v1/maintenance-windows"), &beta_token, None).await;
+    assert_eq!(seen["items"].as_array().map(Vec::len), Some(1), "beta holds a quota on c2: {seen}");
+    let seen = api.ok(Method::GET, &format!("{g}/v1/maintenance-windows"), &acme_token, None).await;
+    assert_eq!(seen["items"].as_array().map(Vec::len), Some(0), "acme holds none on c2: {seen}");
+    let (status, _, _) = api.call(Method::GET, &format!("{g}/v1/maintenance-windows/{w2_id}"), &acme_token, None).await;
+    assert_eq!(status, 404, "acme reads c2's window");
+
     // --- Suspension reaches both regions within one interval ------------------
     let suspended_at = Instant::now();
     api.ok(Method::POST, &format!("{g}/v1/tenants/{}/suspend", beta["id"].as_str().expect("id")), &admin, None).await;

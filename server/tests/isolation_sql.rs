@@ -214,6 +214,17 @@ const SEEDERS: &[(&str, &str)] = &[
         "notices",
         "INSERT INTO notices (id, title, severity, starts_at) SELECT $2, 'n-' || $2::text, 'info', now()
           WHERE $1::uuid IS NULL OR true",
+    ),    // Snapshot schedules and maintenance windows (perm-e): a tenant's schedule of
+    // its first VM, and a system row about the newest cluster whatever the tenant.
+    (
+        "snapshot_schedules",
+        "INSERT INTO snapshot_schedules (id, tenant_id, vm_id, name, interval_minutes, keep, next_run_at)
+         SELECT $2, $1, v.id, 'ss-' || $2::text, 60, 1, now() FROM vms v WHERE v.tenant_id = $1 ORDER BY v.id LIMIT 1",
+    ),
+    (
+        "maintenance_windows",
+        "INSERT INTO maintenance_windows (id, cluster_id, title, starts_at, ends_at)
+         SELECT $2, c.id, 'm-' || $2::text, now(), now() + interval '1 hour' FROM clusters c ORDER BY c.id DESC LIMIT 1",
     ),
     // Public IP pools and floating IPs (perm-g): a pool is a system row on the
     // newest cluster whatever the tenant ($1 is ignored); a floating IP is a
@@ -246,6 +257,8 @@ const SYSTEM_ONLY: &[&str] = &[
     "notices",
     // Public IP pools (perm-g).
     "ip_pools",
+    // Maintenance windows (perm-e).
+    "maintenance_windows",
 ];
 
 /// System rows a tenant context may read: how many (as the administrator sees
@@ -276,6 +289,12 @@ const SHARED_SYSTEM_ROWS: &[(&str, &str, &str)] = &[
         "ip_pools",
         "SELECT count(*) FROM ip_pools WHERE cluster_id IN (SELECT cluster_id FROM quotas WHERE tenant_id = $1)",
         "the pools of the clusters the tenant holds a quota on (allocating needs their range; the API shows none)",
+    ),
+    // Maintenance windows (perm-e).
+    (
+        "maintenance_windows",
+        "SELECT count(*) FROM maintenance_windows WHERE cluster_id IN (SELECT cluster_id FROM quotas WHERE tenant_id = $1)",
+        "the maintenance windows of the clusters the tenant holds a quota on",
     ),
 ];
 

@@ -41,6 +41,7 @@ const KEY_EXCEPTIONS: &[(&str, &str)] = &[
         "floating_ips_pool_address",
         "an address of a pool is held by one tenant at a time, across tenants (the allocation's guard)",
     ),
+    ("maintenance_windows_cluster_id_fkey", "a maintenance window (a system row) on a cluster of the estate"),
     (
         "invitations_role_id_fkey",
         "the role an invitation binds may be built-in (NULL tenant); its visibility is checked in the context at creation",

@@ -77,15 +77,50 @@ where
     R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
     T: From<R> + HasId,
 {
+    list_filtered_on_clusters::<R, T>(req, query, (table, columns), ClusterList::by_cluster(None), permission).await
+}
+
+/// Which rows of a cluster-bound list: `column = value` when a value is given
+/// (a query filter), and `on_clusters`, the SQL condition that a row is on one
+/// of the clusters of the `uuid[]` parameter `$3`.
+pub struct ClusterList<'a> {
+    pub column: &'a str,
+    pub value: Option<Uuid>,
+    pub on_clusters: &'a str,
+}
+
+impl ClusterList<'static> {
+    /// Rows with their own `cluster_id`, optionally of one cluster.
+    pub fn by_cluster(cluster: Option<Uuid>) -> Self {
+        ClusterList { column: "cluster_id", value: cluster, on_clusters: "cluster_id = ANY($3)" }
+    }
+}
+
+/// [`list_on_clusters`] with a filter, for resources whose list takes one
+/// (`?cluster_id=`, `?vm_id=`) or whose cluster is their VM's.
+pub async fn list_filtered_on_clusters<R, T>(
+    req: &Req,
+    query: &PageQuery,
+    (table, columns): (&str, &str),
+    filter: ClusterList<'_>,
+    permission: crate::authz::Permission,
+) -> ApiResult<Json<Page<T>>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: From<R> + HasId,
+{
     let params = query.params()?;
     let only = req.grants.clusters_for(permission).as_param();
+    let ClusterList { column, value, on_clusters } = filter;
     let mut tx = req.tx()?;
     let rows: Vec<R> = sqlx::query_as(&format!(
         "SELECT {columns} FROM {table}
-          WHERE ($1::uuid IS NULL OR id > $1) AND ($2::uuid[] IS NULL OR cluster_id = ANY($2))
-          ORDER BY id LIMIT $3"
+          WHERE ($1::uuid IS NULL OR id > $1) AND ($2::uuid IS NULL OR {column} = $2)
+            AND ($3::uuid[] IS NULL OR {on_clusters})
+          ORDER BY id LIMIT $4"
     ))
     .bind(params.after)
+    .bind(value)
     .bind(only)
     .bind(params.limit + 1)
     .fetch_all(&mut *tx)
@@ -248,5 +283,8 @@ has_id!(
     basalt_client::Volume,
     // Public IP pools and floating IPs (perm-g).
     basalt_client::IpPool,
-    basalt_client::FloatingIp
+    basalt_client::FloatingIp,
+    // Snapshot schedules and maintenance windows (perm-e).
+    basalt_client::SnapshotSchedule,
+    basalt_client::MaintenanceWindow
 );

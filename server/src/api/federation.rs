@@ -171,7 +171,9 @@ pub async fn object(
              UNION ALL SELECT id, 'placement_group' FROM placement_groups
              UNION ALL SELECT id, 'quota_request' FROM quota_requests
              UNION ALL SELECT id, 'network' FROM networks UNION ALL SELECT id, 'volume' FROM volumes
-             UNION ALL SELECT id, 'ip_pool' FROM ip_pools UNION ALL SELECT id, 'floating_ip' FROM floating_ips) o
+             UNION ALL SELECT id, 'ip_pool' FROM ip_pools UNION ALL SELECT id, 'floating_ip' FROM floating_ips
+             UNION ALL SELECT id, 'snapshot_schedule' FROM snapshot_schedules
+             UNION ALL SELECT id, 'maintenance_window' FROM maintenance_windows) o
           WHERE o.id = $1",
     )
     .bind(id)

@@ -16,6 +16,7 @@ pub mod health;
 pub mod hosts;
 pub mod invitations;
 pub mod ip_pools;
+pub mod maintenance_windows;
 pub mod networks;
 pub mod notices;
 pub mod openapi;
@@ -28,6 +29,7 @@ pub mod regions;
 pub mod role_bindings;
 pub mod roles;
 pub mod service_accounts;
+pub mod snapshot_schedules;
 pub mod snapshots;
 pub mod templates;
 pub mod tenant_policy;
@@ -281,6 +283,18 @@ pub fn routes() -> Vec<Route> {
         route(M::DELETE, "/v1/floating-ips/{id}",      p(P::FloatingIpDelete),  floating_ips::delete),
         route(M::POST,   "/v1/floating-ips/{id}/attach", p(P::FloatingIpAttach), floating_ips::attach),
         route(M::POST,   "/v1/floating-ips/{id}/detach", p(P::FloatingIpDetach), floating_ips::detach),
+        // Snapshot schedules and maintenance windows (perm-e).
+        route(M::GET,    "/v1/snapshot-schedules",     p(P::SnapshotScheduleList), snapshot_schedules::list),
+        route(M::POST,   "/v1/snapshot-schedules",     p(P::SnapshotScheduleCreate), snapshot_schedules::create),
+        route(M::GET,    "/v1/snapshot-schedules/{id}", p(P::SnapshotScheduleRead), snapshot_schedules::get),
+        route(M::PATCH,  "/v1/snapshot-schedules/{id}", p(P::SnapshotScheduleUpdate), snapshot_schedules::update),
+        route(M::DELETE, "/v1/snapshot-schedules/{id}", p(P::SnapshotScheduleDelete), snapshot_schedules::delete),
+        route(M::POST,   "/v1/snapshot-schedules/{id}/run", p(P::SnapshotScheduleRun), snapshot_schedules::run),
+        route(M::GET,    "/v1/maintenance-windows",    p(P::MaintenanceWindowList), maintenance_windows::list),
+        route(M::POST,   "/v1/maintenance-windows",    p(P::MaintenanceWindowCreate), maintenance_windows::create),
+        route(M::GET,    "/v1/maintenance-windows/{id}", p(P::MaintenanceWindowRead), maintenance_windows::get),
+        route(M::PATCH,  "/v1/maintenance-windows/{id}", p(P::MaintenanceWindowUpdate), maintenance_windows::update),
+        route(M::DELETE, "/v1/maintenance-windows/{id}", p(P::MaintenanceWindowDelete), maintenance_windows::delete),
     ]
 }
 

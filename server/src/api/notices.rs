@@ -57,7 +57,7 @@ impl From<NoticeRow> for Notice {
 }
 
 /// A title: 1–200 characters, no control or invisible ones.
-fn check_title(title: &str) -> ApiResult<()> {
+pub(crate) fn check_title(title: &str) -> ApiResult<()> {
     if title.trim().is_empty() {
         return Err(ApiError::bad_field("title", "title must not be empty"));
     }

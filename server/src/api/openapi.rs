@@ -65,6 +65,11 @@ use basalt_client::*;
         super::ip_pools::delete, super::floating_ips::list, super::floating_ips::create, super::floating_ips::get,
         super::floating_ips::update, super::floating_ips::delete, super::floating_ips::attach,
         super::floating_ips::detach,
+        // Snapshot schedules and maintenance windows (perm-e).
+        super::snapshot_schedules::list, super::snapshot_schedules::create, super::snapshot_schedules::get,
+        super::snapshot_schedules::update, super::snapshot_schedules::delete, super::snapshot_schedules::run,
+        super::maintenance_windows::list, super::maintenance_windows::create, super::maintenance_windows::get,
+        super::maintenance_windows::update, super::maintenance_windows::delete,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
@@ -86,7 +91,10 @@ use basalt_client::*;
         Network, CreateNetwork, UpdateNetwork, VmInterface, AttachInterface, Volume, CreateVolume, UpdateVolume,
         VolumeAttachment,
         // Public IP pools and floating IPs (perm-g).
-        IpPool, CreateIpPool, UpdateIpPool, FloatingIp, CreateFloatingIp, UpdateFloatingIp)),
+        IpPool, CreateIpPool, UpdateIpPool, FloatingIp, CreateFloatingIp, UpdateFloatingIp,
+        // Snapshot schedules and maintenance windows (perm-e).
+        SnapshotSchedule, CreateSnapshotSchedule, UpdateSnapshotSchedule, MaintenanceWindow, MaintenanceState,
+        CreateMaintenanceWindow, UpdateMaintenanceWindow)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -19,7 +19,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::crud;
-use super::extract::{check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, Req};
+use super::extract::{check_version, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, Req};
 use crate::audit::Event;
 use crate::authz::Permission;
 use crate::db::Tx;
@@ -96,23 +96,14 @@ pub struct PlacementGroupQuery {
 #[utoipa::path(get, operation_id = "placement_groups_list", path = "/v1/placement-groups", tag = "compute", params(PlacementGroupQuery),
     responses((status = 200, body = Page<PlacementGroup>)), security(("bearer" = [])))]
 pub async fn list(req: Req, ApiQuery(q): ApiQuery<PlacementGroupQuery>) -> ApiResult<Json<Page<PlacementGroup>>> {
-    let params = PageQuery { limit: q.limit, cursor: q.cursor }.params()?;
-    let only = req.grants.clusters_for(Permission::PlacementGroupList).as_param();
-    let mut tx = req.tx()?;
-    let rows: Vec<PlacementGroupRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM placement_groups
-          WHERE ($1::uuid IS NULL OR id > $1) AND ($2::uuid IS NULL OR cluster_id = $2)
-            AND ($3::uuid[] IS NULL OR cluster_id = ANY($3))
-          ORDER BY id LIMIT $4"
-    ))
-    .bind(params.after)
-    .bind(q.cluster_id)
-    .bind(only)
-    .bind(params.limit + 1)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Json(page(rows.into_iter().map(PlacementGroup::from).collect(), params, |g: &PlacementGroup| g.id)))
+    crud::list_filtered_on_clusters::<PlacementGroupRow, PlacementGroup>(
+        &req,
+        &PageQuery { limit: q.limit, cursor: q.cursor },
+        ("placement_groups", COLUMNS),
+        crud::ClusterList::by_cluster(q.cluster_id),
+        Permission::PlacementGroupList,
+    )
+    .await
 }
 
 /// Create a placement group on a cluster the tenant holds a quota on. Accepts

@@ -14,6 +14,7 @@ use super::extract::{
     check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, PathIds, Req,
 };
 use super::vms;
+use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::authz::Permission;
 use crate::compute::{operations, placement, vm_work};
@@ -21,7 +22,7 @@ use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, Claim};
 
-const COLUMNS: &str = "id, tenant_id, vm_id, name, description, version, created_at";
+const COLUMNS: &str = "id, tenant_id, vm_id, name, description, version, schedule_id, created_at";
 
 #[derive(sqlx::FromRow)]
 struct SnapshotRow {
@@ -31,6 +32,7 @@ struct SnapshotRow {
     name: String,
     description: String,
     version: i64,
+    schedule_id: Option<Uuid>,
     created_at: DateTime<Utc>,
 }
 
@@ -43,6 +45,7 @@ impl From<SnapshotRow> for Snapshot {
             name: r.name,
             description: r.description,
             version: r.version,
+            schedule_id: r.schedule_id,
             created_at: r.created_at,
         }
     }
@@ -109,22 +112,16 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateSnapshot>,
 ) -> ApiResult<Response> {
     check_name(&body.name)?;
+    // `snapshot:create` is grantable inside tenants only, so the context has one.
+    let tenant = req.principal.context.tenant().ok_or(ApiError::NotFound { kind: "vm" })?;
     let mut tx = req.tx()?;
     let claimed = match idempotency::claim(&mut tx, &req, &key, &(vm, &body)).await? {
         Claim::Replay(status, stored) => return Ok(idempotency::replay(status, stored)),
         Claim::Proceed(c) => c,
     };
     let vm = vms::lock_for(&req, &mut tx, vm, Permission::SnapshotCreate).await?;
-    let id = Uuid::now_v7();
-    let row: SnapshotRow = sqlx::query_as(&format!(
-        "INSERT INTO vm_snapshots (id, tenant_id, vm_id, name) VALUES ($1, basalt_tenant(), $2, $3) RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(vm.id)
-    .bind(&body.name)
-    .fetch_one(&mut *tx)
-    .await?;
-    let snapshot = Snapshot::from(row);
+    let snapshot = insert(&mut tx, vm.id, &body.name, None).await?;
+    let id = snapshot.id;
     audit::record(
         &mut tx,
         &req,
@@ -133,22 +130,61 @@ pub async fn create(
     .await?;
     let resp = idempotency::created(&mut tx, claimed, snapshot).await?;
     tx.commit().await?;
-    // The row is in place (a duplicate name already failed); now the host. The
-    // request's transaction is gone first: one pooled connection at a time.
+    take_on_host(&req.state, tenant, vm.id, id).await?;
+    Ok(resp)
+}
+
+/// The row of a new snapshot of `vm` in `tx` (the VM locked by the caller; a
+/// duplicate name fails here), taken by `schedule` or by hand. Every snapshot,
+/// by hand ([`create`]) or by a schedule, is made by this and [`take_on_host`].
+pub(crate) async fn insert(tx: &mut Tx, vm: Uuid, name: &str, schedule: Option<Uuid>) -> ApiResult<Snapshot> {
+    let row: SnapshotRow = sqlx::query_as(&format!(
+        "INSERT INTO vm_snapshots (id, tenant_id, vm_id, name, schedule_id)
+         VALUES ($1, basalt_tenant(), $2, $3, $4) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(vm)
+    .bind(name)
+    .bind(schedule)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(Snapshot::from(row))
+}
+
+/// After [`insert`] committed: takes snapshot `id` of `vm` on its host. If the
+/// host refuses, the row (and any idempotency key that answered it) goes, in
+/// `tenant`'s context, and the host's error is returned. The caller's
+/// transaction is gone first: one pooled connection at a time.
+pub(crate) async fn take_on_host(state: &AppState, tenant: Uuid, vm: Uuid, id: Uuid) -> ApiResult<()> {
     let taken = async {
-        let host = placement::host_of(&req.state.db, vm.id).await?;
-        let (uri, vm_id, name) = (host.uri, vm.id, host_name(id));
-        Ok::<(), ApiError>(req.state.compute.call(move |hv| hv.snapshot_create(&uri, vm_id, &name)).await?)
+        let host = placement::host_of(&state.db, vm).await?;
+        let (uri, name) = (host.uri, host_name(id));
+        Ok::<(), ApiError>(state.compute.call(move |hv| hv.snapshot_create(&uri, vm, &name)).await?)
     }
     .await;
     if let Err(e) = taken {
-        let mut tx = req.begin(false).await?;
-        sqlx::query("DELETE FROM vm_snapshots WHERE id = $1").bind(id).execute(&mut *tx).await?;
-        crate::idempotency::forget_object(&mut tx, id).await?;
+        let mut tx = operations::context_tx(&state.db, Some(tenant)).await?;
+        forget_row(&mut tx, id).await?;
         tx.commit().await?;
         return Err(e);
     }
-    Ok(resp)
+    Ok(())
+}
+
+/// Removes snapshot `id` of `vm` from its host (the row stays: the caller
+/// deletes it with [`forget_row`] once the host is done).
+pub(crate) async fn remove_from_host(state: &AppState, vm: Uuid, id: Uuid) -> ApiResult<()> {
+    let host = placement::host_of(&state.db, vm).await?;
+    let (uri, name) = (host.uri, host_name(id));
+    state.compute.call(move |hv| hv.snapshot_delete(&uri, vm, &name)).await?;
+    Ok(())
+}
+
+/// Deletes a snapshot's row and the idempotency keys that answered it.
+pub(crate) async fn forget_row(tx: &mut Tx, id: Uuid) -> ApiResult<()> {
+    sqlx::query("DELETE FROM vm_snapshots WHERE id = $1").bind(id).execute(&mut **tx).await?;
+    crate::idempotency::forget_object(tx, id).await?;
+    Ok(())
 }
 
 /// Read a snapshot.
@@ -216,12 +252,9 @@ pub async fn delete(req: Req, PathIds(vm, id): PathIds) -> ApiResult<StatusCode>
     let snapshot = fetch(&mut tx, vm.id, id).await?;
     tx.commit().await?;
     // The host first, then the row: a snapshot the host still holds stays listed.
-    let host = placement::host_of(&req.state.db, vm.id).await?;
-    let (uri, vm_id, name) = (host.uri, vm.id, host_name(id));
-    req.state.compute.call(move |hv| hv.snapshot_delete(&uri, vm_id, &name)).await?;
+    remove_from_host(&req.state, vm.id, id).await?;
     let mut tx = req.begin(true).await?;
-    sqlx::query("DELETE FROM vm_snapshots WHERE id = $1").bind(id).execute(&mut *tx).await?;
-    crate::idempotency::forget_object(&mut tx, id).await?;
+    forget_row(&mut tx, id).await?;
     audit::record(
         &mut tx,
         &req,

@@ -24,6 +24,7 @@ pub mod libvirt;
 pub mod operations;
 pub mod placement;
 pub mod reconciler;
+pub mod schedules;
 pub mod vm_work;
 
 use std::path::PathBuf;

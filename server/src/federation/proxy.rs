@@ -11,7 +11,8 @@
 //!   asked (in the caller's context; recorded then);
 //! * a create: the body's `region` (clusters, templates) or its `cluster_id`'s
 //!   region (quotas, VMs, placement groups, networks, volumes, quota requests, IP pools,
-//!   floating IPs); a quota
+//!   floating IPs, maintenance windows), or its `vm_id`'s region (snapshot
+//!   schedules); a quota
 //!   also entitles its tenant to that region;
 //! * a list: every region the caller may see, merged by id (ids are UUIDv7, so
 //!   one cursor pages through all of them).
@@ -50,6 +51,9 @@ const REGION_COLLECTIONS: &[(&str, &str)] = &[
     // Public IP pools and floating IPs (perm-g).
     ("/v1/ip-pools", "ip_pool"),
     ("/v1/floating-ips", "floating_ip"),
+    // Snapshot schedules and maintenance windows (perm-e).
+    ("/v1/snapshot-schedules", "snapshot_schedule"),
+    ("/v1/maintenance-windows", "maintenance_window"),
 ];
 
 /// The collection (and object kind) of a route template, if a region holds it.
@@ -279,16 +283,19 @@ async fn by_body(
             }),
         },
         _ => {
-            let cluster = json
-                .get("cluster_id")
+            // A snapshot schedule goes where its VM is; everything else where its cluster is.
+            let (field, what) =
+                if collection == "/v1/snapshot-schedules" { ("vm_id", "VM") } else { ("cluster_id", "cluster") };
+            let holder = json
+                .get(field)
                 .and_then(Value::as_str)
                 .and_then(|s| Uuid::try_parse(s).ok())
-                .ok_or_else(|| ApiError::bad_field("cluster_id", "cluster_id is required and must be a UUID"))?;
-            locate(req, fed, regions, cluster, principal, true).await.map(|(region, _)| region).map_err(|e| match e {
+                .ok_or_else(|| ApiError::bad_field(field, format!("{field} is required and must be a UUID")))?;
+            locate(req, fed, regions, holder, principal, true).await.map(|(region, _)| region).map_err(|e| match e {
                 ApiError::NotFound { .. } => ApiError::Unprocessable {
                     code: "invalid_reference",
-                    message: "no such cluster".into(),
-                    details: serde_json::json!({ "field": "cluster_id" }),
+                    message: format!("no such {what}"),
+                    details: serde_json::json!({ "field": field }),
                 },
                 other => other,
             })
