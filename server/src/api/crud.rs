@@ -116,6 +116,57 @@ where
     }
 }
 
+/// The rename-or-describe patch of a resource with a name, a description and a
+/// version (`validate::rename` checked them): changes what is given, bumps the
+/// version, answers the row (the caller holds it locked and checked `If-Match`).
+pub async fn rename<R>(
+    tx: &mut Tx,
+    (table, columns): (&str, &str),
+    id: Uuid,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> ApiResult<R>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    Ok(sqlx::query_as(&format!(
+        "UPDATE {table} SET name = COALESCE($2, name), description = COALESCE($3, description),
+                version = version + 1, updated_at = now()
+          WHERE id = $1 RETURNING {columns}"
+    ))
+    .bind(id)
+    .bind(name)
+    .bind(description)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// One page of a sub-collection: the rows of `table` whose column `parent` is
+/// `parent_id` (a VM's interfaces, a security group's rules), in id order, read
+/// in `tx` after the caller checked the parent; commits.
+pub async fn list_children<R, T>(
+    mut tx: Tx,
+    query: &PageQuery,
+    (table, columns): (&str, &str),
+    (parent, parent_id): (&str, Uuid),
+) -> ApiResult<Json<Page<T>>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: From<R> + HasId,
+{
+    let params = query.params()?;
+    let rows: Vec<R> = sqlx::query_as(&format!(
+        "SELECT {columns} FROM {table} WHERE {parent} = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
+    ))
+    .bind(parent_id)
+    .bind(params.after)
+    .bind(params.limit + 1)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(page(rows.into_iter().map(T::from).collect(), params, |x| x.id())))
+}
+
 /// The tail of every update: audit `action` with before and after, commit, and
 /// answer the object.
 pub async fn updated<T: Serialize>(
@@ -218,5 +269,9 @@ has_id!(
     basalt_client::Notice,
     basalt_client::Network,
     basalt_client::VmInterface,
-    basalt_client::Volume
+    basalt_client::Volume,
+    // Security groups (perm-f).
+    basalt_client::SecurityGroup,
+    basalt_client::SecurityGroupRule,
+    basalt_client::VmSecurityGroup
 );

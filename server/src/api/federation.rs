@@ -170,7 +170,8 @@ pub async fn object(
              UNION ALL SELECT id, 'operation' FROM operations
              UNION ALL SELECT id, 'placement_group' FROM placement_groups
              UNION ALL SELECT id, 'quota_request' FROM quota_requests
-             UNION ALL SELECT id, 'network' FROM networks UNION ALL SELECT id, 'volume' FROM volumes) o
+             UNION ALL SELECT id, 'network' FROM networks UNION ALL SELECT id, 'volume' FROM volumes
+             UNION ALL SELECT id, 'security_group' FROM security_groups) o
           WHERE o.id = $1",
     )
     .bind(id)

@@ -25,6 +25,7 @@ pub mod quotas;
 pub mod regions;
 pub mod role_bindings;
 pub mod roles;
+pub mod security_groups;
 pub mod service_accounts;
 pub mod snapshots;
 pub mod templates;
@@ -266,6 +267,18 @@ pub fn routes() -> Vec<Route> {
         route(M::DELETE, "/v1/volumes/{id}",           p(P::VolumeDelete),      volumes::delete),
         route(M::POST,   "/v1/volumes/{id}/attach",    p(P::VolumeAttach),      volumes::attach),
         route(M::POST,   "/v1/volumes/{id}/detach",    p(P::VolumeDetach),      volumes::detach),
+        // Security groups (perm-f).
+        route(M::GET,    "/v1/security-groups",        p(P::SecurityGroupList),   security_groups::list),
+        route(M::POST,   "/v1/security-groups",        p(P::SecurityGroupCreate), security_groups::create),
+        route(M::GET,    "/v1/security-groups/{id}",   p(P::SecurityGroupRead),   security_groups::get),
+        route(M::PATCH,  "/v1/security-groups/{id}",   p(P::SecurityGroupUpdate), security_groups::update),
+        route(M::DELETE, "/v1/security-groups/{id}",   p(P::SecurityGroupDelete), security_groups::delete),
+        route(M::GET,    "/v1/security-groups/{id}/rules", p(P::SecurityGroupRuleList),   security_groups::list_rules),
+        route(M::POST,   "/v1/security-groups/{id}/rules", p(P::SecurityGroupRuleCreate), security_groups::create_rule),
+        route(M::DELETE, "/v1/security-groups/{id}/rules/{rule_id}", p(P::SecurityGroupRuleDelete), security_groups::delete_rule),
+        route(M::GET,    "/v1/vms/{id}/security-groups", p(P::VmSecurityGroupList),   security_groups::list_attached),
+        route(M::POST,   "/v1/vms/{id}/security-groups", p(P::VmSecurityGroupAttach), security_groups::attach),
+        route(M::DELETE, "/v1/vms/{id}/security-groups/{security_group_id}", p(P::VmSecurityGroupDetach), security_groups::detach),
     ]
 }
 

@@ -31,9 +31,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{
-    check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, PathIds, Req,
-};
+use super::extract::{check_version, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, PathIds, Req};
 use super::{crud, vms};
 use crate::audit::{self, Event};
 use crate::authz::Permission;
@@ -288,21 +286,11 @@ pub async fn list_interfaces(
     PathId(vm): PathId,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<VmInterface>>> {
-    let params = q.params()?;
     let mut tx = req.tx()?;
     let vm = vms::fetch(&req, &mut tx, vm, false).await?;
     req.grants.require_on_cluster(Permission::VmInterfaceList, vm.cluster_id)?;
-    let rows: Vec<InterfaceRow> = sqlx::query_as(&format!(
-        "SELECT {INTERFACE_COLUMNS} FROM vm_interfaces WHERE vm_id = $1 AND ($2::uuid IS NULL OR id > $2)
-          ORDER BY id LIMIT $3"
-    ))
-    .bind(vm.id)
-    .bind(params.after)
-    .bind(params.limit + 1)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Json(page(rows.into_iter().map(VmInterface::from).collect(), params, |i: &VmInterface| i.id)))
+    let table = ("vm_interfaces", INTERFACE_COLUMNS);
+    crud::list_children::<InterfaceRow, VmInterface>(tx, &q, table, ("vm_id", vm.id)).await
 }
 
 /// The address for a new interface on `network` (whose row the caller holds

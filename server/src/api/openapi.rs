@@ -60,6 +60,11 @@ use basalt_client::*;
         super::networks::delete, super::networks::list_interfaces, super::networks::attach, super::networks::detach,
         super::volumes::list, super::volumes::create, super::volumes::get, super::volumes::update,
         super::volumes::delete, super::volumes::attach, super::volumes::detach,
+        // Security groups (perm-f).
+        super::security_groups::list, super::security_groups::create, super::security_groups::get,
+        super::security_groups::update, super::security_groups::delete, super::security_groups::list_rules,
+        super::security_groups::create_rule, super::security_groups::delete_rule,
+        super::security_groups::list_attached, super::security_groups::attach, super::security_groups::detach,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
@@ -79,7 +84,10 @@ use basalt_client::*;
         CreateVmRequest, UpdateVm, RebuildVm, CloneVm, VmMetrics, UpdateSnapshot,
         PlacementGroup, PlacementPolicy, CreatePlacementGroup, UpdatePlacementGroup,
         Network, CreateNetwork, UpdateNetwork, VmInterface, AttachInterface, Volume, CreateVolume, UpdateVolume,
-        VolumeAttachment)),
+        VolumeAttachment,
+        // Security groups (perm-f).
+        SecurityGroup, CreateSecurityGroup, UpdateSecurityGroup, RuleDirection, RuleProtocol, SecurityGroupRule,
+        CreateSecurityGroupRule, VmSecurityGroup, AttachSecurityGroup)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

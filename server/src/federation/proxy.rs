@@ -10,7 +10,8 @@
 //!   controller (`region_objects`), else the one that says it holds it when
 //!   asked (in the caller's context; recorded then);
 //! * a create: the body's `region` (clusters, templates) or its `cluster_id`'s
-//!   region (quotas, VMs, placement groups, networks, volumes, quota requests); a quota
+//!   region (quotas, VMs, placement groups, networks, volumes, security groups,
+//!   quota requests); a quota
 //!   also entitles its tenant to that region;
 //! * a list: every region the caller may see, merged by id (ids are UUIDv7, so
 //!   one cursor pages through all of them).
@@ -46,6 +47,8 @@ const REGION_COLLECTIONS: &[(&str, &str)] = &[
     ("/v1/placement-groups", "placement_group"),
     ("/v1/networks", "network"),
     ("/v1/volumes", "volume"),
+    // Security groups (perm-f).
+    ("/v1/security-groups", "security_group"),
 ];
 
 /// The collection (and object kind) of a route template, if a region holds it.
