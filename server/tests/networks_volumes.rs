@@ -433,27 +433,7 @@ async fn cluster_delegates_see_networks_and_volumes_of_their_cluster_only() {
     let east_net = network(&s.client, "e", s.east.id, "10.1.0.0/24").await.unwrap();
     let west_vol = volume(&s.client, "wv", s.west.id, 1).await.unwrap();
     let east_vol = volume(&s.client, "ev", s.east.id, 1).await.unwrap();
-    let user = s
-        .client
-        .create_user(
-            &basalt_client::CreateUser {
-                username: "ops".into(),
-                password: Some(common::PASSWORD.into()),
-                ..Default::default()
-            },
-            &opts(),
-        )
-        .await
-        .unwrap();
-    let role_id = basalt_server::authz::builtin_role_named("cluster-operator").unwrap().id;
-    let bind = basalt_client::CreateRoleBinding {
-        role_id,
-        user_id: Some(user.id),
-        cluster_id: Some(s.west.id),
-        ..Default::default()
-    };
-    s.client.create_role_binding(&bind, &opts()).await.unwrap();
-    let ops = s.app.login("ops", Some(&s.tenant.name)).await;
+    let ops = s.app.cluster_delegate(&s.client, &s.tenant, "ops", "cluster-operator", s.west.id).await;
 
     let nets: Page<Network> = ops.get_at("/v1/networks").await.unwrap();
     assert_eq!(nets.items.iter().map(|n| n.id).collect::<Vec<_>>(), [west_net.id]);

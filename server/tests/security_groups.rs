@@ -379,27 +379,7 @@ async fn cluster_delegates_see_groups_of_their_cluster_only() {
         rule(&s.client, west.id, json!({ "direction": "ingress", "protocol": "icmp", "remote_cidr": "0.0.0.0/0" }))
             .await
             .unwrap();
-    let user = s
-        .client
-        .create_user(
-            &basalt_client::CreateUser {
-                username: "ops".into(),
-                password: Some(common::PASSWORD.into()),
-                ..Default::default()
-            },
-            &opts(),
-        )
-        .await
-        .unwrap();
-    let role_id = basalt_server::authz::builtin_role_named("cluster-operator").unwrap().id;
-    let bind = basalt_client::CreateRoleBinding {
-        role_id,
-        user_id: Some(user.id),
-        cluster_id: Some(s.west.id),
-        ..Default::default()
-    };
-    s.client.create_role_binding(&bind, &opts()).await.unwrap();
-    let ops = s.app.login("ops", Some(&s.tenant.name)).await;
+    let ops = s.app.cluster_delegate(&s.client, &s.tenant, "ops", "cluster-operator", s.west.id).await;
 
     let listed: Page<SecurityGroup> = ops.get_at("/v1/security-groups").await.unwrap();
     assert_eq!(listed.items.iter().map(|g| g.id).collect::<Vec<_>>(), [west.id]);

@@ -43,6 +43,34 @@ where
     Ok(resp)
 }
 
+/// The create body of a named object bound to a cluster (a network, a volume, a
+/// security group): what [`check_on_cluster`] checks.
+pub struct OnCluster<'a> {
+    pub tenant_id: Option<Uuid>,
+    pub cluster_id: Uuid,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+}
+
+/// What every create of a named, cluster-bound tenant object checks, in this
+/// order: the body's tenant, the name, the description, then the cluster (422
+/// `invalid_reference` unless the caller sees it) and `permission` on it.
+/// Answers the cluster and the description (empty if none was given).
+pub async fn check_on_cluster(
+    req: &Req,
+    tx: &mut Tx,
+    new: OnCluster<'_>,
+    permission: crate::authz::Permission,
+) -> ApiResult<(Uuid, String)> {
+    req.check_body_tenant(new.tenant_id)?;
+    crate::validate::name("name", new.name)?;
+    let description = new.description.unwrap_or_default().to_owned();
+    crate::validate::description(Some(&description))?;
+    let cluster = super::clusters::referenced(req, tx, new.cluster_id, crate::authz::Permission::ClusterRead).await?;
+    req.grants.require_on_cluster(permission, cluster)?;
+    Ok((cluster, description))
+}
+
 /// One page of everything `table` holds in the caller's context (RLS decides
 /// what that is), in id order.
 pub async fn list<R, T>(req: &Req, query: &PageQuery, table: &str, columns: &str) -> ApiResult<Json<Page<T>>>

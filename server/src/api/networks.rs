@@ -31,8 +31,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::crud::{self, OnCluster};
 use super::extract::{check_version, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, PathIds, Req};
-use super::{crud, vms};
+use super::vms;
 use crate::audit::{self, Event};
 use crate::authz::Permission;
 use crate::compute::{placement, Device};
@@ -162,14 +163,15 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<
 #[utoipa::path(post, operation_id = "networks_create", path = "/v1/networks", tag = "compute", request_body = CreateNetwork,
     responses((status = 201, body = Network), (status = 400), (status = 409), (status = 422)), security(("bearer" = [])))]
 pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateNetwork>) -> ApiResult<Response> {
-    req.check_body_tenant(body.tenant_id)?;
-    validate::name("name", &body.name)?;
-    let description = body.description.clone().unwrap_or_default();
-    validate::description(Some(&description))?;
     let cidr = Cidr::parse("cidr", &body.cidr)?;
     let mut tx = req.tx()?;
-    let cluster = super::clusters::referenced(&req, &mut tx, body.cluster_id, Permission::ClusterRead).await?;
-    req.grants.require_on_cluster(Permission::NetworkCreate, cluster)?;
+    let new = OnCluster {
+        tenant_id: body.tenant_id,
+        cluster_id: body.cluster_id,
+        name: &body.name,
+        description: body.description.as_deref(),
+    };
+    let (cluster, description) = crud::check_on_cluster(&req, &mut tx, new, Permission::NetworkCreate).await?;
     let (name, text) = (body.name.clone(), format!("{}/{}", cidr.network, cidr.prefix));
     crud::create(
         tx,
@@ -240,16 +242,8 @@ pub async fn update(
     let current = fetch(&req, &mut tx, id, true).await?;
     req.grants.require_on_cluster(Permission::NetworkUpdate, current.cluster_id)?;
     check_version(&if_match, current.version)?;
-    let row: NetworkRow = sqlx::query_as(&format!(
-        "UPDATE networks SET name = COALESCE($2, name), description = COALESCE($3, description),
-                version = version + 1, updated_at = now()
-          WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&body.name)
-    .bind(&body.description)
-    .fetch_one(&mut *tx)
-    .await?;
+    let table = ("networks", COLUMNS);
+    let row: NetworkRow = crud::rename(&mut tx, table, id, body.name.as_deref(), body.description.as_deref()).await?;
     crud::updated(tx, &req, "network.update", "network", id, &current, Network::from(row)).await
 }
 

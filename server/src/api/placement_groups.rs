@@ -186,16 +186,9 @@ pub async fn update(
     let mut tx = req.tx()?;
     let before = fetch(&req, &mut tx, id, true, Permission::PlacementGroupUpdate).await?;
     check_version(&if_match, before.version)?;
-    let row: PlacementGroupRow = sqlx::query_as(&format!(
-        "UPDATE placement_groups SET name = COALESCE($2, name), description = COALESCE($3, description),
-                version = version + 1, updated_at = now()
-          WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&body.name)
-    .bind(&body.description)
-    .fetch_one(&mut *tx)
-    .await?;
+    let table = ("placement_groups", COLUMNS);
+    let row: PlacementGroupRow =
+        crud::rename(&mut tx, table, id, body.name.as_deref(), body.description.as_deref()).await?;
     crud::updated(tx, &req, "placement_group.update", "placement_group", id, &before, PlacementGroup::from(row)).await
 }
 

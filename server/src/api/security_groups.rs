@@ -36,8 +36,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::crud::{self, OnCluster};
 use super::extract::{check_version, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, PathIds, Req};
-use super::{crud, vms};
+use super::vms;
 use crate::audit::Event;
 use crate::authz::Permission;
 use crate::db::Tx;
@@ -278,13 +279,14 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<
 #[utoipa::path(post, operation_id = "security_groups_create", path = "/v1/security-groups", tag = "compute", request_body = CreateSecurityGroup,
     responses((status = 201, body = SecurityGroup), (status = 400), (status = 409), (status = 422)), security(("bearer" = [])))]
 pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateSecurityGroup>) -> ApiResult<Response> {
-    req.check_body_tenant(body.tenant_id)?;
-    validate::name("name", &body.name)?;
-    let description = body.description.clone().unwrap_or_default();
-    validate::description(Some(&description))?;
     let mut tx = req.tx()?;
-    let cluster = super::clusters::referenced(&req, &mut tx, body.cluster_id, Permission::ClusterRead).await?;
-    req.grants.require_on_cluster(Permission::SecurityGroupCreate, cluster)?;
+    let new = OnCluster {
+        tenant_id: body.tenant_id,
+        cluster_id: body.cluster_id,
+        name: &body.name,
+        description: body.description.as_deref(),
+    };
+    let (cluster, description) = crud::check_on_cluster(&req, &mut tx, new, Permission::SecurityGroupCreate).await?;
     let name = body.name.clone();
     crud::create(
         tx,

@@ -153,6 +153,29 @@ impl TestApp {
             .expect("bind role")
     }
 
+    /// A new user `username` of `tenant`, created by `granter` (its admin) and
+    /// bound to the built-in cluster role `role` on `cluster` only; its logged-in client.
+    pub async fn cluster_delegate(
+        &self,
+        granter: &Client,
+        tenant: &Tenant,
+        username: &str,
+        role: &str,
+        cluster: Uuid,
+    ) -> Client {
+        let body = CreateUser { username: username.into(), password: Some(PASSWORD.into()), ..Default::default() };
+        let user = granter.create_user(&body, &RequestOptions::default()).await.expect("create delegate");
+        let role_id = basalt_server::authz::builtin_role_named(role).expect("built-in role").id;
+        let bind = basalt_client::CreateRoleBinding {
+            role_id,
+            user_id: Some(user.id),
+            cluster_id: Some(cluster),
+            ..Default::default()
+        };
+        granter.create_role_binding(&bind, &RequestOptions::default()).await.expect("bind cluster role");
+        self.login(username, Some(&tenant.name)).await
+    }
+
     pub async fn login(&self, username: &str, tenant: Option<&str>) -> Client {
         let t = self
             .anonymous()
