@@ -9,45 +9,21 @@ mod common;
 use std::time::Duration;
 
 use basalt_client::{
-    Client, ClientError, Cluster, CreateCluster, CreateSecurityGroup, CreateTemplate, CreateVm, Operation,
-    OperationStatus, Page, RequestOptions, SecurityGroup, SecurityGroupRule, Template, Tenant, VmSecurityGroup,
+    Client, ClientError, Cluster, CreateSecurityGroup, OperationStatus, Page, RequestOptions, SecurityGroup,
+    SecurityGroupRule, Template, Tenant, VmSecurityGroup,
 };
-use common::TestApp;
+use common::{running_vm, TestApp};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-const HOST: &str = "test:///default";
-
 fn opts() -> RequestOptions {
     RequestOptions::default()
-}
-
-async fn cluster(app: &TestApp, name: &str) -> Cluster {
-    // A host belongs to one cluster: `west` gets the plain URI, others the same
-    // driver under another name.
-    let host = if name == "west" { HOST.to_string() } else { format!("{HOST}?name={name}") };
-    let body = CreateCluster { name: name.into(), hosts: vec![host], ..Default::default() };
-    app.admin.post_at("/v1/clusters", &body, &opts()).await.expect("create cluster")
 }
 
 async fn quota(app: &TestApp, tenant: &Tenant, cluster: &Cluster) {
     let body =
         json!({ "tenant_id": tenant.id, "cluster_id": cluster.id, "vcpus": 64, "memory_mib": 65536, "max_vms": 8 });
     let _: Value = app.admin.post_at("/v1/quotas", &body, &opts()).await.expect("create quota");
-}
-
-async fn template(app: &TestApp) -> Template {
-    let body = CreateTemplate { name: "tiny".into(), vcpus: 1, memory_mib: 128, ..Default::default() };
-    app.admin.post_at("/v1/templates", &body, &opts()).await.expect("create template")
-}
-
-/// A running VM (created and waited for).
-async fn vm(client: &Client, name: &str, cluster: Uuid, template: Uuid) -> Uuid {
-    let body = CreateVm { name: name.into(), cluster_id: cluster, template_id: template, ..Default::default() };
-    let op: Operation = client.post_at("/v1/vms", &body, &opts()).await.expect("create vm");
-    let op = client.wait_operation(op.id, Duration::from_secs(20)).await.expect("poll");
-    assert_eq!(op.status, OperationStatus::Succeeded, "{:?}", op.error);
-    op.target_id
 }
 
 async fn group(client: &Client, name: &str, cluster: Uuid) -> Result<SecurityGroup, ClientError> {
@@ -101,12 +77,12 @@ struct Setup {
 /// Tenant `acme` with quotas on clusters `west` and `east`.
 async fn setup() -> Setup {
     let app = TestApp::spawn().await;
-    let west = cluster(&app, "west").await;
-    let east = cluster(&app, "east").await;
+    let west = app.test_cluster("west").await;
+    let east = app.test_cluster("east").await;
     let (tenant, _, client) = app.tenant_with_user("acme").await;
     quota(&app, &tenant, &west).await;
     quota(&app, &tenant, &east).await;
-    let template = template(&app).await;
+    let template = app.tiny_template().await;
     Setup { app, west, east, tenant, client, template }
 }
 
@@ -295,7 +271,7 @@ async fn vms_attach_groups_of_their_cluster_and_block_their_deletion() {
     let s = setup().await;
     let web = group(&s.client, "web", s.west.id).await.unwrap();
     let east = group(&s.client, "east", s.east.id).await.unwrap();
-    let id = vm(&s.client, "web-1", s.west.id, s.template.id).await;
+    let id = running_vm(&s.client, "web-1", s.west.id, s.template.id).await;
 
     let member = attach(&s.client, id, web.id).await.expect("attach");
     assert_eq!((member.vm_id, member.security_group_id, member.tenant_id), (id, web.id, s.tenant.id));
@@ -335,12 +311,12 @@ async fn another_tenants_groups_rules_and_attachments_are_not_found() {
         rule(&s.client, ours.id, json!({ "direction": "ingress", "protocol": "any", "remote_cidr": "10.0.0.0/8" }))
             .await
             .unwrap();
-    let our_vm = vm(&s.client, "web-1", s.west.id, s.template.id).await;
+    let our_vm = running_vm(&s.client, "web-1", s.west.id, s.template.id).await;
     attach(&s.client, our_vm, ours.id).await.unwrap();
 
     let (other, _, them) = s.app.tenant_with_user("globex").await;
     quota(&s.app, &other, &s.west).await;
-    let their_vm = vm(&them, "evil-1", s.west.id, s.template.id).await;
+    let their_vm = running_vm(&them, "evil-1", s.west.id, s.template.id).await;
 
     let path = format!("/v1/security-groups/{}", ours.id);
     assert_eq!(them.get_at::<SecurityGroup>(&path).await.unwrap_err().status(), Some(404));
@@ -400,7 +376,7 @@ async fn cluster_delegates_see_groups_of_their_cluster_only() {
     )
     .await
     .expect("add a rule");
-    let id = vm(&s.client, "web-1", s.west.id, s.template.id).await;
+    let id = running_vm(&s.client, "web-1", s.west.id, s.template.id).await;
     attach(&ops, id, west.id).await.expect("attach on its cluster");
     assert_eq!(attached(&ops, id).await.unwrap(), [west.id]);
     // ... but cluster-operator destroys nothing.

@@ -20,6 +20,20 @@ use uuid::Uuid;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// libvirt's in-process test driver.
+pub const TEST_HOST: &str = "test:///default";
+
+/// A running VM of `client`'s tenant (created and waited for); its id.
+pub async fn running_vm(client: &Client, name: &str, cluster: Uuid, template: Uuid) -> Uuid {
+    let body =
+        basalt_client::CreateVm { name: name.into(), cluster_id: cluster, template_id: template, ..Default::default() };
+    let op: basalt_client::Operation =
+        client.post_at("/v1/vms", &body, &RequestOptions::default()).await.expect("create vm");
+    let op = client.wait_operation(op.id, std::time::Duration::from_secs(20)).await.expect("poll");
+    assert_eq!(op.status, basalt_client::OperationStatus::Succeeded, "{:?}", op.error);
+    op.target_id
+}
+
 /// A fresh database (see `basalt_server::testing`), with panicking helpers for tests.
 pub struct TestDb(basalt_server::testing::TestDb);
 
@@ -151,6 +165,22 @@ impl TestApp {
             )
             .await
             .expect("bind role")
+    }
+
+    /// A cluster of one libvirt test-driver host: `west` gets the plain URI
+    /// (whose domains tests read), others the same driver under another name
+    /// (a host belongs to one cluster).
+    pub async fn test_cluster(&self, name: &str) -> basalt_client::Cluster {
+        let host = if name == "west" { TEST_HOST.to_string() } else { format!("{TEST_HOST}?name={name}") };
+        let body = basalt_client::CreateCluster { name: name.into(), hosts: vec![host], ..Default::default() };
+        self.admin.post_at("/v1/clusters", &body, &RequestOptions::default()).await.expect("create cluster")
+    }
+
+    /// The public template `tiny` (1 vCPU, 128 MiB).
+    pub async fn tiny_template(&self) -> basalt_client::Template {
+        let body =
+            basalt_client::CreateTemplate { name: "tiny".into(), vcpus: 1, memory_mib: 128, ..Default::default() };
+        self.admin.post_at("/v1/templates", &body, &RequestOptions::default()).await.expect("create template")
     }
 
     /// A new user `username` of `tenant`, created by `granter` (its admin) and
