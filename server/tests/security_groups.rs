@@ -65,6 +65,17 @@ fn is(status_code: u16, code: &str) -> (Option<u16>, Option<String>) {
     (Some(status_code), Some(code.into()))
 }
 
+/// The audited actions on object `id`, oldest first.
+async fn audited(app: &TestApp, id: Uuid) -> Vec<String> {
+    let mut conn = app.db.admin().await;
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT action FROM audit_events WHERE target_id = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    rows.into_iter().map(|(a,)| a).collect()
+}
+
 struct Setup {
     app: TestApp,
     west: Cluster,
@@ -127,6 +138,8 @@ async fn groups_are_created_renamed_under_if_match_and_deleted_with_their_rules(
     s.client.delete_at(&path).await.expect("delete");
     assert_eq!(s.client.get_at::<SecurityGroup>(&path).await.unwrap_err().status(), Some(404));
     assert_eq!(rules(&s.client, web.id).await.unwrap_err().status(), Some(404));
+    let actions = ["security_group.create", "security_group.update", "security_group.delete"];
+    assert_eq!(audited(&s.app, web.id).await, actions);
     let mut conn = s.app.db.admin().await;
     let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM security_group_rules WHERE security_group_id = $1")
         .bind(web.id)
@@ -234,10 +247,35 @@ async fn rules_are_validated_normalised_and_unique() {
     s.client.delete_at(&path).await.expect("delete rule");
     assert_eq!(s.client.delete_at(&path).await.unwrap_err().status(), Some(404));
     assert!(!rules(&s.client, g.id).await.unwrap().iter().any(|r| r.id == ssh.id));
+    assert_eq!(audited(&s.app, ssh.id).await, ["security_group_rule.create", "security_group_rule.delete"]);
     // A rule id under another group is not found there.
     let other = group(&s.client, "other", s.west.id).await.unwrap();
     let e = s.client.delete_at(&format!("/v1/security-groups/{}/rules/{}", other.id, v6.id)).await.unwrap_err();
     assert_eq!(e.status(), Some(404));
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn ten_concurrent_creates_of_one_rule_store_it_once() {
+    let s = setup().await;
+    let g = group(&s.client, "web", s.west.id).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let client = s.client.clone();
+        // Two spellings of the same rule, racing.
+        let cidr = if i % 2 == 0 { "2001:db8::/32" } else { "2001:DB8:0::/32" };
+        let body = json!({ "direction": "ingress", "protocol": "tcp", "port_from": 443, "remote_cidr": cidr });
+        tasks.push(tokio::spawn(async move { rule(&client, g.id, body).await }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(e) => assert_eq!(status(e), is(409, "duplicate_rule")),
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(rules(&s.client, g.id).await.unwrap().len(), 1);
     s.app.stop().await;
 }
 
@@ -289,6 +327,7 @@ async fn vms_attach_groups_of_their_cluster_and_block_their_deletion() {
     s.client.delete_at(&member_path).await.expect("detach");
     assert_eq!(s.client.delete_at(&member_path).await.unwrap_err().status(), Some(404), "detached once");
     assert!(attached(&s.client, id).await.unwrap().is_empty());
+    assert_eq!(audited(&s.app, member.id).await, ["vm_security_group.attach", "vm_security_group.detach"]);
     s.client.delete_at(&group_path).await.expect("delete once unused");
 
     // A VM's deletion takes its memberships with it, so the group can go.
