@@ -506,7 +506,7 @@ pub async fn attach(
     req.grants.require_on_cluster(Permission::VmSecurityGroupAttach, vm.cluster_id)?;
     // Locked, so a concurrent delete of the group waits for this attachment
     // (and then refuses) or wins first (and this answers 422).
-    let group = crud::fetch::<GroupRow, SecurityGroup>(
+    let found = crud::fetch::<GroupRow, SecurityGroup>(
         &mut tx,
         "security_groups",
         COLUMNS,
@@ -514,10 +514,16 @@ pub async fn attach(
         true,
         "security_group",
     )
-    .await
-    .ok()
-    .filter(|g| g.cluster_id == vm.cluster_id)
-    .ok_or_else(|| ApiError::invalid_reference("security_group_id", "no such security group on the VM's cluster"))?;
+    .await;
+    // Missing, another tenant's (RLS) and another cluster's look alike; a
+    // database failure stays an error.
+    let group = match found {
+        Ok(group) if group.cluster_id == vm.cluster_id => group,
+        Ok(_) | Err(ApiError::NotFound { .. }) => {
+            return Err(ApiError::invalid_reference("security_group_id", "no such security group on the VM's cluster"))
+        }
+        Err(e) => return Err(e),
+    };
     crud::create(
         tx,
         &req,
