@@ -1148,3 +1148,150 @@ pub struct UpdateMaintenanceWindow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<MaintenanceState>,
 }
+
+// --- Security groups ----------------------------------------------------------
+
+/// A tenant's security group on one cluster: a named set of allow rules that
+/// applies to the VMs of that cluster attached to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SecurityGroup {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub cluster_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSecurityGroup {
+    /// Must match the caller's tenant context when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
+    pub cluster_id: Uuid,
+    /// 1–63 characters: lower-case letters, digits and `-`, starting with a letter.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Name and description only: the cluster is fixed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSecurityGroup {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Which traffic a rule allows: towards the VM or from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleDirection {
+    #[default]
+    Ingress,
+    Egress,
+}
+
+impl RuleDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleDirection::Ingress => "ingress",
+            RuleDirection::Egress => "egress",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RuleDirection> {
+        [RuleDirection::Ingress, RuleDirection::Egress].into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// The IP protocol a rule allows; only `tcp` and `udp` have ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleProtocol {
+    #[default]
+    Tcp,
+    Udp,
+    Icmp,
+    Any,
+}
+
+impl RuleProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleProtocol::Tcp => "tcp",
+            RuleProtocol::Udp => "udp",
+            RuleProtocol::Icmp => "icmp",
+            RuleProtocol::Any => "any",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RuleProtocol> {
+        [RuleProtocol::Tcp, RuleProtocol::Udp, RuleProtocol::Icmp, RuleProtocol::Any]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+
+    /// Whether rules of this protocol have a port range.
+    pub fn has_ports(self) -> bool {
+        matches!(self, RuleProtocol::Tcp | RuleProtocol::Udp)
+    }
+}
+
+/// One allow rule of a security group, as stored (normalised: a tcp/udp rule
+/// always has both ports, an icmp/any rule none; the CIDR in canonical form).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SecurityGroupRule {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub security_group_id: Uuid,
+    pub direction: RuleDirection,
+    pub protocol: RuleProtocol,
+    pub port_from: Option<i32>,
+    pub port_to: Option<i32>,
+    /// IPv4 or IPv6 network in CIDR notation (`0.0.0.0/0`, `2001:db8::/32`).
+    pub remote_cidr: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSecurityGroupRule {
+    pub direction: RuleDirection,
+    pub protocol: RuleProtocol,
+    /// tcp/udp only: 1–65535. Without `port_to`, the single port `port_from`;
+    /// without both, every port (1–65535).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_from: Option<i32>,
+    /// tcp/udp only: `port_from`–65535.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_to: Option<i32>,
+    /// IPv4 or IPv6 network in CIDR notation, host bits zero; a bare address
+    /// means that one host (`/32`, `/128`).
+    pub remote_cidr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A VM's membership in a security group of its tenant and cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VmSecurityGroup {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub vm_id: Uuid,
+    pub security_group_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachSecurityGroup {
+    /// A security group of the VM's tenant on the VM's cluster.
+    pub security_group_id: Uuid,
+}

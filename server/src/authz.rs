@@ -243,6 +243,18 @@ permissions! {
     MaintenanceWindowRead = "maintenance_window:read", [System, Tenant, Cluster], "Read a maintenance window.";
     MaintenanceWindowUpdate = "maintenance_window:update", [System], "Change or cancel a maintenance window.";
     MaintenanceWindowDelete = "maintenance_window:delete", [System], "Delete a maintenance window.";
+    // Security groups (perm-f).
+    SecurityGroupCreate = "security_group:create", [Tenant, Cluster], "Create security groups (named sets of allow rules) on a cluster.";
+    SecurityGroupList = "security_group:list", [Tenant, Cluster], "List security groups.";
+    SecurityGroupRead = "security_group:read", [Tenant, Cluster], "Read a security group.";
+    SecurityGroupUpdate = "security_group:update", [Tenant, Cluster], "Rename a security group or change its description.";
+    SecurityGroupDelete = "security_group:delete", [Tenant, Cluster], "Delete a security group no VM is attached to (with its rules).";
+    SecurityGroupRuleCreate = "security_group_rule:create", [Tenant, Cluster], "Add an allow rule (direction, protocol, ports, remote CIDR) to a security group.";
+    SecurityGroupRuleList = "security_group_rule:list", [Tenant, Cluster], "List a security group's rules.";
+    SecurityGroupRuleDelete = "security_group_rule:delete", [Tenant, Cluster], "Remove a rule from a security group.";
+    VmSecurityGroupAttach = "vm_security_group:attach", [Tenant, Cluster], "Attach a security group of its cluster to a VM.";
+    VmSecurityGroupDetach = "vm_security_group:detach", [Tenant, Cluster], "Detach a security group from a VM.";
+    VmSecurityGroupList = "vm_security_group:list", [Tenant, Cluster], "List the security groups a VM is attached to.";
 }
 
 /// Which clusters a caller may act on with one permission.

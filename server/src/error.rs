@@ -250,6 +250,7 @@ fn conflict_message(constraint: Option<&str>) -> String {
         Some("quota_requests_one_pending") => {
             "a request for this cluster is already pending: cancel it or wait for the decision".into()
         }
+        Some("security_groups_tenant_name") => "a security group with this name already exists".into(),
         Some(c) => format!("the object conflicts with an existing one ({c})"),
         None => "the object conflicts with an existing one".into(),
     }

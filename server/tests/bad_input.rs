@@ -885,6 +885,52 @@ fn schedules_maintenance(_: &Fx) -> Vec<Case> {
     ]
 }
 
+/// Security groups (perm-f): names, rules (direction, protocol, ports, remote
+/// CIDR), VM membership.
+#[rustfmt::skip]
+fn security_groups(_: &Fx) -> Vec<Case> {
+    let rules = format!("/v1/security-groups/{GHOST}/rules");
+    let rule = |fields: &str| format!(r#"{{"direction":"ingress","protocol":"tcp","remote_cidr":"0.0.0.0/0"{fields}}}"#);
+    let cidr = |c: &str| format!(r#"{{"direction":"ingress","protocol":"tcp","remote_cidr":"{c}"}}"#);
+    let members = format!("/v1/vms/{GHOST}/security-groups");
+    vec![
+        c("security group bad name", POST, "/v1/security-groups", Tenant, format!(r#"{{"name":"Web","cluster_id":"{GHOST}"}}"#), 400, FIELD).at("name"),
+        c("security group bidi description", POST, "/v1/security-groups", Tenant, format!(r#"{{"name":"web","cluster_id":"{GHOST}","description":"a\u202eb"}}"#), 400, FIELD).at("description"),
+        c("security group without cluster", POST, "/v1/security-groups", Tenant, r#"{"name":"web"}"#, 400, FIELD).at("cluster_id"),
+        c("security group on a cluster without quota", POST, "/v1/security-groups", Tenant, format!(r#"{{"name":"web","cluster_id":"{GHOST}"}}"#), 422, UNPROCESSABLE_REF).at("cluster_id"),
+        c("security group at system scope", POST, "/v1/security-groups", Admin, format!(r#"{{"name":"web","cluster_id":"{GHOST}"}}"#), 403, DENIED),
+        c("security group changing its cluster", PATCH, format!("/v1/security-groups/{GHOST}"), Tenant, format!(r#"{{"cluster_id":"{GHOST}"}}"#), 400, FIELD).at("cluster_id"),
+        c("patch missing security group", PATCH, format!("/v1/security-groups/{GHOST}"), Tenant, r#"{"description":"x"}"#, 404, NOT_FOUND),
+        c("security group id not a uuid", GET, "/v1/security-groups/web", Tenant, "", 400, FIELD).at("id"),
+        c("delete missing security group", DELETE, format!("/v1/security-groups/{GHOST}"), Tenant, "", 404, NOT_FOUND),
+        c("rule of a missing group", POST, rules.clone(), Tenant, rule(""), 404, NOT_FOUND),
+        c("rules of a missing group", GET, rules.clone(), Tenant, "", 404, NOT_FOUND),
+        c("rule port 0", POST, rules.clone(), Tenant, rule(r#","port_from":0"#), 400, FIELD).at("port_from"),
+        c("rule port 65536", POST, rules.clone(), Tenant, rule(r#","port_from":1,"port_to":65536"#), 400, FIELD).at("port_to"),
+        c("rule ports reversed", POST, rules.clone(), Tenant, rule(r#","port_from":443,"port_to":80"#), 400, FIELD).at("port_to"),
+        c("rule port_to alone", POST, rules.clone(), Tenant, rule(r#","port_to":80"#), 400, FIELD).at("port_from"),
+        c("rule port as text", POST, rules.clone(), Tenant, rule(r#","port_from":"22""#), 400, FIELD).at("port_from"),
+        c("icmp rule with a port", POST, rules.clone(), Tenant, r#"{"direction":"ingress","protocol":"icmp","port_from":8,"remote_cidr":"0.0.0.0/0"}"#, 400, FIELD).at("port_from"),
+        c("rule cidr host bits", POST, rules.clone(), Tenant, cidr("10.0.0.1/8"), 400, FIELD).at("remote_cidr"),
+        c("rule cidr ipv6 /129", POST, rules.clone(), Tenant, cidr("2001:db8::/129"), 400, FIELD).at("remote_cidr"),
+        c("rule cidr ipv4 /33", POST, rules.clone(), Tenant, cidr("10.0.0.0/33"), 400, FIELD).at("remote_cidr"),
+        c("rule cidr garbage", POST, rules.clone(), Tenant, cidr("anywhere"), 400, FIELD).at("remote_cidr"),
+        c("rule without cidr", POST, rules.clone(), Tenant, r#"{"direction":"ingress","protocol":"tcp"}"#, 400, FIELD).at("remote_cidr"),
+        c("rule bad direction", POST, rules.clone(), Tenant, r#"{"direction":"in","protocol":"tcp","remote_cidr":"0.0.0.0/0"}"#, 400, FIELD).at("direction"),
+        c("rule bad protocol", POST, rules.clone(), Tenant, r#"{"direction":"ingress","protocol":"sctp","remote_cidr":"0.0.0.0/0"}"#, 400, FIELD).at("protocol"),
+        c("rule with a deny action", POST, rules.clone(), Tenant, rule(r#","action":"deny""#), 400, FIELD).at("action"),
+        c("rule bidi description", POST, rules.clone(), Tenant, rule(r#","description":"a\u202eb""#), 400, FIELD).at("description"),
+        c("delete rule bad id", DELETE, format!("/v1/security-groups/{GHOST}/rules/ssh"), Tenant, "", 400, FIELD).at("id"),
+        c("delete rule of a missing group", DELETE, format!("/v1/security-groups/{GHOST}/rules/{GHOST}"), Tenant, "", 404, NOT_FOUND),
+        c("attach group to a missing vm", POST, members.clone(), Tenant, format!(r#"{{"security_group_id":"{GHOST}"}}"#), 404, NOT_FOUND),
+        c("attach without a group", POST, members.clone(), Tenant, "{}", 400, FIELD).at("security_group_id"),
+        c("attach group id not a uuid", POST, members.clone(), Tenant, r#"{"security_group_id":"web"}"#, 400, FIELD).at("security_group_id"),
+        c("groups of a missing vm", GET, members.clone(), Tenant, "", 404, NOT_FOUND),
+        c("detach group bad id", DELETE, format!("{members}/web"), Tenant, "", 400, FIELD).at("id"),
+        c("detach group of a missing vm", DELETE, format!("{members}/{GHOST}"), Tenant, "", 404, NOT_FOUND),
+    ]
+}
+
 /// Every family, in order.
 fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
     vec![
@@ -904,6 +950,8 @@ fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
         ("ip pools, floating ips", floating_ips(fx)),
         // Snapshot schedules and maintenance windows (perm-e).
         ("snapshot schedules, maintenance windows", schedules_maintenance(fx)),
+        // Security groups (perm-f).
+        ("security groups, rules, memberships", security_groups(fx)),
     ]
 }
 

@@ -272,7 +272,7 @@ async fn a_federated_install_isolates_tenants_by_region_and_survives_an_outage()
     let (status, body, _) = api.call(Method::GET, &format!("{}/v1/users", r1.url()), &acme_token, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (421, Some("misdirected")));
 
-    // Networks and volumes are region-held: a create goes to its cluster's
+    // Networks, volumes and security groups are region-held: a create goes to its cluster's
     // region, lists merge the regions, and another tenant reads nothing of them.
     let net = api
         .ok(
@@ -290,7 +290,23 @@ async fn a_federated_install_isolates_tenants_by_region_and_survives_an_outage()
             Some(json!({"name": "data", "cluster_id": c2["id"], "size_gib": 1})),
         )
         .await;
-    for (path, obj) in [("networks", &net), ("volumes", &vol)] {
+    // Security groups too (perm-f), and their rules follow the group's region.
+    let sg = api
+        .ok(
+            Method::POST,
+            &format!("{g}/v1/security-groups"),
+            &beta_token,
+            Some(json!({"name": "web", "cluster_id": c2["id"]})),
+        )
+        .await;
+    let sg_rules = format!("{g}/v1/security-groups/{}/rules", sg["id"].as_str().expect("id"));
+    let rule = json!({"direction": "ingress", "protocol": "tcp", "port_from": 443, "remote_cidr": "0.0.0.0/0"});
+    api.ok(Method::POST, &sg_rules, &beta_token, Some(rule)).await;
+    let listed = api.ok(Method::GET, &sg_rules, &beta_token, None).await;
+    assert_eq!(listed["items"][0]["port_to"], 443, "{listed}");
+    let (status, _, _) = api.call(Method::GET, &sg_rules, &acme_token, None).await;
+    assert_eq!(status, 404, "acme reads beta's rules");
+    for (path, obj) in [("networks", &net), ("volumes", &vol), ("security-groups", &sg)] {
         let id = obj["id"].as_str().expect("id");
         let direct = api.ok(Method::GET, &format!("{}/v1/{path}/{id}", r2.url()), &beta_token, None).await;
         assert_eq!(direct["id"], obj["id"], "{path} live in r2");

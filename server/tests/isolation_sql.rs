@@ -193,6 +193,25 @@ const SEEDERS: &[(&str, &str)] = &[
          SELECT $2, $1, v.cluster_id, 'd-' || $2::text, 1, '/seed/' || $2::text, v.id, 'vdb' FROM vms v
           WHERE v.tenant_id = $1 ORDER BY v.id LIMIT 1",
     ),
+    // Security groups (perm-f): tenant rows only; a rule, and the group's
+    // membership of the tenant's first VM.
+    (
+        "security_groups",
+        "INSERT INTO security_groups (id, tenant_id, cluster_id, name)
+         SELECT $2, $1, $2, 'sg-' || $2::text WHERE $1::uuid IS NOT NULL",
+    ),
+    (
+        "security_group_rules",
+        "INSERT INTO security_group_rules (id, tenant_id, security_group_id, direction, protocol, port_from, port_to, remote_cidr)
+         SELECT $2, $1, g.id, 'ingress', 'tcp', 22, 22, '0.0.0.0/0' FROM security_groups g WHERE g.tenant_id = $1
+          ORDER BY g.id LIMIT 1",
+    ),
+    (
+        "vm_security_groups",
+        "INSERT INTO vm_security_groups (id, tenant_id, vm_id, security_group_id)
+         SELECT $2, $1, v.id, g.id FROM vms v JOIN security_groups g ON g.tenant_id = v.tenant_id
+          WHERE v.tenant_id = $1 ORDER BY v.id, g.id LIMIT 1",
+    ),
     (
         "console_tickets",
         "INSERT INTO console_tickets (id, tenant_id, vm_id, user_id, secret_sha256, expires_at)

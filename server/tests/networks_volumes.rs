@@ -10,25 +10,15 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use basalt_client::{
-    Client, Cluster, CreateCluster, CreateNetwork, CreateTemplate, CreateVm, CreateVolume, Network, Operation,
-    OperationStatus, Page, Quota, RequestOptions, Template, Tenant, VmInterface, Volume,
+    Client, Cluster, CreateNetwork, CreateVolume, Network, OperationStatus, Page, Quota, RequestOptions, Template,
+    Tenant, VmInterface, Volume,
 };
-use common::TestApp;
+use common::{running_vm, TestApp};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-const HOST: &str = "test:///default";
-
 fn opts() -> RequestOptions {
     RequestOptions::default()
-}
-
-async fn cluster(app: &TestApp, name: &str) -> Cluster {
-    // A host belongs to one cluster: `west` gets the plain URI (whose domains
-    // the tests read), others the same driver under another name.
-    let host = if name == "west" { HOST.to_string() } else { format!("{HOST}?name={name}") };
-    let body = CreateCluster { name: name.into(), hosts: vec![host], ..Default::default() };
-    app.admin.post_at("/v1/clusters", &body, &opts()).await.expect("create cluster")
 }
 
 /// A quota with room for `vms` small VMs and, if given, `disk_gib` of volumes.
@@ -36,20 +26,6 @@ async fn quota(app: &TestApp, tenant: &Tenant, cluster: &Cluster, vms: i32, disk
     let body = json!({ "tenant_id": tenant.id, "cluster_id": cluster.id, "vcpus": 64, "memory_mib": 65536,
                        "max_vms": vms, "disk_gib": disk_gib });
     app.admin.post_at("/v1/quotas", &body, &opts()).await.expect("create quota")
-}
-
-async fn template(app: &TestApp) -> Template {
-    let body = CreateTemplate { name: "tiny".into(), vcpus: 1, memory_mib: 128, ..Default::default() };
-    app.admin.post_at("/v1/templates", &body, &opts()).await.expect("create template")
-}
-
-/// A running VM (created and waited for).
-async fn vm(client: &Client, name: &str, cluster: Uuid, template: Uuid) -> Uuid {
-    let body = CreateVm { name: name.into(), cluster_id: cluster, template_id: template, ..Default::default() };
-    let op: Operation = client.post_at("/v1/vms", &body, &opts()).await.expect("create vm");
-    let op = client.wait_operation(op.id, Duration::from_secs(20)).await.expect("poll");
-    assert_eq!(op.status, OperationStatus::Succeeded, "{:?}", op.error);
-    op.target_id
 }
 
 async fn network(
@@ -92,7 +68,7 @@ fn conflict(code: &str) -> (Option<u16>, Option<String>) {
 
 /// The persistent definition of VM `id`'s domain on the test driver.
 fn domain_xml(id: Uuid) -> String {
-    let conn = virt::connect::Connect::open(Some(HOST)).expect("open");
+    let conn = virt::connect::Connect::open(Some(common::TEST_HOST)).expect("open");
     let dom = conn.lookup_domain_by_uuid(id).expect("domain");
     dom.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE).expect("xml")
 }
@@ -109,12 +85,12 @@ struct Setup {
 /// Tenant `acme` with quotas on clusters `west` (disk limited to `disk_gib`) and `east`.
 async fn setup(disk_gib: Option<i64>) -> Setup {
     let app = TestApp::spawn().await;
-    let west = cluster(&app, "west").await;
-    let east = cluster(&app, "east").await;
+    let west = app.test_cluster("west").await;
+    let east = app.test_cluster("east").await;
     let (tenant, _, client) = app.tenant_with_user("acme").await;
     quota(&app, &tenant, &west, 8, disk_gib).await;
     quota(&app, &tenant, &east, 8, None).await;
-    let template = template(&app).await;
+    let template = app.tiny_template().await;
     Setup { app, west, east, tenant, client, template }
 }
 
@@ -186,7 +162,7 @@ async fn networks_refuse_overlaps_and_keep_their_cidr() {
 async fn interfaces_get_addresses_from_ipam_and_reach_the_domain() {
     let s = setup(None).await;
     let net = network(&s.client, "lan", s.west.id, "10.0.0.0/24").await.unwrap();
-    let id = vm(&s.client, "web-1", s.west.id, s.template.id).await;
+    let id = running_vm(&s.client, "web-1", s.west.id, s.template.id).await;
 
     let first = attach(&s.client, id, net.id, None).await.expect("attach");
     assert_eq!(
@@ -261,7 +237,7 @@ async fn twenty_parallel_attaches_get_twenty_distinct_addresses() {
     let net = network(&s.client, "lan", s.west.id, "10.20.0.0/27").await.unwrap();
     let mut vms = Vec::new();
     for i in 0..4 {
-        vms.push(vm(&s.client, &format!("web-{i}"), s.west.id, s.template.id).await);
+        vms.push(running_vm(&s.client, &format!("web-{i}"), s.west.id, s.template.id).await);
     }
     let mut tasks = Vec::new();
     for i in 0..20 {
@@ -361,9 +337,9 @@ async fn volumes_are_files_counted_against_the_disk_quota() {
 #[tokio::test]
 async fn volumes_attach_to_one_vm_of_their_cluster() {
     let s = setup(None).await;
-    let web = vm(&s.client, "web", s.west.id, s.template.id).await;
-    let db = vm(&s.client, "db", s.west.id, s.template.id).await;
-    let far = vm(&s.client, "far", s.east.id, s.template.id).await;
+    let web = running_vm(&s.client, "web", s.west.id, s.template.id).await;
+    let db = running_vm(&s.client, "db", s.west.id, s.template.id).await;
+    let far = running_vm(&s.client, "far", s.east.id, s.template.id).await;
     let data = volume(&s.client, "data", s.west.id, 2).await.unwrap();
     let logs = volume(&s.client, "logs", s.west.id, 1).await.unwrap();
     let file = s.app.state.compute.storage_dir.join("volumes").join(format!("{}.qcow2", data.id));

@@ -43,6 +43,34 @@ where
     Ok(resp)
 }
 
+/// The create body of a named object bound to a cluster (a network, a volume, a
+/// security group): what [`check_on_cluster`] checks.
+pub struct OnCluster<'a> {
+    pub tenant_id: Option<Uuid>,
+    pub cluster_id: Uuid,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+}
+
+/// What every create of a named, cluster-bound tenant object checks, in this
+/// order: the body's tenant, the name, the description, then the cluster (422
+/// `invalid_reference` unless the caller sees it) and `permission` on it.
+/// Answers the cluster and the description (empty if none was given).
+pub async fn check_on_cluster(
+    req: &Req,
+    tx: &mut Tx,
+    new: OnCluster<'_>,
+    permission: crate::authz::Permission,
+) -> ApiResult<(Uuid, String)> {
+    req.check_body_tenant(new.tenant_id)?;
+    crate::validate::name("name", new.name)?;
+    let description = new.description.unwrap_or_default().to_owned();
+    crate::validate::description(Some(&description))?;
+    let cluster = super::clusters::referenced(req, tx, new.cluster_id, crate::authz::Permission::ClusterRead).await?;
+    req.grants.require_on_cluster(permission, cluster)?;
+    Ok((cluster, description))
+}
+
 /// One page of everything `table` holds in the caller's context (RLS decides
 /// what that is), in id order.
 pub async fn list<R, T>(req: &Req, query: &PageQuery, table: &str, columns: &str) -> ApiResult<Json<Page<T>>>
@@ -149,6 +177,32 @@ where
         Ok(()) => Ok(found),
         Err(_) => Err(ApiError::NotFound { kind }),
     }
+}
+
+/// One page of a sub-collection: the rows of `table` whose column `parent` is
+/// `parent_id` (a VM's interfaces, a security group's rules), in id order, read
+/// in `tx` after the caller checked the parent; commits.
+pub async fn list_children<R, T>(
+    mut tx: Tx,
+    query: &PageQuery,
+    (table, columns): (&str, &str),
+    (parent, parent_id): (&str, Uuid),
+) -> ApiResult<Json<Page<T>>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: From<R> + HasId,
+{
+    let params = query.params()?;
+    let rows: Vec<R> = sqlx::query_as(&format!(
+        "SELECT {columns} FROM {table} WHERE {parent} = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
+    ))
+    .bind(parent_id)
+    .bind(params.after)
+    .bind(params.limit + 1)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(page(rows.into_iter().map(T::from).collect(), params, |x| x.id())))
 }
 
 /// The tail of every update: audit `action` with before and after, commit, and
@@ -286,5 +340,9 @@ has_id!(
     basalt_client::FloatingIp,
     // Snapshot schedules and maintenance windows (perm-e).
     basalt_client::SnapshotSchedule,
-    basalt_client::MaintenanceWindow
+    basalt_client::MaintenanceWindow,
+    // Security groups (perm-f).
+    basalt_client::SecurityGroup,
+    basalt_client::SecurityGroupRule,
+    basalt_client::VmSecurityGroup
 );

@@ -173,7 +173,8 @@ pub async fn object(
              UNION ALL SELECT id, 'network' FROM networks UNION ALL SELECT id, 'volume' FROM volumes
              UNION ALL SELECT id, 'ip_pool' FROM ip_pools UNION ALL SELECT id, 'floating_ip' FROM floating_ips
              UNION ALL SELECT id, 'snapshot_schedule' FROM snapshot_schedules
-             UNION ALL SELECT id, 'maintenance_window' FROM maintenance_windows) o
+             UNION ALL SELECT id, 'maintenance_window' FROM maintenance_windows
+             UNION ALL SELECT id, 'security_group' FROM security_groups) o
           WHERE o.id = $1",
     )
     .bind(id)

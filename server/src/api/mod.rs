@@ -28,6 +28,7 @@ pub mod quotas;
 pub mod regions;
 pub mod role_bindings;
 pub mod roles;
+pub mod security_groups;
 pub mod service_accounts;
 pub mod snapshot_schedules;
 pub mod snapshots;
@@ -295,6 +296,18 @@ pub fn routes() -> Vec<Route> {
         route(M::GET,    "/v1/maintenance-windows/{id}", p(P::MaintenanceWindowRead), maintenance_windows::get),
         route(M::PATCH,  "/v1/maintenance-windows/{id}", p(P::MaintenanceWindowUpdate), maintenance_windows::update),
         route(M::DELETE, "/v1/maintenance-windows/{id}", p(P::MaintenanceWindowDelete), maintenance_windows::delete),
+        // Security groups (perm-f).
+        route(M::GET,    "/v1/security-groups",        p(P::SecurityGroupList),   security_groups::list),
+        route(M::POST,   "/v1/security-groups",        p(P::SecurityGroupCreate), security_groups::create),
+        route(M::GET,    "/v1/security-groups/{id}",   p(P::SecurityGroupRead),   security_groups::get),
+        route(M::PATCH,  "/v1/security-groups/{id}",   p(P::SecurityGroupUpdate), security_groups::update),
+        route(M::DELETE, "/v1/security-groups/{id}",   p(P::SecurityGroupDelete), security_groups::delete),
+        route(M::GET,    "/v1/security-groups/{id}/rules", p(P::SecurityGroupRuleList),   security_groups::list_rules),
+        route(M::POST,   "/v1/security-groups/{id}/rules", p(P::SecurityGroupRuleCreate), security_groups::create_rule),
+        route(M::DELETE, "/v1/security-groups/{id}/rules/{rule_id}", p(P::SecurityGroupRuleDelete), security_groups::delete_rule),
+        route(M::GET,    "/v1/vms/{id}/security-groups", p(P::VmSecurityGroupList),   security_groups::list_attached),
+        route(M::POST,   "/v1/vms/{id}/security-groups", p(P::VmSecurityGroupAttach), security_groups::attach),
+        route(M::DELETE, "/v1/vms/{id}/security-groups/{security_group_id}", p(P::VmSecurityGroupDetach), security_groups::detach),
     ]
 }
 

@@ -32,10 +32,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::extract::{
-    check_version, page, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, PathIds, Req,
-};
-use super::{crud, vms};
+use super::crud::{self, OnCluster};
+use super::extract::{check_version, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, PathIds, Req};
+use super::vms;
 use crate::audit::{self, Event};
 use crate::authz::Permission;
 use crate::compute::{placement, Device};
@@ -217,14 +216,15 @@ pub async fn list(req: Req, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<
 #[utoipa::path(post, operation_id = "networks_create", path = "/v1/networks", tag = "compute", request_body = CreateNetwork,
     responses((status = 201, body = Network), (status = 400), (status = 409), (status = 422)), security(("bearer" = [])))]
 pub async fn create(req: Req, key: IdempotencyKey, ApiJson(body): ApiJson<CreateNetwork>) -> ApiResult<Response> {
-    req.check_body_tenant(body.tenant_id)?;
-    validate::name("name", &body.name)?;
-    let description = body.description.clone().unwrap_or_default();
-    validate::description(Some(&description))?;
     let cidr = Cidr::parse("cidr", &body.cidr)?;
     let mut tx = req.tx()?;
-    let cluster = super::clusters::referenced(&req, &mut tx, body.cluster_id, Permission::ClusterRead).await?;
-    req.grants.require_on_cluster(Permission::NetworkCreate, cluster)?;
+    let new = OnCluster {
+        tenant_id: body.tenant_id,
+        cluster_id: body.cluster_id,
+        name: &body.name,
+        description: body.description.as_deref(),
+    };
+    let (cluster, description) = crud::check_on_cluster(&req, &mut tx, new, Permission::NetworkCreate).await?;
     let (name, text) = (body.name.clone(), cidr.text());
     crud::create(
         tx,
@@ -315,21 +315,11 @@ pub async fn list_interfaces(
     PathId(vm): PathId,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<VmInterface>>> {
-    let params = q.params()?;
     let mut tx = req.tx()?;
     let vm = vms::fetch(&req, &mut tx, vm, false).await?;
     req.grants.require_on_cluster(Permission::VmInterfaceList, vm.cluster_id)?;
-    let rows: Vec<InterfaceRow> = sqlx::query_as(&format!(
-        "SELECT {INTERFACE_COLUMNS} FROM vm_interfaces WHERE vm_id = $1 AND ($2::uuid IS NULL OR id > $2)
-          ORDER BY id LIMIT $3"
-    ))
-    .bind(vm.id)
-    .bind(params.after)
-    .bind(params.limit + 1)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Json(page(rows.into_iter().map(VmInterface::from).collect(), params, |i: &VmInterface| i.id)))
+    let table = ("vm_interfaces", INTERFACE_COLUMNS);
+    crud::list_children::<InterfaceRow, VmInterface>(tx, &q, table, ("vm_id", vm.id)).await
 }
 
 /// The address for a new interface on `network` (whose row the caller holds

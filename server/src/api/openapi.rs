@@ -70,6 +70,11 @@ use basalt_client::*;
         super::snapshot_schedules::update, super::snapshot_schedules::delete, super::snapshot_schedules::run,
         super::maintenance_windows::list, super::maintenance_windows::create, super::maintenance_windows::get,
         super::maintenance_windows::update, super::maintenance_windows::delete,
+        // Security groups (perm-f).
+        super::security_groups::list, super::security_groups::create, super::security_groups::get,
+        super::security_groups::update, super::security_groups::delete, super::security_groups::list_rules,
+        super::security_groups::create_rule, super::security_groups::delete_rule,
+        super::security_groups::list_attached, super::security_groups::attach, super::security_groups::detach,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
@@ -94,7 +99,10 @@ use basalt_client::*;
         IpPool, CreateIpPool, UpdateIpPool, FloatingIp, CreateFloatingIp, UpdateFloatingIp,
         // Snapshot schedules and maintenance windows (perm-e).
         SnapshotSchedule, CreateSnapshotSchedule, UpdateSnapshotSchedule, MaintenanceWindow, MaintenanceState,
-        CreateMaintenanceWindow, UpdateMaintenanceWindow)),
+        CreateMaintenanceWindow, UpdateMaintenanceWindow,
+        // Security groups (perm-f).
+        SecurityGroup, CreateSecurityGroup, UpdateSecurityGroup, RuleDirection, RuleProtocol, SecurityGroupRule,
+        CreateSecurityGroupRule, VmSecurityGroup, AttachSecurityGroup)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

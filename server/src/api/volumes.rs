@@ -27,9 +27,10 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::crud::{self, OnCluster};
 use super::extract::{check_version, ApiJson, ApiQuery, IdempotencyKey, IfMatch, PageQuery, PathId, Req};
 use super::networks::{cluster_mismatch, on_host};
-use super::{crud, vms};
+use super::vms;
 use crate::audit::{self, Event};
 use crate::authz::Permission;
 use crate::compute::{disks, Device};
@@ -147,14 +148,15 @@ pub async fn create(
     key: IdempotencyKey,
     ApiJson(body): ApiJson<CreateVolume>,
 ) -> ApiResult<axum::response::Response> {
-    req.check_body_tenant(body.tenant_id)?;
-    validate::name("name", &body.name)?;
-    let description = body.description.clone().unwrap_or_default();
-    validate::description(Some(&description))?;
     check_size(body.size_gib)?;
     let mut tx = req.tx()?;
-    let cluster = super::clusters::referenced(&req, &mut tx, body.cluster_id, Permission::ClusterRead).await?;
-    req.grants.require_on_cluster(Permission::VolumeCreate, cluster)?;
+    let new = OnCluster {
+        tenant_id: body.tenant_id,
+        cluster_id: body.cluster_id,
+        name: &body.name,
+        description: body.description.as_deref(),
+    };
+    let (cluster, description) = crud::check_on_cluster(&req, &mut tx, new, Permission::VolumeCreate).await?;
     let id = Uuid::now_v7();
     let path = disks::volume_path(&req.state.compute.storage_dir, id);
     let (name, size) = (body.name.clone(), body.size_gib);

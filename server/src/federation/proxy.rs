@@ -10,9 +10,9 @@
 //!   controller (`region_objects`), else the one that says it holds it when
 //!   asked (in the caller's context; recorded then);
 //! * a create: the body's `region` (clusters, templates) or its `cluster_id`'s
-//!   region (quotas, VMs, placement groups, networks, volumes, quota requests, IP pools,
-//!   floating IPs, maintenance windows), or its `vm_id`'s region (snapshot
-//!   schedules); a quota
+//!   region (quotas, VMs, placement groups, networks, volumes, security groups,
+//!   quota requests, IP pools, floating IPs, maintenance windows), or its
+//!   `vm_id`'s region (snapshot schedules); a quota
 //!   also entitles its tenant to that region;
 //! * a list: every region the caller may see, merged by id (ids are UUIDv7, so
 //!   one cursor pages through all of them).
@@ -54,6 +54,8 @@ const REGION_COLLECTIONS: &[(&str, &str)] = &[
     // Snapshot schedules and maintenance windows (perm-e).
     ("/v1/snapshot-schedules", "snapshot_schedule"),
     ("/v1/maintenance-windows", "maintenance_window"),
+    // Security groups (perm-f).
+    ("/v1/security-groups", "security_group"),
 ];
 
 /// The collection (and object kind) of a route template, if a region holds it.

@@ -20,6 +20,20 @@ use uuid::Uuid;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// libvirt's in-process test driver.
+pub const TEST_HOST: &str = "test:///default";
+
+/// A running VM of `client`'s tenant (created and waited for); its id.
+pub async fn running_vm(client: &Client, name: &str, cluster: Uuid, template: Uuid) -> Uuid {
+    let body =
+        basalt_client::CreateVm { name: name.into(), cluster_id: cluster, template_id: template, ..Default::default() };
+    let op: basalt_client::Operation =
+        client.post_at("/v1/vms", &body, &RequestOptions::default()).await.expect("create vm");
+    let op = client.wait_operation(op.id, std::time::Duration::from_secs(20)).await.expect("poll");
+    assert_eq!(op.status, basalt_client::OperationStatus::Succeeded, "{:?}", op.error);
+    op.target_id
+}
+
 /// A fresh database (see `basalt_server::testing`), with panicking helpers for tests.
 pub struct TestDb(basalt_server::testing::TestDb);
 
@@ -153,8 +167,24 @@ impl TestApp {
             .expect("bind role")
     }
 
-    /// A new user `username` of `tenant`, created by `granter` (an admin in it),
-    /// bound to the built-in `role` on `cluster` only, and its logged-in client.
+    /// A cluster of one libvirt test-driver host: `west` gets the plain URI
+    /// (whose domains tests read), others the same driver under another name
+    /// (a host belongs to one cluster).
+    pub async fn test_cluster(&self, name: &str) -> basalt_client::Cluster {
+        let host = if name == "west" { TEST_HOST.to_string() } else { format!("{TEST_HOST}?name={name}") };
+        let body = basalt_client::CreateCluster { name: name.into(), hosts: vec![host], ..Default::default() };
+        self.admin.post_at("/v1/clusters", &body, &RequestOptions::default()).await.expect("create cluster")
+    }
+
+    /// The public template `tiny` (1 vCPU, 128 MiB).
+    pub async fn tiny_template(&self) -> basalt_client::Template {
+        let body =
+            basalt_client::CreateTemplate { name: "tiny".into(), vcpus: 1, memory_mib: 128, ..Default::default() };
+        self.admin.post_at("/v1/templates", &body, &RequestOptions::default()).await.expect("create template")
+    }
+
+    /// A new user `username` of `tenant`, created by `granter` (its admin) and
+    /// bound to the built-in cluster role `role` on `cluster` only; its logged-in client.
     pub async fn cluster_delegate(
         &self,
         granter: &Client,
@@ -163,8 +193,8 @@ impl TestApp {
         role: &str,
         cluster: Uuid,
     ) -> Client {
-        let create = CreateUser { username: username.into(), password: Some(PASSWORD.into()), ..Default::default() };
-        let user = granter.create_user(&create, &RequestOptions::default()).await.expect("create delegate");
+        let body = CreateUser { username: username.into(), password: Some(PASSWORD.into()), ..Default::default() };
+        let user = granter.create_user(&body, &RequestOptions::default()).await.expect("create delegate");
         let role_id = basalt_server::authz::builtin_role_named(role).expect("built-in role").id;
         let bind = basalt_client::CreateRoleBinding {
             role_id,
@@ -172,7 +202,7 @@ impl TestApp {
             cluster_id: Some(cluster),
             ..Default::default()
         };
-        granter.create_role_binding(&bind, &RequestOptions::default()).await.expect("bind on the cluster");
+        granter.create_role_binding(&bind, &RequestOptions::default()).await.expect("bind cluster role");
         self.login(username, Some(&tenant.name)).await
     }
 
