@@ -18,8 +18,10 @@
 //! tickets; paged lists (`limit=2`, following cursors); audit reads; tenant
 //! switches (also staff hopping from one tenant into another); lists of the
 //! newer families ([`EXTRAS`]: groups, service accounts, invitations, quota
-//! requests, networks, volumes, placement groups), of which every tenant holds
-//! one object (per cluster where they live on one) made at setup. Or an attack:
+//! requests, networks, volumes, placement groups, security groups, floating IPs
+//! from a provider pool per cluster, paused snapshot schedules), of which every
+//! tenant holds one object (per cluster where they live on one) made at setup.
+//! Or an attack:
 //! * another tenant's ids (harvested from that tenant's own answers: creations,
 //!   operations, its audit trail's events, targets and actors) in paths, in
 //!   bodies (`tenant_id`, `user_id`, `role_id`, `template_id`, `vm_id`, a token's
@@ -30,12 +32,14 @@
 //! * console websocket tickets: one's own on another tenant's VM, or forged;
 //! * cluster delegates reaching for their own tenant's other cluster (its VMs,
 //!   snapshots, operations, quota, the cluster itself, a VM created there, and
-//!   its networks, volumes, placement groups and quota requests);
+//!   its networks, volumes, placement groups, quota requests, security groups,
+//!   floating IPs and snapshot schedules);
 //! * every route acting on a newer family's object, with another tenant's id:
 //!   read, update, delete and their actions (attach a foreign volume to one's own
-//!   VM, plug one's own VM into a foreign network, add oneself to a foreign
-//!   group, issue a token for a foreign service account, approve, cancel or
-//!   revoke foreign requests and invitations).
+//!   VM, plug one's own VM into a foreign network, attach a foreign security
+//!   group or floating IP to it, add oneself to a foreign group, issue a token
+//!   for a foreign service account, run a foreign snapshot schedule, approve,
+//!   cancel or revoke foreign requests and invitations).
 //!
 //! VM work is a small share; operations run in the background and a VM that is
 //! still busy answers 409, which is a legitimate answer.
@@ -386,6 +390,18 @@ struct ExtraM {
     kind: &'static str,
     id: Uuid,
     cluster: Option<usize>,
+    /// The VM it hangs on, for kinds that go with their VM.
+    vm: Option<Uuid>,
+}
+
+/// What a create body of a newer family may name: its registered name, its
+/// tenant, its cluster (index and id) and the tenant's seeded VM there.
+struct Seed<'a> {
+    name: &'a str,
+    t: usize,
+    c: usize,
+    cluster: Uuid,
+    vm: Uuid,
 }
 
 /// What an attack route may use of the attacker's own tenant.
@@ -405,8 +421,10 @@ struct ExtraKind {
     kind: &'static str,
     collection: &'static str,
     on_cluster: bool,
-    /// The create body: the object's registered name, tenant, cluster index and id.
-    create: fn(&str, usize, usize, Uuid) -> Value,
+    /// The create body.
+    create: fn(&Seed) -> Value,
+    /// Whether the object hangs on the seeded VM (and goes when it is deleted).
+    on_vm: bool,
     /// Routes acting on the object `{X}` (`{X}` may also sit in a body).
     routes: fn(&OwnRefs) -> Vec<Route>,
 }
@@ -424,7 +442,8 @@ const EXTRAS: &[ExtraKind] = &[
         kind: "group",
         collection: "/v1/groups",
         on_cluster: false,
-        create: |name, _, _, _| json!({ "name": name, "description": "seed" }),
+        create: |s| json!({ "name": s.name, "description": "seed" }),
+        on_vm: false,
         routes: |own| {
             let mut r = object_routes("/v1/groups", Some(json!({ "description": "owned" })), &[]);
             r.push((Method::GET, "/v1/groups/{X}/members".into(), None));
@@ -436,7 +455,8 @@ const EXTRAS: &[ExtraKind] = &[
         kind: "service_account",
         collection: "/v1/service-accounts",
         on_cluster: false,
-        create: |name, _, _, _| json!({ "name": name }),
+        create: |s| json!({ "name": s.name }),
+        on_vm: false,
         routes: |_| {
             let mut r = object_routes("/v1/service-accounts", Some(json!({ "disabled": true })), &[]);
             r.push((Method::GET, "/v1/service-accounts/{X}/tokens".into(), None));
@@ -448,7 +468,8 @@ const EXTRAS: &[ExtraKind] = &[
         kind: "invitation",
         collection: "/v1/invitations",
         on_cluster: false,
-        create: |name, _, _, _| json!({ "email": format!("{name}@example.com") }),
+        create: |s| json!({ "email": format!("{}@example.com", s.name) }),
+        on_vm: false,
         routes: |_| {
             vec![
                 (Method::GET, "/v1/invitations/{X}".into(), None),
@@ -460,7 +481,8 @@ const EXTRAS: &[ExtraKind] = &[
         kind: "quota_request",
         collection: "/v1/quota-requests",
         on_cluster: true,
-        create: |name, _, _, cluster| json!({ "cluster_id": cluster, "vcpus": 1, "memory_mib": 64, "max_vms": 1, "reason": name }),
+        create: |s| json!({ "cluster_id": s.cluster, "vcpus": 1, "memory_mib": 64, "max_vms": 1, "reason": s.name }),
+        on_vm: false,
         routes: |_| {
             vec![
                 (Method::GET, "/v1/quota-requests/{X}".into(), None),
@@ -474,7 +496,8 @@ const EXTRAS: &[ExtraKind] = &[
         kind: "network",
         collection: "/v1/networks",
         on_cluster: true,
-        create: |name, t, c, cluster| json!({ "cluster_id": cluster, "name": name, "cidr": format!("10.{c}.{t}.0/24") }),
+        create: |s| json!({ "cluster_id": s.cluster, "name": s.name, "cidr": format!("10.{}.{}.0/24", s.c, s.t) }),
+        on_vm: false,
         routes: |own| {
             let mut r = object_routes("/v1/networks", Some(json!({ "description": "owned" })), &[]);
             if let Some(vm) = own.vm {
@@ -487,7 +510,8 @@ const EXTRAS: &[ExtraKind] = &[
         kind: "volume",
         collection: "/v1/volumes",
         on_cluster: true,
-        create: |name, _, _, cluster| json!({ "cluster_id": cluster, "name": name, "size_gib": 1 }),
+        create: |s| json!({ "cluster_id": s.cluster, "name": s.name, "size_gib": 1 }),
+        on_vm: false,
         routes: |own| {
             let attach = own.vm.map(|vm| ("attach", json!({ "vm_id": vm })));
             let actions: Vec<(&str, Value)> = attach.into_iter().chain([("detach", json!({}))]).collect();
@@ -498,8 +522,54 @@ const EXTRAS: &[ExtraKind] = &[
         kind: "placement_group",
         collection: "/v1/placement-groups",
         on_cluster: true,
-        create: |name, _, _, cluster| json!({ "cluster_id": cluster, "name": name }),
+        create: |s| json!({ "cluster_id": s.cluster, "name": s.name }),
+        on_vm: false,
         routes: |_| object_routes("/v1/placement-groups", Some(json!({ "description": "owned" })), &[]),
+    },
+    ExtraKind {
+        kind: "security_group",
+        collection: "/v1/security-groups",
+        on_cluster: true,
+        create: |s| json!({ "cluster_id": s.cluster, "name": s.name }),
+        on_vm: false,
+        routes: |own| {
+            let rule =
+                json!({ "direction": "ingress", "protocol": "tcp", "port_from": 22, "remote_cidr": "0.0.0.0/0" });
+            let mut r = object_routes("/v1/security-groups", Some(json!({ "description": "owned" })), &[]);
+            r.push((Method::GET, "/v1/security-groups/{X}/rules".into(), None));
+            r.push((Method::POST, "/v1/security-groups/{X}/rules".into(), Some(rule)));
+            if let Some(vm) = own.vm {
+                r.push((
+                    Method::POST,
+                    format!("/v1/vms/{vm}/security-groups"),
+                    Some(json!({ "security_group_id": "{X}" })),
+                ));
+            }
+            r
+        },
+    },
+    ExtraKind {
+        kind: "floating_ip",
+        collection: "/v1/floating-ips",
+        on_cluster: true,
+        create: |s| json!({ "cluster_id": s.cluster, "description": s.name }),
+        on_vm: false,
+        routes: |own| {
+            let attach = own.vm.map(|vm| ("attach", json!({ "vm_id": vm })));
+            let actions: Vec<(&str, Value)> = attach.into_iter().chain([("detach", json!({}))]).collect();
+            object_routes("/v1/floating-ips", Some(json!({ "description": "owned" })), &actions)
+        },
+    },
+    ExtraKind {
+        kind: "snapshot_schedule",
+        collection: "/v1/snapshot-schedules",
+        on_cluster: true,
+        // Paused: the schedule job must not add snapshots the walk's model does not know.
+        create: |s| json!({ "vm_id": s.vm, "name": s.name, "interval_minutes": 60, "keep": 2, "enabled": false }),
+        on_vm: true,
+        routes: |_| {
+            object_routes("/v1/snapshot-schedules", Some(json!({ "description": "owned" })), &[("run", json!({}))])
+        },
     },
 ];
 
@@ -962,6 +1032,8 @@ impl Walk {
                     let tm = &mut self.tenants[t];
                     tm.vms.iter_mut().filter(|v| v.id == vm).for_each(|v| v.alive = false);
                     tm.snaps.iter_mut().filter(|s| s.vm == vm).for_each(|s| s.alive = false);
+                    // What hangs on the VM goes with it (its snapshot schedules).
+                    tm.extras.retain(|x| x.vm != Some(vm));
                 }
             }
             if self.tenants[t].pending.is_empty() {
@@ -2617,6 +2689,12 @@ impl Walk {
             let id = r.uuid("id").unwrap_or_else(|| panic!("create cluster: {}", r.text));
             w.own(id, Owner::Cluster(c));
             w.clusters.push(ClusterM { id });
+            // A public pool, for the tenants' floating IPs: its id reaches them
+            // (a floating IP names its pool), its name never.
+            let pool = w.name("pool", Owner::Internal);
+            let body = json!({ "cluster_id": id, "name": pool, "cidr": format!("203.0.{}.0/24", 113 + c) });
+            let r = w.post(sys, "/v1/ip-pools", body).await;
+            w.own(r.uuid("id").unwrap_or_else(|| panic!("create ip pool: {}", r.text)), Owner::Cluster(c));
             for h in w.get(sys, &format!("/v1/clusters/{id}/hosts")).await.json.as_array().cloned().unwrap_or_default()
             {
                 w.own(h["id"].as_str().expect("host id"), Owner::Internal);
@@ -2786,8 +2864,10 @@ impl Walk {
             for c in clusters {
                 let owner = Owner::Tenant(t, c);
                 let name = self.name(&e.kind.replace('_', "-"), owner);
-                let cluster = self.clusters[c.unwrap_or(0)].id;
-                let body = (e.create)(&name, t, c.unwrap_or(0), cluster);
+                let ci = c.unwrap_or(0);
+                let vm = self.tenants[t].vms.iter().find(|v| v.alive && v.cluster == ci).map(|v| v.id);
+                let vm = vm.expect("a seeded VM on the cluster");
+                let body = (e.create)(&Seed { name: &name, t, c: ci, cluster: self.clusters[ci].id, vm });
                 let r = self.call(admin, Method::POST, e.collection, Some(body)).await;
                 // Created objects answer themselves, or wrap themselves (an invitation and its token).
                 let object = if r.json.get("id").is_some() { &r.json } else { &r.json["invitation"] };
@@ -2796,7 +2876,8 @@ impl Walk {
                     panic!("seed {}: {} {}", e.kind, r.status, r.text)
                 };
                 self.own(id, owner);
-                self.tenants[t].extras.push(ExtraM { kind: e.kind, id, cluster: c });
+                let vm = e.on_vm.then_some(vm);
+                self.tenants[t].extras.push(ExtraM { kind: e.kind, id, cluster: c, vm });
                 if e.kind == "service_account" {
                     // A service account is a user too: the user list shows it.
                     self.tenants[t].users.push(UserM {

@@ -425,5 +425,12 @@ async fn cluster_delegates_see_networks_and_volumes_of_their_cluster_only() {
     // cluster-operator holds no deletions.
     let e = ops.delete_at(&format!("/v1/volumes/{}", west_vol.id)).await.unwrap_err();
     assert_eq!(e.code(), Some("permission_denied"));
+    // Plugging its VM into the other cluster's network: no such network (as for
+    // a random id), not a `cluster_mismatch` that would confirm it exists.
+    let vm = running_vm(&ops, "w-vm", s.west.id, s.template.id).await;
+    let e = attach(&ops, vm, east_net.id, None).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(422), Some("invalid_reference")), "{e:?}");
+    let random = attach(&ops, vm, Uuid::now_v7(), None).await.unwrap_err();
+    assert_eq!(e.to_string(), random.to_string(), "the same answer as for a random id");
     s.app.stop().await;
 }

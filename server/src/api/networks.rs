@@ -417,9 +417,12 @@ pub async fn attach(
         Claim::Proceed(c) => c,
     };
     let vm = vms::lock_for(&req, &mut tx, vm, Permission::VmInterfaceAttach).await?;
-    let network: Network = crud::fetch::<NetworkRow, _>(&mut tx, "networks", COLUMNS, body.network_id, true, "network")
-        .await
-        .map_err(|_| ApiError::invalid_reference("network_id", "no such network"))?;
+    // A network the caller cannot see (another tenant's, or of a cluster a
+    // delegate does not hold) is no network: never a `cluster_mismatch`.
+    let network = match fetch(&req, &mut tx, body.network_id, true).await {
+        Err(ApiError::NotFound { .. }) => return Err(ApiError::invalid_reference("network_id", "no such network")),
+        other => other?,
+    };
     if network.cluster_id != vm.cluster_id {
         return Err(cluster_mismatch("network_id", "the network is on another cluster than the VM"));
     }
