@@ -218,5 +218,7 @@ has_id!(
     basalt_client::Notice,
     basalt_client::Network,
     basalt_client::VmInterface,
-    basalt_client::Volume
+    basalt_client::Volume,
+    // webhooks (perm-h)
+    basalt_client::Webhook
 );

@@ -34,6 +34,7 @@ pub mod tokens;
 pub mod users;
 pub mod vms;
 pub mod volumes;
+pub mod webhooks;
 
 use std::time::Instant;
 
@@ -266,6 +267,16 @@ pub fn routes() -> Vec<Route> {
         route(M::DELETE, "/v1/volumes/{id}",           p(P::VolumeDelete),      volumes::delete),
         route(M::POST,   "/v1/volumes/{id}/attach",    p(P::VolumeAttach),      volumes::attach),
         route(M::POST,   "/v1/volumes/{id}/detach",    p(P::VolumeDetach),      volumes::detach),
+        // webhooks (perm-h)
+        route(M::GET,    "/v1/webhooks",               p(P::WebhookList),       webhooks::list),
+        route(M::POST,   "/v1/webhooks",               p(P::WebhookCreate),     webhooks::create),
+        route(M::GET,    "/v1/webhooks/{id}",          p(P::WebhookRead),       webhooks::get),
+        route(M::PATCH,  "/v1/webhooks/{id}",          p(P::WebhookUpdate),     webhooks::update),
+        route(M::DELETE, "/v1/webhooks/{id}",          p(P::WebhookDelete),     webhooks::delete),
+        route(M::POST,   "/v1/webhooks/{id}/rotate-secret", p(P::WebhookRotateSecret), webhooks::rotate_secret),
+        route(M::POST,   "/v1/webhooks/{id}/test",     p(P::WebhookTest),       webhooks::test),
+        route(M::GET,    "/v1/webhooks/{id}/deliveries", p(P::WebhookDeliveryList), webhooks::deliveries),
+        route(M::POST,   "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", p(P::WebhookDeliveryRedeliver), webhooks::redeliver),
     ]
 }
 

@@ -60,6 +60,10 @@ use basalt_client::*;
         super::networks::delete, super::networks::list_interfaces, super::networks::attach, super::networks::detach,
         super::volumes::list, super::volumes::create, super::volumes::get, super::volumes::update,
         super::volumes::delete, super::volumes::attach, super::volumes::detach,
+        // webhooks (perm-h)
+        super::webhooks::list, super::webhooks::create, super::webhooks::get, super::webhooks::update,
+        super::webhooks::delete, super::webhooks::rotate_secret, super::webhooks::test,
+        super::webhooks::deliveries, super::webhooks::redeliver,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
@@ -79,7 +83,9 @@ use basalt_client::*;
         CreateVmRequest, UpdateVm, RebuildVm, CloneVm, VmMetrics, UpdateSnapshot,
         PlacementGroup, PlacementPolicy, CreatePlacementGroup, UpdatePlacementGroup,
         Network, CreateNetwork, UpdateNetwork, VmInterface, AttachInterface, Volume, CreateVolume, UpdateVolume,
-        VolumeAttachment)),
+        VolumeAttachment,
+        // webhooks (perm-h)
+        Webhook, CreateWebhook, UpdateWebhook, CreatedWebhook, WebhookDelivery, WebhookTestResult)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
