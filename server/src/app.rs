@@ -20,8 +20,8 @@ pub struct AppState {
     pub compute: Compute,
     /// Set at a global controller or a region (None: standalone).
     pub federation: Option<Arc<crate::federation::Federation>>,
-    /// Seals and opens webhook signing secrets (`webhooks::sealing`).
-    pub webhook_key: Arc<crate::webhooks::sealing::SealingKey>,
+    /// Webhook secrets' sealing key and the delivery client (`webhooks`).
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +33,7 @@ pub enum StartError {
     #[error(transparent)]
     Keys(#[from] crate::auth::jwt::KeyError),
     #[error(transparent)]
-    WebhookKey(#[from] crate::webhooks::sealing::KeyError),
+    Webhooks(#[from] crate::webhooks::StartError),
     #[error(transparent)]
     Federation(#[from] crate::federation::FederationError),
     #[error("reading the federation state: {0}")]
@@ -57,7 +57,7 @@ impl AppState {
             crate::federation::sync::load_saved(&db, fed).await.map_err(StartError::FederationState)?;
         }
         let keys = Keys::load_or_generate(&config.jwt_key_file, chrono::Duration::seconds(config.token_ttl_seconds))?;
-        let webhook_key = crate::webhooks::sealing::SealingKey::load_or_generate(&config.webhooks.key_file)?;
+        let webhooks = crate::webhooks::Webhooks::start(&config.webhooks)?;
         let compute = Compute::new(Arc::new(Libvirt::new()), config.state_dir.clone(), config.cpu_overcommit);
         Ok(AppState {
             db,
@@ -66,7 +66,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             compute,
             federation,
-            webhook_key: Arc::new(webhook_key),
+            webhooks: Arc::new(webhooks),
         })
     }
 }

@@ -298,6 +298,17 @@ async fn the_test_ping_answers_its_outcome_and_rotation_changes_the_key() {
     let refused: WebhookTestResult = a.send::<(), _>(Method::POST, &test_path, None, &opts()).await.unwrap();
     assert!(!refused.success && refused.status_code.is_none());
     assert!(refused.error.as_deref().unwrap_or("").contains("connect"), "{refused:?}");
+
+    // https is spoken (TLS): a plain-HTTP receiver fails the handshake, and hears no request.
+    let before = rx.at("/tls").len();
+    let tls = UpdateWebhook { url: Some(rx.url("/tls").replace("http://", "https://")), ..Default::default() };
+    let opts_v = RequestOptions { if_match: Some(gone.version), ..Default::default() };
+    a.send::<_, Webhook>(Method::PATCH, &format!("/v1/webhooks/{}", hook.webhook.id), Some(&tls), &opts_v)
+        .await
+        .unwrap();
+    let handshake: WebhookTestResult = a.send::<(), _>(Method::POST, &test_path, None, &opts()).await.unwrap();
+    assert!(!handshake.success && handshake.status_code.is_none(), "{handshake:?}");
+    assert_eq!(rx.at("/tls").len(), before);
     app.stop().await;
 }
 

@@ -189,7 +189,7 @@ pub async fn create(req: Req, ApiJson(body): ApiJson<CreateWebhook>) -> ApiResul
     .bind(&body.events)
     .bind(body.description.unwrap_or_default())
     .bind(body.enabled.unwrap_or(true))
-    .bind(req.state.webhook_key.seal(id, &secret))
+    .bind(req.state.webhooks.key.seal(id, &secret))
     .fetch_one(&mut *tx)
     .await?;
     let webhook = Webhook::from(row);
@@ -272,7 +272,7 @@ pub async fn rotate_secret(req: Req, PathId(id): PathId, if_match: IfMatch) -> A
           WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
-    .bind(req.state.webhook_key.seal(id, &secret))
+    .bind(req.state.webhooks.key.seal(id, &secret))
     .fetch_one(&mut *tx)
     .await?;
     audit::record(&mut tx, &req, Event::new("webhook.rotate_secret", "webhook", Some(id))).await?;

@@ -15,6 +15,32 @@ pub mod send;
 pub mod target;
 pub mod worker;
 
+/// What the server delivers webhooks with: the key sealing their secrets and
+/// the one HTTP client every call goes through.
+#[derive(Debug)]
+pub struct Webhooks {
+    pub key: sealing::SealingKey,
+    pub sender: send::Sender,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Key(#[from] sealing::KeyError),
+    #[error("building the webhook HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+impl Webhooks {
+    /// Loads (or generates) the sealing key and builds the client.
+    pub fn start(config: &crate::config::WebhookConfig) -> Result<Webhooks, StartError> {
+        Ok(Webhooks {
+            key: sealing::SealingKey::load_or_generate(&config.key_file)?,
+            sender: send::Sender::new(config.allow_private_targets, config.timeout)?,
+        })
+    }
+}
+
 /// Whether the audit action `action` matches one of `patterns`: `*` matches
 /// every action, `vm.*` every action under `vm.`, anything else exactly.
 pub fn matches(patterns: &[String], action: &str) -> bool {

@@ -6,17 +6,103 @@
 //! where the key is the secret's UTF-8 bytes as shown at creation. Receivers
 //! should recompute it over the raw body and refuse old timestamps.
 //!
-//! The call connects to the address [`target::resolve`] checked (no second
-//! lookup), follows no redirects and uses no proxy. Neither the secret nor the
-//! body is ever logged; an error is recorded as its kind, without the URL.
+//! Every call goes through one [`Sender`]: an HTTP client (rustls, Mozilla's
+//! roots) whose DNS resolver refuses internal addresses, so the
+//! address a connection is made to is the one checked, whatever the name
+//! resolved to a moment before; literal addresses are checked before the call.
+//! It follows no redirect and uses no proxy. Neither the secret nor the body is
+//! ever logged; an error is recorded as its kind, without the URL.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use super::target;
+use super::target::{self, TargetError};
+
+/// The HTTP client of every delivery.
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    allow_private: bool,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender").field("allow_private", &self.allow_private).finish()
+    }
+}
+
+impl Sender {
+    /// A client bounded by `timeout` per call; internal targets refused unless `allow_private`.
+    pub fn new(allow_private: bool, timeout: Duration) -> Result<Sender, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(CheckedResolver { allow_private }))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("Basalt-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Sender { client, allow_private })
+    }
+
+    /// POSTs `d` once; the target is checked again first.
+    pub async fn post(&self, d: &Delivery<'_>) -> Outcome {
+        let started = Instant::now();
+        let result = self.attempt(d).await;
+        let duration = started.elapsed();
+        match result {
+            Ok(code) => Outcome { status_code: Some(code), error: None, duration },
+            Err(error) => Outcome { status_code: None, error: Some(error), duration },
+        }
+    }
+
+    async fn attempt(&self, d: &Delivery<'_>) -> Result<u16, String> {
+        let url = target::parse(d.url).map_err(|e| e.to_string())?;
+        // Names the refused address in the outcome; the resolver enforces it at connect.
+        target::resolve(&url, self.allow_private).await.map_err(|e| e.to_string())?;
+        let t = chrono::Utc::now().timestamp();
+        let response = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("Basalt-Webhook-Id", d.webhook_id.to_string())
+            .header("Basalt-Delivery-Id", d.delivery_id.to_string())
+            .header("Basalt-Event", d.event_type)
+            .header("Basalt-Signature", signature(d.secret, t, d.body))
+            .body(d.body.to_vec())
+            .send()
+            .await
+            .map_err(describe)?;
+        Ok(response.status().as_u16())
+    }
+}
+
+/// Resolves names for the webhook client, refusing any that has an internal address.
+struct CheckedResolver {
+    allow_private: bool,
+}
+
+impl Resolve for CheckedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if !allow_private {
+                if let Some(bad) = addrs.iter().find(|a| target::is_internal(a.ip())) {
+                    return Err(Box::new(TargetError::Internal { host, addr: bad.ip() }) as _);
+                }
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
 
 /// What one attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,44 +139,6 @@ pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
     mac.update(format!("{t}.").as_bytes());
     mac.update(body);
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// POSTs `d` once, within `timeout`; targets are checked again first.
-pub async fn post(d: &Delivery<'_>, allow_private: bool, timeout: Duration) -> Outcome {
-    let started = Instant::now();
-    let result = attempt(d, allow_private, timeout).await;
-    let duration = started.elapsed();
-    match result {
-        Ok(code) => Outcome { status_code: Some(code), error: None, duration },
-        Err(error) => Outcome { status_code: None, error: Some(error), duration },
-    }
-}
-
-async fn attempt(d: &Delivery<'_>, allow_private: bool, timeout: Duration) -> Result<u16, String> {
-    let url = target::parse(d.url).map_err(|e| e.to_string())?;
-    let addr = target::resolve(&url, allow_private).await.map_err(|e| e.to_string())?;
-    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
-    let client = reqwest::Client::builder()
-        .resolve(&host, addr)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .timeout(timeout)
-        .user_agent(concat!("Basalt-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))?;
-    let t = chrono::Utc::now().timestamp();
-    let response = client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header("Basalt-Webhook-Id", d.webhook_id.to_string())
-        .header("Basalt-Delivery-Id", d.delivery_id.to_string())
-        .header("Basalt-Event", d.event_type)
-        .header("Basalt-Signature", signature(d.secret, t, d.body))
-        .body(d.body.to_vec())
-        .send()
-        .await
-        .map_err(describe)?;
-    Ok(response.status().as_u16())
 }
 
 /// An error's kind, without the URL (it may carry a credential).

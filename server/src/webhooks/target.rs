@@ -16,6 +16,8 @@ use reqwest::Url;
 
 /// The longest URL a webhook may have.
 pub const URL_MAX: usize = 2048;
+/// How long a name may take to resolve (a request waits on it).
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why a URL may not be called.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,9 +55,13 @@ pub async fn resolve(url: &Url, allow_private: bool) -> Result<SocketAddr, Targe
     let port = url.port_or_known_default().ok_or(TargetError::Malformed)?;
     // IPv6 literals come bracketed; lookup_host wants them bare.
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> =
-        tokio::net::lookup_host((bare, port)).await.map_err(|_| TargetError::Unresolvable(host.to_string()))?.collect();
-    let first = *addrs.first().ok_or_else(|| TargetError::Unresolvable(host.to_string()))?;
+    let unresolvable = || TargetError::Unresolvable(host.to_string());
+    let addrs: Vec<SocketAddr> = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((bare, port)))
+        .await
+        .map_err(|_| unresolvable())?
+        .map_err(|_| unresolvable())?
+        .collect();
+    let first = *addrs.first().ok_or_else(unresolvable)?;
     if !allow_private {
         if let Some(bad) = addrs.iter().find(|a| is_internal(a.ip())) {
             return Err(TargetError::Internal { host: host.to_string(), addr: bad.ip() });

@@ -76,12 +76,19 @@ pub async fn pass(state: &AppState) -> ApiResult<Option<Report>> {
         sqlx::query_as("SELECT id FROM tenants WHERE state <> 'deleted'").fetch_all(&mut *lock).await?;
     let mut report = Report::default();
     for (tenant,) in tenants {
-        report.enqueued += enqueue(&state.db, tenant).await?;
-        send_due(state, tenant, &mut report).await?;
+        // One tenant's failure does not stop the others' deliveries.
+        if let Err(e) = tenant_pass(state, tenant, &mut report).await {
+            tracing::warn!(%tenant, error = %e, "webhook deliveries of a tenant failed; will retry");
+        }
     }
     // The lock's transaction stays open (and holds its connection) for the pass.
     lock.commit().await?;
     Ok(Some(report))
+}
+
+async fn tenant_pass(state: &AppState, tenant: Uuid, report: &mut Report) -> ApiResult<()> {
+    report.enqueued += enqueue(&state.db, tenant).await?;
+    send_due(state, tenant, report).await
 }
 
 async fn tenant_tx(db: &Db, tenant: Uuid) -> ApiResult<Tx> {
@@ -232,7 +239,7 @@ async fn send_due(state: &AppState, tenant: Uuid, report: &mut Report) -> ApiRes
 
 /// Sends `d` once (its secret opened just for the call).
 pub async fn attempt(state: &AppState, d: &Due) -> Outcome {
-    let secret = match state.webhook_key.open(d.webhook_id, &d.secret_sealed) {
+    let secret = match state.webhooks.key.open(d.webhook_id, &d.secret_sealed) {
         Ok(s) => s,
         Err(e) => {
             return Outcome { status_code: None, error: Some(e.to_string()), duration: Duration::ZERO };
@@ -247,8 +254,7 @@ pub async fn attempt(state: &AppState, d: &Due) -> Outcome {
         secret: &secret,
         body: &body,
     };
-    let w = &state.config.webhooks;
-    send::post(&delivery, w.allow_private_targets, w.timeout).await
+    state.webhooks.sender.post(&delivery).await
 }
 
 /// Records an attempt's outcome on delivery `id`: succeeded, failed (when it
