@@ -478,3 +478,24 @@ async fn another_tenants_webhook_is_404_and_updates_check_versions_and_roles() {
     assert_eq!(refusal(r).0, 404, "deleted with its deliveries");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn one_replica_delivers_at_a_time() {
+    use basalt_server::webhooks::worker;
+    let app = app().await;
+    let rx = Receiver::start().await;
+    let (_, _, a) = app.tenant_with_user("alpha").await;
+    create_webhook(&a, &rx.url("/lock"), &["group.*"]).await;
+    // Another replica's pass holds the lock: this one does nothing, delivers nothing.
+    let mut other = app.db.admin().await;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(worker::WEBHOOK_LOCK).execute(&mut other).await.unwrap();
+    create_group(&a, "ops").await;
+    assert_eq!(worker::pass(&app.state).await.unwrap(), None);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(rx.at("/lock").is_empty(), "no pass ran while another replica held the lock");
+    sqlx::query("SELECT pg_advisory_unlock($1)").bind(worker::WEBHOOK_LOCK).execute(&mut other).await.unwrap();
+    wait_for("the delivery once the lock is free", || async { rx.at("/lock").into_iter().next() }).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(rx.at("/lock").len(), 1, "delivered once");
+    app.stop().await;
+}
