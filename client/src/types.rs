@@ -658,3 +658,90 @@ pub struct UserPermissions {
     /// Held on single clusters through cluster-scoped bindings.
     pub cluster_permissions: Vec<HeldPermission>,
 }
+
+// --- webhooks (perm-h) ---
+
+/// A tenant's subscription to its own audit events, delivered as signed HTTP
+/// POSTs. The signing secret is never part of it (see [`CreatedWebhook`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Webhook {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub url: String,
+    /// Audit action patterns: `vm.create` (exact), `vm.*` (a prefix), or `*`.
+    pub events: Vec<String>,
+    pub description: String,
+    pub enabled: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// `http` or `https`; its host must not resolve to an internal address.
+    pub url: String,
+    /// 1–50 audit action patterns: `vm.create`, `vm.*` or `*`.
+    pub events: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhook {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// A webhook with its signing secret: answered once, at creation or rotation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedWebhook {
+    pub webhook: Webhook,
+    /// `whsec_…`: the HMAC-SHA256 key of `Basalt-Signature` (its UTF-8 bytes).
+    pub secret: String,
+}
+
+/// One delivery of a webhook: an event (or a ping) and how sending it went.
+/// The body sent is not part of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookDelivery {
+    pub id: Uuid,
+    pub webhook_id: Uuid,
+    /// The audit event delivered (none for a ping).
+    pub event_id: Option<Uuid>,
+    /// The audit action, or `ping`.
+    pub event_type: String,
+    /// The delivery this one sends again, if it is a redelivery.
+    pub redelivery_of: Option<Uuid>,
+    /// `pending`, `succeeded` or `failed` (after the last attempt).
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub last_duration_ms: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The outcome of `POST /v1/webhooks/{id}/test`: one `ping`, sent now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookTestResult {
+    pub delivery_id: Uuid,
+    /// True on a 2xx answer.
+    pub success: bool,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}

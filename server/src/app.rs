@@ -20,6 +20,8 @@ pub struct AppState {
     pub compute: Compute,
     /// Set at a global controller or a region (None: standalone).
     pub federation: Option<Arc<crate::federation::Federation>>,
+    /// Webhook secrets' sealing key and the delivery client (`webhooks`).
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,8 @@ pub enum StartError {
     Db(#[from] sqlx::Error),
     #[error(transparent)]
     Keys(#[from] crate::auth::jwt::KeyError),
+    #[error(transparent)]
+    Webhooks(#[from] crate::webhooks::StartError),
     #[error(transparent)]
     Federation(#[from] crate::federation::FederationError),
     #[error("reading the federation state: {0}")]
@@ -53,6 +57,7 @@ impl AppState {
             crate::federation::sync::load_saved(&db, fed).await.map_err(StartError::FederationState)?;
         }
         let keys = Keys::load_or_generate(&config.jwt_key_file, chrono::Duration::seconds(config.token_ttl_seconds))?;
+        let webhooks = crate::webhooks::Webhooks::start(&config.webhooks)?;
         let compute = Compute::new(Arc::new(Libvirt::new()), config.state_dir.clone(), config.cpu_overcommit);
         Ok(AppState {
             db,
@@ -61,6 +66,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             compute,
             federation,
+            webhooks: Arc::new(webhooks),
         })
     }
 }
@@ -94,6 +100,10 @@ pub async fn serve(
     if mode != Mode::Global {
         background.push(tokio::spawn(crate::compute::reconciler::run(state.clone())));
         background.push(tokio::spawn(crate::compute::schedules::run(state.clone())));
+    }
+    // Webhooks are tenant rows of the identity side: regions hold none.
+    if mode != Mode::Region {
+        background.push(tokio::spawn(crate::webhooks::worker::run(state.clone())));
     }
     if let Some(fed) = state.federation.clone() {
         background.push(match mode {

@@ -255,6 +255,16 @@ permissions! {
     VmSecurityGroupAttach = "vm_security_group:attach", [Tenant, Cluster], "Attach a security group of its cluster to a VM.";
     VmSecurityGroupDetach = "vm_security_group:detach", [Tenant, Cluster], "Detach a security group from a VM.";
     VmSecurityGroupList = "vm_security_group:list", [Tenant, Cluster], "List the security groups a VM is attached to.";
+    // webhooks (perm-h)
+    WebhookCreate = "webhook:create", [Tenant], "Create webhooks: the tenant's audit events, POSTed signed to a public URL (the secret is shown once).";
+    WebhookList = "webhook:list", [Tenant], "List the tenant's webhooks (never their secrets).";
+    WebhookRead = "webhook:read", [Tenant], "Read a webhook (never its secret).";
+    WebhookUpdate = "webhook:update", [Tenant], "Change a webhook's URL, event patterns, description or enabled flag.";
+    WebhookDelete = "webhook:delete", [Tenant], "Delete a webhook and its deliveries.";
+    WebhookRotateSecret = "webhook:rotate_secret", [Tenant], "Replace a webhook's signing secret (the new one is shown once).";
+    WebhookTest = "webhook:test", [Tenant], "Send a ping to a webhook now and see the answer.";
+    WebhookDeliveryList = "webhook_delivery:list", [Tenant], "List a webhook's deliveries and their outcomes (not their bodies).";
+    WebhookDeliveryRedeliver = "webhook_delivery:redeliver", [Tenant], "Send a delivery of a webhook again.";
 }
 
 /// Which clusters a caller may act on with one permission.
@@ -495,6 +505,14 @@ fn is_identity_admin(p: Permission) -> bool {
     ) && !is_read(p)
 }
 
+/// Connecting the tenant to outside systems: a webhook sends the tenant's
+/// audit trail (identity changes included) to a URL of the creator's choosing
+/// and holds a signing credential, so making, changing or firing one is an
+/// administrator's act, like identity administration.
+fn is_integration_admin(p: Permission) -> bool {
+    matches!(resource(p), "webhook" | "webhook_delivery") && !is_read(p)
+}
+
 /// Every user may manage its own API tokens and read the catalog.
 fn is_self_service(p: Permission) -> bool {
     resource(p) == "token" || p == Permission::PermissionList
@@ -559,10 +577,10 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
     BuiltinRole {
         id: builtin_id(5),
         name: "tenant-operator",
-        description: "Operates a tenant's resources; cannot manage users, roles or bindings.",
+        description: "Operates a tenant's resources; cannot manage users, roles, bindings or integrations (webhooks).",
         provider_only: false,
         scope: ScopeKind::Tenant,
-        rule: |p| !is_identity_admin(p),
+        rule: |p| !is_identity_admin(p) && !is_integration_admin(p),
     },
     BuiltinRole {
         id: builtin_id(6),

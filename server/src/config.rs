@@ -29,6 +29,8 @@ pub struct FileConfig {
     pub global_url: Option<String>,
     pub health_interval_seconds: Option<u64>,
     pub degraded_after_ms: Option<u64>,
+    pub webhook_key_file: Option<PathBuf>,
+    pub webhook_allow_private_targets: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,40 @@ pub struct Config {
     pub reconcile_interval_seconds: u64,
     /// Standalone, or a global controller or region of a federation.
     pub federation: crate::federation::FederationConfig,
+    /// Webhook delivery: the key sealing signing secrets, target rules, retries.
+    pub webhooks: WebhookConfig,
+}
+
+/// How webhooks are delivered (`server/src/webhooks/`).
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// The 32-byte key (hex) that seals webhook signing secrets at rest;
+    /// generated on first start, like the JWT key, and shared by replicas.
+    pub key_file: PathBuf,
+    /// Deliver to loopback, private, link-local addresses too (tests, dev mode).
+    /// Off by default: a tenant must not make Basalt call internal services.
+    pub allow_private_targets: bool,
+    /// How often the delivery job looks for new events and due retries.
+    pub poll_interval: std::time::Duration,
+    /// Attempts per delivery before it is marked failed.
+    pub max_attempts: i32,
+    /// The first retry's delay; each further one doubles it.
+    pub retry_base: std::time::Duration,
+    /// The bound on one HTTP call (connect, send, answer).
+    pub timeout: std::time::Duration,
+}
+
+impl WebhookConfig {
+    pub fn defaults(state_dir: &Path) -> WebhookConfig {
+        WebhookConfig {
+            key_file: state_dir.join("webhook-secrets.key"),
+            allow_private_targets: false,
+            poll_interval: std::time::Duration::from_secs(2),
+            max_attempts: 6,
+            retry_base: std::time::Duration::from_secs(10),
+            timeout: std::time::Duration::from_secs(10),
+        }
+    }
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -89,6 +125,7 @@ impl Config {
             database_url,
             app_database_password: None,
             jwt_key_file: state_dir.join("jwt-ed25519.pk8"),
+            webhooks: WebhookConfig::defaults(&state_dir),
             state_dir,
             token_ttl_seconds: 3600,
             tenant_retention_days: 30,
@@ -132,6 +169,12 @@ impl Config {
         take!(db_max_connections);
         take!(cpu_overcommit);
         take!(reconcile_interval_seconds);
+        if let Some(v) = flags.webhook_key_file.or(file.webhook_key_file) {
+            c.webhooks.key_file = v;
+        }
+        if let Some(v) = flags.webhook_allow_private_targets.or(file.webhook_allow_private_targets) {
+            c.webhooks.allow_private_targets = v;
+        }
         let f = &mut c.federation;
         if let Some(mode) = flags.mode.or(file.mode) {
             f.mode = mode;

@@ -55,6 +55,8 @@ async fn serve_dev(opts: &DevOptions, state_dir: &Path, pg: Option<&EmbeddedPost
     };
     let mut config = Config::with_database(admin_url.clone(), state_dir.to_path_buf())?;
     config.listen = opts.listen;
+    // Dev mode runs on one machine: its webhooks may call a receiver on it.
+    config.webhooks.allow_private_targets = true;
     let listener = app::bind(config.listen).await?;
     let state = AppState::start(config).await?;
     let token = ensure_admin(&state.db, state_dir).await?;

@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use uuid::Uuid;
+
 use crate::app::AppState;
-use crate::db::{Db, DbScope};
+use crate::db::{Db, DbScope, Tx};
 
 /// Advisory lock key of the purge job ("basalt purge").
 pub const PURGE_LOCK: i64 = 0x6261_7361_6c74_7075;
@@ -25,6 +27,29 @@ pub async fn run(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "purge job failed; will retry"),
         }
     }
+}
+
+/// The start of a pass of a job that works tenant by tenant, one replica at a
+/// time: takes the job's advisory `lock` in a system transaction and answers it
+/// with the tenants whose state is one of `states`; `None` when another
+/// replica holds the lock. The lock lasts as long as the transaction: commit it
+/// when the pass is over.
+pub async fn exclusive_tenant_pass(
+    db: &Db,
+    lock: i64,
+    states: &[&str],
+) -> Result<Option<(Tx, Vec<Uuid>)>, sqlx::Error> {
+    let mut tx = db.begin(DbScope::System, None, false).await?;
+    let (locked,): (bool,) =
+        sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)").bind(lock).fetch_one(&mut *tx).await?;
+    if !locked {
+        return Ok(None);
+    }
+    let tenants: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM tenants WHERE state = ANY($1) ORDER BY id")
+        .bind(states)
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(Some((tx, tenants.into_iter().map(|(t,)| t).collect())))
 }
 
 /// Purges tenants deleted longer ago than their retention, expired idempotency

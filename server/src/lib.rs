@@ -30,3 +30,4 @@ pub mod jobs;
 pub mod metrics;
 pub mod testing;
 pub mod validate;
+pub mod webhooks;

@@ -116,6 +116,12 @@ struct ServeArgs {
     state_dir: Option<PathBuf>,
     #[arg(long, env = "BASALT_JWT_KEY_FILE")]
     jwt_key_file: Option<PathBuf>,
+    /// The key sealing webhook signing secrets (default: STATE_DIR/webhook-secrets.key, generated).
+    #[arg(long, env = "BASALT_WEBHOOK_KEY_FILE")]
+    webhook_key_file: Option<PathBuf>,
+    /// Let webhooks target loopback, private and link-local addresses (default false).
+    #[arg(long, env = "BASALT_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
+    webhook_allow_private_targets: Option<bool>,
     /// Lifetime of user tokens, in seconds.
     #[arg(long, env = "BASALT_TOKEN_TTL_SECONDS")]
     token_ttl_seconds: Option<i64>,
@@ -182,6 +188,8 @@ async fn main() -> anyhow::Result<()> {
                 listen: a.listen,
                 state_dir: a.state_dir,
                 jwt_key_file: a.jwt_key_file,
+                webhook_key_file: a.webhook_key_file,
+                webhook_allow_private_targets: a.webhook_allow_private_targets,
                 token_ttl_seconds: a.token_ttl_seconds,
                 tenant_retention_days: a.tenant_retention_days,
                 purge_interval_seconds: a.purge_interval_seconds,

@@ -931,6 +931,57 @@ fn security_groups(_: &Fx) -> Vec<Case> {
     ]
 }
 
+/// Webhooks: a public http(s) URL, 1–50 audit action patterns, a description;
+/// deliveries of an existing webhook. (perm-h)
+#[rustfmt::skip]
+fn webhooks(_fx: &Fx) -> Vec<Case> {
+    let hook = |url: &str, events: &str| format!(r#"{{"url":"{url}","events":{events}}}"#);
+    let ok = r#"["vm.*"]"#;
+    let w = format!("/v1/webhooks/{GHOST}");
+    vec![
+        c("webhook without url", POST, "/v1/webhooks", Tenant, r#"{"events":["vm.*"]}"#, 400, FIELD).at("url"),
+        c("webhook without events", POST, "/v1/webhooks", Tenant, r#"{"url":"http://example.com/"}"#, 400, FIELD).at("events"),
+        c("webhook url not a url", POST, "/v1/webhooks", Tenant, hook("example", ok), 400, FIELD).at("url"),
+        c("webhook ftp url", POST, "/v1/webhooks", Tenant, hook("ftp://example.com/x", ok), 400, FIELD).at("url"),
+        c("webhook file url", POST, "/v1/webhooks", Tenant, hook("file:///etc/passwd", ok), 400, FIELD).at("url"),
+        c("webhook url of 2049", POST, "/v1/webhooks", Tenant, hook(&format!("http://example.com/{}", rep("a", 2030)), ok), 400, FIELD).at("url"),
+        c("webhook url as number", POST, "/v1/webhooks", Tenant, r#"{"url":1,"events":["vm.*"]}"#, 400, FIELD).at("url"),
+        c("webhook to loopback", POST, "/v1/webhooks", Tenant, hook("http://127.0.0.1:8080/hook", ok), 422, "url_not_allowed").at("url"),
+        c("webhook to private", POST, "/v1/webhooks", Tenant, hook("http://10.0.0.1/hook", ok), 422, "url_not_allowed").at("url"),
+        c("webhook to metadata", POST, "/v1/webhooks", Tenant, hook("http://169.254.169.254/latest/meta-data/", ok), 422, "url_not_allowed").at("url"),
+        c("webhook to ipv6 loopback", POST, "/v1/webhooks", Tenant, hook("http://[::1]/hook", ok), 422, "url_not_allowed").at("url"),
+        c("webhook to mapped loopback", POST, "/v1/webhooks", Tenant, hook("http://[::ffff:127.0.0.1]/hook", ok), 422, "url_not_allowed").at("url"),
+        c("webhook to localhost", POST, "/v1/webhooks", Tenant, hook("http://localhost:9/hook", ok), 422, "url_not_allowed").at("url"),
+        c("webhook to unspecified", POST, "/v1/webhooks", Tenant, hook("http://0.0.0.0/hook", ok), 422, "url_not_allowed").at("url"),
+        c("webhook no events", POST, "/v1/webhooks", Tenant, hook("http://example.com/", "[]"), 400, FIELD).at("events"),
+        c("webhook 51 events", POST, "/v1/webhooks", Tenant, hook("http://example.com/", &array_of("vm.*", 51)), 400, FIELD).at("events"),
+        c("webhook pattern with inner star", POST, "/v1/webhooks", Tenant, hook("http://example.com/", r#"["vm*"]"#), 400, FIELD).at("events"),
+        c("webhook pattern star first", POST, "/v1/webhooks", Tenant, hook("http://example.com/", r#"["*.create"]"#), 400, FIELD).at("events"),
+        c("webhook pattern empty segment", POST, "/v1/webhooks", Tenant, hook("http://example.com/", r#"["vm..create"]"#), 400, FIELD).at("events"),
+        c("webhook pattern upper case", POST, "/v1/webhooks", Tenant, hook("http://example.com/", r#"["VM.create"]"#), 400, FIELD).at("events"),
+        c("webhook pattern blank", POST, "/v1/webhooks", Tenant, hook("http://example.com/", r#"[""]"#), 400, FIELD).at("events"),
+        c("webhook events as string", POST, "/v1/webhooks", Tenant, hook("http://example.com/", r#""vm.*""#), 400, FIELD).at("events"),
+        c("webhook bidi description", POST, "/v1/webhooks", Tenant, r#"{"url":"http://example.com/","events":["*"],"description":"a\u202eb"}"#, 400, FIELD).at("description"),
+        c("webhook enabled as text", POST, "/v1/webhooks", Tenant, r#"{"url":"http://example.com/","events":["*"],"enabled":"yes"}"#, 400, FIELD).at("enabled"),
+        c("webhook naming its secret", POST, "/v1/webhooks", Tenant, r#"{"url":"http://example.com/","events":["*"],"secret":"mine"}"#, 400, FIELD).at("secret"),
+        c("webhook at system scope", POST, "/v1/webhooks", Admin, hook("http://example.com/", ok), 403, DENIED),
+        c("webhooks limit 0", GET, "/v1/webhooks?limit=0", Tenant, "", 400, FIELD).at("limit"),
+        c("webhook id not a uuid", GET, "/v1/webhooks/hook", Tenant, "", 400, FIELD).at("id"),
+        c("missing webhook", GET, w.clone(), Tenant, "", 404, NOT_FOUND),
+        c("patch webhook to metadata", PATCH, w.clone(), Tenant, r#"{"url":"http://169.254.169.254/"}"#, 422, "url_not_allowed").at("url"),
+        c("patch webhook bad pattern", PATCH, w.clone(), Tenant, r#"{"events":["vm.*.create"]}"#, 400, FIELD).at("events"),
+        c("patch missing webhook", PATCH, w.clone(), Tenant, r#"{"enabled":false}"#, 404, NOT_FOUND),
+        c("delete missing webhook", DELETE, w.clone(), Tenant, "", 404, NOT_FOUND),
+        c("rotate missing webhook", POST, format!("{w}/rotate-secret"), Tenant, "", 404, NOT_FOUND).content_type(None),
+        c("test missing webhook", POST, format!("{w}/test"), Tenant, "", 404, NOT_FOUND).content_type(None),
+        c("deliveries of missing webhook", GET, format!("{w}/deliveries"), Tenant, "", 404, NOT_FOUND),
+        c("deliveries bad cursor", GET, format!("{w}/deliveries?cursor=zzz"), Tenant, "", 400, FIELD).at("cursor"),
+        c("redeliver bad delivery id", POST, format!("{w}/deliveries/d1/redeliver"), Tenant, "", 400, FIELD).at("id").content_type(None),
+        c("redeliver of missing webhook", POST, format!("{w}/deliveries/{GHOST}/redeliver"), Tenant, "", 404, NOT_FOUND).content_type(None),
+        c("staff lists webhooks", GET, "/v1/webhooks", Admin, "", 403, DENIED),
+    ]
+}
+
 /// Every family, in order.
 fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
     vec![
@@ -952,6 +1003,8 @@ fn corpus(fx: &Fx) -> Vec<(&'static str, Vec<Case>)> {
         ("snapshot schedules, maintenance windows", schedules_maintenance(fx)),
         // Security groups (perm-f).
         ("security groups, rules, memberships", security_groups(fx)),
+        // webhooks (perm-h)
+        ("webhooks and deliveries", webhooks(fx)),
     ]
 }
 

@@ -260,6 +260,17 @@ const SEEDERS: &[(&str, &str)] = &[
          SELECT $2, $1, p.cluster_id, p.id, '203.0.113.2', v.id FROM ip_pools p, vms v
           WHERE v.tenant_id = $1 ORDER BY p.id DESC, v.id LIMIT 1",
     ),
+    // webhooks (perm-h): tenant rows only, a delivery of the tenant's own webhook.
+    (
+        "webhooks",
+        "INSERT INTO webhooks (id, tenant_id, url, events, secret_sealed, cursor_event_id)
+         SELECT $2, $1, 'http://example.com/', '{*}', '\\x01', $2 WHERE $1::uuid IS NOT NULL",
+    ),
+    (
+        "webhook_deliveries",
+        "INSERT INTO webhook_deliveries (id, tenant_id, webhook_id, event_type, payload)
+         SELECT $2, $1, w.id, 'ping', '{}' FROM webhooks w WHERE w.tenant_id = $1 ORDER BY w.id LIMIT 1",
+    ),
 ];
 
 /// Tables of the provider's estate: every row is the system's (tenant_id pinned

@@ -344,5 +344,7 @@ has_id!(
     // Security groups (perm-f).
     basalt_client::SecurityGroup,
     basalt_client::SecurityGroupRule,
-    basalt_client::VmSecurityGroup
+    basalt_client::VmSecurityGroup,
+    // webhooks (perm-h)
+    basalt_client::Webhook
 );

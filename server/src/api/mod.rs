@@ -39,6 +39,7 @@ pub mod tokens;
 pub mod users;
 pub mod vms;
 pub mod volumes;
+pub mod webhooks;
 
 use std::time::Instant;
 
@@ -308,6 +309,16 @@ pub fn routes() -> Vec<Route> {
         route(M::GET,    "/v1/vms/{id}/security-groups", p(P::VmSecurityGroupList),   security_groups::list_attached),
         route(M::POST,   "/v1/vms/{id}/security-groups", p(P::VmSecurityGroupAttach), security_groups::attach),
         route(M::DELETE, "/v1/vms/{id}/security-groups/{security_group_id}", p(P::VmSecurityGroupDetach), security_groups::detach),
+        // webhooks (perm-h)
+        route(M::GET,    "/v1/webhooks",               p(P::WebhookList),       webhooks::list),
+        route(M::POST,   "/v1/webhooks",               p(P::WebhookCreate),     webhooks::create),
+        route(M::GET,    "/v1/webhooks/{id}",          p(P::WebhookRead),       webhooks::get),
+        route(M::PATCH,  "/v1/webhooks/{id}",          p(P::WebhookUpdate),     webhooks::update),
+        route(M::DELETE, "/v1/webhooks/{id}",          p(P::WebhookDelete),     webhooks::delete),
+        route(M::POST,   "/v1/webhooks/{id}/rotate-secret", p(P::WebhookRotateSecret), webhooks::rotate_secret),
+        route(M::POST,   "/v1/webhooks/{id}/test",     p(P::WebhookTest),       webhooks::test),
+        route(M::GET,    "/v1/webhooks/{id}/deliveries", p(P::WebhookDeliveryList), webhooks::deliveries),
+        route(M::POST,   "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", p(P::WebhookDeliveryRedeliver), webhooks::redeliver),
     ]
 }
 

@@ -75,6 +75,10 @@ use basalt_client::*;
         super::security_groups::update, super::security_groups::delete, super::security_groups::list_rules,
         super::security_groups::create_rule, super::security_groups::delete_rule,
         super::security_groups::list_attached, super::security_groups::attach, super::security_groups::detach,
+        // webhooks (perm-h)
+        super::webhooks::list, super::webhooks::create, super::webhooks::get, super::webhooks::update,
+        super::webhooks::delete, super::webhooks::rotate_secret, super::webhooks::test,
+        super::webhooks::deliveries, super::webhooks::redeliver,
     ),
     components(schemas(ErrorBody, ErrorDetail, Tenant, TenantState, SuspendAction, CreateTenant, UpdateTenant,
         User, CreateUser, UpdateUser, LoginRequest, SwitchTenantRequest, TokenResponse, Scope, Me,
@@ -102,7 +106,9 @@ use basalt_client::*;
         CreateMaintenanceWindow, UpdateMaintenanceWindow,
         // Security groups (perm-f).
         SecurityGroup, CreateSecurityGroup, UpdateSecurityGroup, RuleDirection, RuleProtocol, SecurityGroupRule,
-        CreateSecurityGroupRule, VmSecurityGroup, AttachSecurityGroup)),
+        CreateSecurityGroupRule, VmSecurityGroup, AttachSecurityGroup,
+        // webhooks (perm-h)
+        Webhook, CreateWebhook, UpdateWebhook, CreatedWebhook, WebhookDelivery, WebhookTestResult)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -23,7 +23,7 @@ use crate::api::extract::Req;
 use crate::api::snapshots;
 use crate::app::AppState;
 use crate::audit::{self, Event};
-use crate::db::{DbScope, Tx};
+use crate::db::Tx;
 use crate::error::{ApiError, ApiResult};
 
 /// Advisory lock key of a schedule pass ("basnapsc").
@@ -92,16 +92,11 @@ pub async fn run(state: AppState) {
 /// One pass over every active tenant's due, enabled schedules; `None` when
 /// another replica holds the lock.
 pub async fn run_due(state: &AppState) -> ApiResult<Option<Report>> {
-    let mut lock = state.db.begin(DbScope::System, None, false).await?;
-    let (locked,): (bool,) =
-        sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)").bind(SCHEDULE_LOCK).fetch_one(&mut *lock).await?;
-    if !locked {
+    let Some((lock, tenants)) = crate::jobs::exclusive_tenant_pass(&state.db, SCHEDULE_LOCK, &["active"]).await? else {
         return Ok(None);
-    }
-    let tenants: Vec<(Uuid,)> =
-        sqlx::query_as("SELECT id FROM tenants WHERE state = 'active'").fetch_all(&mut *lock).await?;
+    };
     let mut report = Report::default();
-    for (tenant,) in tenants {
+    for tenant in tenants {
         // One tenant that cannot be read now (suspended since) does not stop the others.
         let due = match due_in(state, tenant).await {
             Ok(due) => due,
