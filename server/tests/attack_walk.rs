@@ -19,7 +19,8 @@
 //! switches (also staff hopping from one tenant into another); lists of the
 //! newer families ([`EXTRAS`]: groups, service accounts, invitations, quota
 //! requests, networks, volumes, placement groups, security groups, floating IPs
-//! from a provider pool per cluster, paused snapshot schedules), of which every
+//! from a provider pool per cluster, paused snapshot schedules, disabled
+//! webhooks), of which every
 //! tenant holds one object (per cluster where they live on one) made at setup.
 //! Or an attack:
 //! * another tenant's ids (harvested from that tenant's own answers: creations,
@@ -38,7 +39,8 @@
 //!   read, update, delete and their actions (attach a foreign volume to one's own
 //!   VM, plug one's own VM into a foreign network, attach a foreign security
 //!   group or floating IP to it, add oneself to a foreign group, issue a token
-//!   for a foreign service account, run a foreign snapshot schedule, approve,
+//!   for a foreign service account, run a foreign snapshot schedule, rotate
+//!   the secret of or ping a foreign webhook, approve,
 //!   cancel or revoke foreign requests and invitations).
 //!
 //! VM work is a small share; operations run in the background and a VM that is
@@ -569,6 +571,21 @@ const EXTRAS: &[ExtraKind] = &[
         on_vm: true,
         routes: |_| {
             object_routes("/v1/snapshot-schedules", Some(json!({ "description": "owned" })), &[("run", json!({}))])
+        },
+    },
+    ExtraKind {
+        kind: "webhook",
+        collection: "/v1/webhooks",
+        on_cluster: false,
+        // Disabled, at a public address (private ones are refused): nothing is
+        // ever sent from the walk.
+        create: |s| json!({ "url": "https://93.184.216.34/basalt", "events": ["vm.*"], "enabled": false, "description": s.name }),
+        on_vm: false,
+        routes: |_| {
+            let actions = [("rotate-secret", json!({})), ("test", json!({}))];
+            let mut r = object_routes("/v1/webhooks", Some(json!({ "description": "owned" })), &actions);
+            r.push((Method::GET, "/v1/webhooks/{X}/deliveries".into(), None));
+            r
         },
     },
 ];
@@ -2869,8 +2886,12 @@ impl Walk {
                 let vm = vm.expect("a seeded VM on the cluster");
                 let body = (e.create)(&Seed { name: &name, t, c: ci, cluster: self.clusters[ci].id, vm });
                 let r = self.call(admin, Method::POST, e.collection, Some(body)).await;
-                // Created objects answer themselves, or wrap themselves (an invitation and its token).
-                let object = if r.json.get("id").is_some() { &r.json } else { &r.json["invitation"] };
+                // Created objects answer themselves, or wrap themselves with their
+                // secret (an invitation and its token, a webhook and its key).
+                let object = [&r.json, &r.json["invitation"], &r.json["webhook"]]
+                    .into_iter()
+                    .find(|o| o.get("id").is_some())
+                    .unwrap_or(&r.json);
                 let id = object["id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
                 let Some(id) = id.filter(|_| r.status == 201) else {
                     panic!("seed {}: {} {}", e.kind, r.status, r.text)
