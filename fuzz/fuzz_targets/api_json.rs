@@ -1,5 +1,5 @@
 //! The strict JSON body decoding of `ApiJson` (`extract::decode_json`), for every
-//! request type the API accepts. The first byte picks the type, the rest is the
+//! request type the API accepts (67). The first byte picks the type, the rest is the
 //! body. Never panics; every refusal is a 400 `invalid_body` or `invalid_field`
 //! (naming the field); what is accepted is one JSON object, and survives a round
 //! trip (serialized again, it decodes to the same value). Accepted names and
@@ -44,6 +44,51 @@ fn check<T: DeserializeOwned + Serialize>(body: &[u8]) -> Option<T> {
     Some(v)
 }
 
+/// The request bodies of the families added after the first 28 (identity
+/// depth, VM depth, provider operations, networks and volumes, IP pools,
+/// schedules and maintenance, security groups, webhooks): decoded and round-tripped.
+const NEWER: &[fn(&[u8])] = &[
+    |b| drop(check::<CreateGroup>(b)),
+    |b| drop(check::<UpdateGroup>(b)),
+    |b| drop(check::<CreateInvitation>(b)),
+    |b| drop(check::<AcceptInvitation>(b)),
+    |b| drop(check::<UpdateTenantPolicy>(b)),
+    |b| drop(check::<CreateServiceAccount>(b)),
+    |b| drop(check::<UpdateServiceAccount>(b)),
+    |b| drop(check::<CreateServiceAccountToken>(b)),
+    |b| drop(check::<UpdateVm>(b)),
+    |b| drop(check::<CloneVm>(b)),
+    |b| drop(check::<RebuildVm>(b)),
+    |b| drop(check::<UpdateSnapshot>(b)),
+    |b| drop(check::<AuthzCheck>(b)),
+    |b| drop(check::<CreatePlacementGroup>(b)),
+    |b| drop(check::<UpdatePlacementGroup>(b)),
+    |b| drop(check::<CreateQuotaRequest>(b)),
+    |b| drop(check::<DecideQuotaRequest>(b)),
+    |b| drop(check::<CreateNotice>(b)),
+    |b| drop(check::<UpdateNotice>(b)),
+    |b| drop(check::<CreateNetwork>(b)),
+    |b| drop(check::<UpdateNetwork>(b)),
+    |b| drop(check::<AttachInterface>(b)),
+    |b| drop(check::<CreateVolume>(b)),
+    |b| drop(check::<UpdateVolume>(b)),
+    |b| drop(check::<VolumeAttachment>(b)),
+    |b| drop(check::<CreateIpPool>(b)),
+    |b| drop(check::<UpdateIpPool>(b)),
+    |b| drop(check::<CreateFloatingIp>(b)),
+    |b| drop(check::<UpdateFloatingIp>(b)),
+    |b| drop(check::<CreateSnapshotSchedule>(b)),
+    |b| drop(check::<UpdateSnapshotSchedule>(b)),
+    |b| drop(check::<CreateMaintenanceWindow>(b)),
+    |b| drop(check::<UpdateMaintenanceWindow>(b)),
+    |b| drop(check::<CreateSecurityGroup>(b)),
+    |b| drop(check::<UpdateSecurityGroup>(b)),
+    |b| drop(check::<CreateSecurityGroupRule>(b)),
+    |b| drop(check::<AttachSecurityGroup>(b)),
+    |b| drop(check::<CreateWebhook>(b)),
+    |b| drop(check::<UpdateWebhook>(b)),
+];
+
 /// The validators the handlers apply (results ignored: only panics matter).
 fn names(name: &str) {
     let _ = validate::name("name", name);
@@ -56,7 +101,7 @@ fn text(t: &str) {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else { return };
-    match which % 29 {
+    match usize::from(which) % (29 + NEWER.len()) {
         0 => {
             if let Some(v) = check::<CreateTenant>(body) {
                 names(&v.name);
@@ -134,6 +179,7 @@ fuzz_target!(|data: &[u8]| {
         25 => drop(check::<basalt_server::federation::sync::Registration>(body)),
         26 => drop(check::<basalt_server::federation::sync::SyncPayload>(body)),
         27 => drop(decode::<basalt_server::api::federation::ResolveRequest>(body)),
+        i if i >= 28 && i - 28 < NEWER.len() => NEWER[i - 28](body),
         // Any JSON at all: the syntax pass alone.
         // (No round trip: serde_json, without its `float_roundtrip` feature, may
         // read a long decimal one ULP off; no request field is a float.)
