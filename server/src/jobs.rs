@@ -31,13 +31,13 @@ pub async fn run(state: AppState) {
 
 /// The start of a pass of a job that works tenant by tenant, one replica at a
 /// time: takes the job's advisory `lock` in a system transaction and answers it
-/// with the tenants whose state is one of `states`; `None` when another
-/// replica holds the lock. The lock lasts as long as the transaction: commit it
-/// when the pass is over.
+/// with the tenants `tenants_sql` selects there (one uuid column); `None` when
+/// another replica holds the lock. The lock lasts as long as the transaction:
+/// commit it when the pass is over.
 pub async fn exclusive_tenant_pass(
     db: &Db,
     lock: i64,
-    states: &[&str],
+    tenants_sql: &str,
 ) -> Result<Option<(Tx, Vec<Uuid>)>, sqlx::Error> {
     let mut tx = db.begin(DbScope::System, None, false).await?;
     let (locked,): (bool,) =
@@ -45,10 +45,7 @@ pub async fn exclusive_tenant_pass(
     if !locked {
         return Ok(None);
     }
-    let tenants: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM tenants WHERE state = ANY($1) ORDER BY id")
-        .bind(states)
-        .fetch_all(&mut *tx)
-        .await?;
+    let tenants: Vec<(Uuid,)> = sqlx::query_as(tenants_sql).fetch_all(&mut *tx).await?;
     Ok(Some((tx, tenants.into_iter().map(|(t,)| t).collect())))
 }
 

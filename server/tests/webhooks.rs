@@ -479,6 +479,42 @@ async fn another_tenants_webhook_is_404_and_updates_check_versions_and_roles() {
     app.stop().await;
 }
 
+/// The tenants the delivery job will visit.
+async fn noted(conn: &mut sqlx::PgConnection) -> Vec<Uuid> {
+    let rows: Vec<(Uuid,)> =
+        sqlx::query_as("SELECT tenant_id FROM webhook_tenants ORDER BY 1").fetch_all(conn).await.unwrap();
+    rows.into_iter().map(|(t,)| t).collect()
+}
+
+/// The job visits only tenants with an enabled webhook (`webhook_tenants`, kept
+/// by a trigger): a tenant joins with its first enabled webhook, stays while one
+/// is enabled, and leaves when none is; another tenant is never noted.
+#[tokio::test]
+async fn the_job_visits_only_tenants_with_an_enabled_webhook() {
+    let app = app().await;
+    let rx = Receiver::start().await;
+    let (alpha, _, a) = app.tenant_with_user("alpha").await;
+    let (_, _, _b) = app.tenant_with_user("beta").await;
+    let mut conn = app.db.admin().await;
+    assert!(noted(&mut conn).await.is_empty(), "no webhook, nobody to visit");
+    let one = create_webhook(&a, &rx.url("/1"), &["*"]).await.webhook;
+    let two = create_webhook(&a, &rx.url("/2"), &["*"]).await.webhook;
+    assert_eq!(noted(&mut conn).await, vec![alpha.id], "alpha only");
+    let disable = json!({ "enabled": false });
+    for hook in [&one, &two] {
+        let path = format!("/v1/webhooks/{}", hook.id);
+        a.send::<Value, Webhook>(Method::PATCH, &path, Some(&disable), &opts()).await.expect("disable");
+    }
+    assert!(noted(&mut conn).await.is_empty(), "no enabled webhook left");
+    let enable = json!({ "enabled": true });
+    let path = format!("/v1/webhooks/{}", one.id);
+    a.send::<Value, Webhook>(Method::PATCH, &path, Some(&enable), &opts()).await.expect("enable");
+    assert_eq!(noted(&mut conn).await, vec![alpha.id]);
+    a.send::<(), Value>(Method::DELETE, &path, None, &opts()).await.ok();
+    assert!(noted(&mut conn).await.is_empty(), "its enabled webhook deleted");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn one_replica_delivers_at_a_time() {
     use basalt_server::webhooks::worker;

@@ -28,6 +28,8 @@ use crate::error::{ApiError, ApiResult};
 
 /// Advisory lock key of a schedule pass ("basnapsc").
 pub const SCHEDULE_LOCK: i64 = 0x6261_736e_6170_7363;
+/// The tenants a pass visits.
+const ACTIVE_TENANTS: &str = "SELECT id FROM tenants WHERE state = 'active' ORDER BY id";
 /// How often due schedules are looked for.
 pub const TICK: Duration = Duration::from_secs(60);
 const ACTOR: &str = "snapshot-scheduler";
@@ -92,7 +94,8 @@ pub async fn run(state: AppState) {
 /// One pass over every active tenant's due, enabled schedules; `None` when
 /// another replica holds the lock.
 pub async fn run_due(state: &AppState) -> ApiResult<Option<Report>> {
-    let Some((lock, tenants)) = crate::jobs::exclusive_tenant_pass(&state.db, SCHEDULE_LOCK, &["active"]).await? else {
+    let Some((lock, tenants)) = crate::jobs::exclusive_tenant_pass(&state.db, SCHEDULE_LOCK, ACTIVE_TENANTS).await?
+    else {
         return Ok(None);
     };
     let mut report = Report::default();

@@ -1,5 +1,5 @@
 //! The delivery job. Every `poll_interval`, under an advisory lock (one replica
-//! at a time; another takes over when it dies), for each live tenant in that
+//! at a time; another takes over when it dies), for each live tenant with an enabled webhook, in that
 //! tenant's own context:
 //!
 //! 1. **Enqueue**: the tenant's successful audit events after each enabled
@@ -64,10 +64,16 @@ pub async fn run(state: AppState) {
     }
 }
 
-/// One pass over every live tenant; `None` when another replica holds the lock.
+/// The tenants a pass visits: the live ones with an enabled webhook
+/// (`webhook_tenants`, kept in step by a trigger on `webhooks`). Visiting every
+/// tenant every tick slowed every request as the estate grew.
+const SUBSCRIBERS: &str = "SELECT w.tenant_id FROM webhook_tenants w JOIN tenants t ON t.id = w.tenant_id
+                            WHERE t.state <> 'deleted' ORDER BY 1";
+
+/// One pass over the live tenants with an enabled webhook; `None` when another
+/// replica holds the lock.
 pub async fn pass(state: &AppState) -> ApiResult<Option<Report>> {
-    let live = ["active", "suspended"];
-    let Some((lock, tenants)) = crate::jobs::exclusive_tenant_pass(&state.db, WEBHOOK_LOCK, &live).await? else {
+    let Some((lock, tenants)) = crate::jobs::exclusive_tenant_pass(&state.db, WEBHOOK_LOCK, SUBSCRIBERS).await? else {
         return Ok(None);
     };
     let mut report = Report::default();
