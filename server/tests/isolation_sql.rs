@@ -267,8 +267,8 @@ const SEEDERS: &[(&str, &str)] = &[
          SELECT $2, $1, 'http://example.com/', '{*}', '\\x01', $2 WHERE $1::uuid IS NOT NULL",
     ),
     (
-        "webhook_tenants",
-        "INSERT INTO webhook_tenants (tenant_id) SELECT $1 WHERE $1::uuid IS NOT NULL ON CONFLICT DO NOTHING",
+        "job_tenants",
+        "INSERT INTO job_tenants (tenant_id, job) SELECT $1, 'webhooks' WHERE $1::uuid IS NOT NULL ON CONFLICT DO NOTHING",
     ),
     (
         "webhook_deliveries",
@@ -338,7 +338,7 @@ const SYSTEM_READS_TENANT_ROWS: &[(&str, &str)] = &[
     ("quotas", "provider staff assign capacity to tenants"),
     ("tenant_regions", "provider staff entitle tenants to regions; the controller pushes them"),
     ("quota_requests", "provider staff decide tenants' requests for capacity"),
-    ("webhook_tenants", "the webhook job finds the tenants it must visit (their ids, nothing else)"),
+    ("job_tenants", "the webhook and schedule jobs find the tenants they must visit (their ids, nothing else)"),
 ];
 
 struct Seeded {

@@ -130,6 +130,17 @@ async fn pass(app: &TestApp) -> Report {
     panic!("the schedule lock stayed taken");
 }
 
+/// The tenants the schedule job visits (`job_tenants`).
+async fn visited(app: &TestApp) -> Vec<Uuid> {
+    let mut conn = app.db.admin().await;
+    let rows: Vec<(Uuid,)> =
+        sqlx::query_as("SELECT tenant_id FROM job_tenants WHERE job = 'snapshot_schedules' ORDER BY 1")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    rows.into_iter().map(|(t,)| t).collect()
+}
+
 async fn snapshots(client: &Client, vm: Uuid) -> Vec<Snapshot> {
     let page: Page<Snapshot> = client.get_at(&format!("/v1/vms/{vm}/snapshots")).await.unwrap();
     page.items
@@ -198,6 +209,8 @@ async fn a_due_schedule_takes_snapshots_and_prunes_its_own_to_keep() {
             .unwrap();
     assert_eq!(pruned, 1);
 
+    // The job visits acme (its schedule is enabled), and no longer once it is paused.
+    assert_eq!(visited(&w.app).await, vec![w.tenant.id]);
     // A paused schedule does not run, even when due.
     let paused: SnapshotSchedule = w
         .client
@@ -205,6 +218,7 @@ async fn a_due_schedule_takes_snapshots_and_prunes_its_own_to_keep() {
         .await
         .unwrap();
     assert!(!paused.enabled);
+    assert!(visited(&w.app).await.is_empty(), "no enabled schedule, nobody to visit");
     make_due(&w.app).await;
     assert!(pass(&w.app).await.ran.is_empty());
 

@@ -481,12 +481,14 @@ async fn another_tenants_webhook_is_404_and_updates_check_versions_and_roles() {
 
 /// The tenants the delivery job will visit.
 async fn noted(conn: &mut sqlx::PgConnection) -> Vec<Uuid> {
-    let rows: Vec<(Uuid,)> =
-        sqlx::query_as("SELECT tenant_id FROM webhook_tenants ORDER BY 1").fetch_all(conn).await.unwrap();
+    let rows: Vec<(Uuid,)> = sqlx::query_as("SELECT tenant_id FROM job_tenants WHERE job = 'webhooks' ORDER BY 1")
+        .fetch_all(conn)
+        .await
+        .unwrap();
     rows.into_iter().map(|(t,)| t).collect()
 }
 
-/// The job visits only tenants with an enabled webhook (`webhook_tenants`, kept
+/// The job visits only tenants with an enabled webhook (`job_tenants`, kept
 /// by a trigger): a tenant joins with its first enabled webhook, stays while one
 /// is enabled, and leaves when none is; another tenant is never noted.
 #[tokio::test]

@@ -28,8 +28,10 @@ use crate::error::{ApiError, ApiResult};
 
 /// Advisory lock key of a schedule pass ("basnapsc").
 pub const SCHEDULE_LOCK: i64 = 0x6261_736e_6170_7363;
-/// The tenants a pass visits.
-const ACTIVE_TENANTS: &str = "SELECT id FROM tenants WHERE state = 'active' ORDER BY id";
+/// The tenants a pass visits: the active ones with an enabled schedule
+/// (`job_tenants`, kept in step by a trigger on `snapshot_schedules`).
+const ACTIVE_TENANTS: &str = "SELECT j.tenant_id FROM job_tenants j JOIN tenants t ON t.id = j.tenant_id
+                               WHERE j.job = 'snapshot_schedules' AND t.state = 'active' ORDER BY 1";
 /// How often due schedules are looked for.
 pub const TICK: Duration = Duration::from_secs(60);
 const ACTOR: &str = "snapshot-scheduler";

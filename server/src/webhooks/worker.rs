@@ -65,10 +65,10 @@ pub async fn run(state: AppState) {
 }
 
 /// The tenants a pass visits: the live ones with an enabled webhook
-/// (`webhook_tenants`, kept in step by a trigger on `webhooks`). Visiting every
+/// (`job_tenants`, kept in step by a trigger on `webhooks`). Visiting every
 /// tenant every tick slowed every request as the estate grew.
-const SUBSCRIBERS: &str = "SELECT w.tenant_id FROM webhook_tenants w JOIN tenants t ON t.id = w.tenant_id
-                            WHERE t.state <> 'deleted' ORDER BY 1";
+const SUBSCRIBERS: &str = "SELECT j.tenant_id FROM job_tenants j JOIN tenants t ON t.id = j.tenant_id
+                            WHERE j.job = 'webhooks' AND t.state <> 'deleted' ORDER BY 1";
 
 /// One pass over the live tenants with an enabled webhook; `None` when another
 /// replica holds the lock.
