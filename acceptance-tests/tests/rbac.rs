@@ -101,6 +101,7 @@ output "ops_binding_scope" {{ value = basalt_role_binding.ops.scope }}
 output "group_id" {{ value = basalt_group.readers.id }}
 output "ops_id" {{ value = basalt_user.ops.id }}
 output "readers_binding_group" {{ value = basalt_role_binding.readers.group_id }}
+output "readers_binding_id" {{ value = basalt_role_binding.readers.id }}
 output "tenant_permission_has_role_create" {{ value = contains(data.basalt_permissions.tenant.names, "role:create") }}
 output "tenant_permission_has_tenant_create" {{ value = contains(data.basalt_permissions.tenant.names, "tenant:create") }}
 output "me_scope" {{ value = data.basalt_current_user.me.scope }}
@@ -179,9 +180,13 @@ async fn onboarding_tenant_admin_and_custom_role() {
 
     // Import: the role by tenant name, the user by tenant id. The role plans clean;
     // the user's password cannot be read back, so the plan sets it once more.
-    tf.expect(0, &["state", "rm", "basalt_role.ops", "basalt_user.admin", "basalt_group.readers"]).await;
+    let readers_binding = tf.output("readers_binding_id").await;
+    let removed = ["basalt_role.ops", "basalt_user.admin", "basalt_group.readers", "basalt_role_binding.readers"];
+    tf.expect(0, &[&["state", "rm"][..], &removed[..]].concat()).await;
     tf.expect(0, &["import", "-input=false", "-no-color", "basalt_role.ops", &format!("{name}/{role_id}")]).await;
     tf.expect(0, &["import", "-input=false", "-no-color", "basalt_group.readers", &format!("{name}/{group_id}")]).await;
+    let binding_id = format!("{name}/{readers_binding}");
+    tf.expect(0, &["import", "-input=false", "-no-color", "basalt_role_binding.readers", &binding_id]).await;
     tf.expect(0, &["import", "-input=false", "-no-color", "basalt_user.admin", &format!("{tenant_id}/{admin_id}")])
         .await;
     let plan = tf.expect(2, PLAN_CLEAN).await;

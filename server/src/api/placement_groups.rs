@@ -115,16 +115,14 @@ pub async fn create(
     key: IdempotencyKey,
     ApiJson(body): ApiJson<CreatePlacementGroup>,
 ) -> ApiResult<Response> {
-    validate::name("name", &body.name)?;
-    let description = body.description.clone().unwrap_or_default();
-    validate::description(Some(&description))?;
-    // `placement_group:create` is grantable inside tenants only, so the context has one.
-    let tenant = req
-        .check_body_tenant(body.tenant_id)?
-        .ok_or_else(|| ApiError::internal("placement_group:create passed the choke point at system scope"))?;
     let mut tx = req.tx()?;
-    let cluster = super::clusters::referenced(&req, &mut tx, body.cluster_id, Permission::ClusterRead).await?;
-    req.grants.require_on_cluster(Permission::PlacementGroupCreate, cluster)?;
+    let new = crud::OnCluster {
+        tenant_id: body.tenant_id,
+        cluster_id: body.cluster_id,
+        name: &body.name,
+        description: body.description.as_deref(),
+    };
+    let (cluster, description) = crud::check_on_cluster(&req, &mut tx, new, Permission::PlacementGroupCreate).await?;
     let (name, policy) = (body.name.clone(), body.policy.unwrap_or_default());
     crud::create(
         tx,
@@ -135,10 +133,9 @@ pub async fn create(
             Box::pin(async move {
                 let row: PlacementGroupRow = sqlx::query_as(&format!(
                     "INSERT INTO placement_groups (id, tenant_id, cluster_id, name, policy, description)
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+                     VALUES ($1, basalt_tenant(), $2, $3, $4, $5) RETURNING {COLUMNS}"
                 ))
                 .bind(Uuid::now_v7())
-                .bind(tenant)
                 .bind(cluster)
                 .bind(name)
                 .bind(policy.as_str())
